@@ -1,0 +1,1 @@
+//! Typed CLI wrappers (placeholder).

@@ -1,0 +1,716 @@
+//! [`Command`]: a plain, cloneable description of what to run.
+//!
+//! A `Command` does no I/O. The verb you finish with decides what happens:
+//! [`run`](Command::run), [`output_string`](Command::output_string),
+//! [`output_bytes`](Command::output_bytes), [`exit_code`](Command::exit_code),
+//! [`probe`](Command::probe), [`first_line`](Command::first_line) or
+//! [`start`](Command::start). Every verb goes through the
+//! [`ProcessRunner`](crate::ProcessRunner) seam ([`JobRunner`](crate::JobRunner)
+//! here), and every process it starts lives in its own kill-on-drop container.
+
+use std::ffi::{OsStr, OsString};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::runner::{JobRunner, ProcessRunner, ProcessRunnerExt};
+use crate::{Pipeline, ProcessResult, Result, RetryPolicy, RunningProcess, Stdin};
+
+/// A callback run for each output line, on the read pump.
+pub(crate) type LineHandler = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// Where the child's environment starts from, before explicit changes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) enum EnvBase {
+    /// The parent's whole environment.
+    #[default]
+    Inherit,
+    /// Nothing.
+    Empty,
+    /// Only the named parent variables.
+    Only(Vec<OsString>),
+}
+
+/// What to run, and how. Cheap to clone and reuse.
+///
+/// ```
+/// use processkit::Command;
+/// use std::time::Duration;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> processkit::Result<()> {
+/// let greet = Command::new("sh")
+///     .args(["-c", "echo hello $WHO"])
+///     .env("WHO", "world")
+///     .timeout(Duration::from_secs(10));
+/// assert_eq!(greet.run().await?, "hello world");
+/// assert_eq!(greet.clone().env("WHO", "again").run().await?, "hello again");
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Command {
+    pub(crate) program: OsString,
+    pub(crate) display: String,
+    pub(crate) args: Vec<OsString>,
+    pub(crate) env_base: EnvBase,
+    pub(crate) env_ops: Vec<(OsString, Option<OsString>)>,
+    pub(crate) cwd: Option<PathBuf>,
+    pub(crate) stdin: Stdin,
+    pub(crate) keep_stdin_open: bool,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) uid: Option<u32>,
+    pub(crate) gid: Option<u32>,
+    pub(crate) setsid: bool,
+    pub(crate) create_no_window: bool,
+    pub(crate) kill_on_parent_death: bool,
+    pub(crate) on_stdout: Option<LineHandler>,
+    pub(crate) on_stderr: Option<LineHandler>,
+    pub(crate) retry: Option<RetryPolicy>,
+    #[cfg(feature = "cancellation")]
+    pub(crate) cancel: Option<tokio_util::sync::CancellationToken>,
+}
+
+impl Command {
+    /// A command that runs `program` (looked up on `PATH` unless it contains
+    /// a path separator).
+    ///
+    /// ```
+    /// let cmd = processkit::Command::new("git");
+    /// assert_eq!(cmd.get_program(), "git");
+    /// ```
+    pub fn new(program: impl AsRef<OsStr>) -> Self {
+        let program = program.as_ref().to_owned();
+        let display = program.to_string_lossy().into_owned();
+        Command {
+            program,
+            display,
+            args: Vec::new(),
+            env_base: EnvBase::Inherit,
+            env_ops: Vec::new(),
+            cwd: None,
+            stdin: Stdin::null(),
+            keep_stdin_open: false,
+            timeout: None,
+            uid: None,
+            gid: None,
+            setsid: false,
+            create_no_window: false,
+            kill_on_parent_death: false,
+            on_stdout: None,
+            on_stderr: None,
+            retry: None,
+            #[cfg(feature = "cancellation")]
+            cancel: None,
+        }
+    }
+
+    /// Appends one argument. No shell is involved: spaces, quotes and `$`
+    /// reach the program as they are.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let out = processkit::Command::new("echo").arg("$HOME; rm -rf /").run().await?;
+    /// assert_eq!(out, "$HOME; rm -rf /");
+    /// # Ok(()) }
+    /// ```
+    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Self {
+        self.args.push(arg.as_ref().to_owned());
+        self
+    }
+
+    /// Appends several arguments.
+    ///
+    /// ```
+    /// let cmd = processkit::Command::new("git").args(["log", "-n", "1"]);
+    /// assert_eq!(cmd.get_args().len(), 3);
+    /// ```
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.args.extend(args.into_iter().map(|a| a.as_ref().to_owned()));
+        self
+    }
+
+    /// Sets an environment variable for the child.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let out = processkit::Command::new("sh").args(["-c", "echo $GREETING"]).env("GREETING", "hi").run().await?;
+    /// assert_eq!(out, "hi");
+    /// # Ok(()) }
+    /// ```
+    pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Self {
+        self.env_ops.push((key.as_ref().to_owned(), Some(value.as_ref().to_owned())));
+        self
+    }
+
+    /// Sets several environment variables.
+    ///
+    /// ```
+    /// let cmd = processkit::Command::new("make").envs([("CC", "clang"), ("V", "1")]);
+    /// # let _ = cmd;
+    /// ```
+    pub fn envs<I, K, V>(mut self, vars: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<OsStr>,
+        V: AsRef<OsStr>,
+    {
+        for (k, v) in vars {
+            self = self.env(k, v);
+        }
+        self
+    }
+
+    /// Removes a variable from the child's environment.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let out = processkit::Command::new("sh").args(["-c", "echo ${HOME:-unset}"]).env_remove("HOME").run().await?;
+    /// assert_eq!(out, "unset");
+    /// # Ok(()) }
+    /// ```
+    pub fn env_remove(mut self, key: impl AsRef<OsStr>) -> Self {
+        self.env_ops.push((key.as_ref().to_owned(), None));
+        self
+    }
+
+    /// Starts the child with an empty environment, dropping variables set
+    /// earlier on this command too (like `std::process::Command::env_clear`).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let out = processkit::Command::new("/usr/bin/env").env_clear().env("ONLY", "1").run().await?;
+    /// assert_eq!(out, "ONLY=1");
+    /// # Ok(()) }
+    /// ```
+    pub fn env_clear(mut self) -> Self {
+        self.env_base = EnvBase::Empty;
+        self.env_ops.clear();
+        self
+    }
+
+    /// Starts from an empty environment and copies only the named variables
+    /// from this process. Variables set with [`env`](Self::env) and removed
+    /// with [`env_remove`](Self::env_remove) still apply on top.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let out = processkit::Command::new("sh")
+    ///     .args(["-c", "echo ${HOME:-none} ${EXTRA}"])
+    ///     .inherit_env(["PATH"])
+    ///     .env("EXTRA", "x")
+    ///     .run()
+    ///     .await?;
+    /// assert_eq!(out, "none x");
+    /// # Ok(()) }
+    /// ```
+    pub fn inherit_env<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.env_base = EnvBase::Only(names.into_iter().map(|n| n.as_ref().to_owned()).collect());
+        self
+    }
+
+    /// Sets the child's working directory. A missing directory is reported
+    /// as [`Error::BadDirectory`](crate::Error::BadDirectory) naming it.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let out = processkit::Command::new("pwd").current_dir("/").run().await?;
+    /// assert_eq!(out, "/");
+    /// # Ok(()) }
+    /// ```
+    pub fn current_dir(mut self, dir: impl AsRef<Path>) -> Self {
+        self.cwd = Some(dir.as_ref().to_owned());
+        self
+    }
+
+    /// Sets the source of standard input (default: [`Stdin::null`]).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let out = processkit::Command::new("cat").stdin(processkit::Stdin::from_string("piped")).run().await?;
+    /// assert_eq!(out, "piped");
+    /// # Ok(()) }
+    /// ```
+    pub fn stdin(mut self, stdin: impl Into<Stdin>) -> Self {
+        self.stdin = stdin.into();
+        self
+    }
+
+    /// Keeps a pipe to the child's stdin open so that
+    /// [`RunningProcess::standard_input`] can write to it interactively.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let mut run = processkit::Command::new("cat").keep_stdin_open().start().await?;
+    /// let mut stdin = run.standard_input().expect("kept open");
+    /// stdin.write_line("echo").await?;
+    /// stdin.finish().await?;
+    /// let (code, _) = run.finish_streamed().await?;
+    /// assert_eq!(code, Some(0));
+    /// # Ok(()) }
+    /// ```
+    pub fn keep_stdin_open(mut self) -> Self {
+        self.keep_stdin_open = true;
+        self
+    }
+
+    /// Bounds the run. At the deadline the whole process tree is killed;
+    /// [`output_string`](Self::output_string) reports
+    /// [`timed_out`](ProcessResult::timed_out) with what was captured, while
+    /// [`run`](Self::run) and [`exit_code`](Self::exit_code) return
+    /// [`Error::Timeout`](crate::Error::Timeout).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let r = processkit::Command::new("sleep").arg("10").timeout(Duration::from_millis(100)).output_string().await?;
+    /// assert!(r.timed_out());
+    /// # Ok(()) }
+    /// ```
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Runs the child as user `uid` (Unix). On other targets the run fails
+    /// with [`Error::Unsupported`](crate::Error::Unsupported).
+    ///
+    /// ```
+    /// let _ = processkit::Command::new("id").uid(1000);
+    /// ```
+    pub fn uid(mut self, uid: u32) -> Self {
+        self.uid = Some(uid);
+        self
+    }
+
+    /// Runs the child with group id `gid` (set before the user id; Unix). On
+    /// other targets the run fails with
+    /// [`Error::Unsupported`](crate::Error::Unsupported).
+    ///
+    /// ```
+    /// let _ = processkit::Command::new("id").gid(1000);
+    /// ```
+    pub fn gid(mut self, gid: u32) -> Self {
+        self.gid = Some(gid);
+        self
+    }
+
+    /// Starts the child in a new session (Unix). It stays contained: the
+    /// container tracks the new session's process group. On other targets
+    /// the run fails with [`Error::Unsupported`](crate::Error::Unsupported).
+    ///
+    /// ```
+    /// let _ = processkit::Command::new("daemon").setsid();
+    /// ```
+    pub fn setsid(mut self) -> Self {
+        self.setsid = true;
+        self
+    }
+
+    /// Windows: start without a console window. A no-op elsewhere. Survives
+    /// the container's own creation flags (they are combined).
+    ///
+    /// ```
+    /// let _ = processkit::Command::new("helper").create_no_window();
+    /// ```
+    pub fn create_no_window(mut self) -> Self {
+        self.create_no_window = true;
+        self
+    }
+
+    /// Kills the child if this process dies abruptly (SIGKILL).
+    ///
+    /// Linux arms `PR_SET_PDEATHSIG` on the direct child; note that it fires
+    /// when the *thread* that spawned the child exits. Windows already
+    /// guarantees this through the Job Object. macOS and the BSDs have no
+    /// equivalent (a documented no-op there; the guardian still covers it).
+    ///
+    /// ```
+    /// let _ = processkit::Command::new("daemonish").kill_on_parent_death();
+    /// ```
+    pub fn kill_on_parent_death(mut self) -> Self {
+        self.kill_on_parent_death = true;
+        self
+    }
+
+    /// Calls `handler` with each stdout line as it is read (in addition to
+    /// capture). The handler runs on the read pump, so keep it quick.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let r = processkit::Command::new("printf").arg("a\\nb\\n")
+    ///     .on_stdout_line(|l| println!("got {l}"))
+    ///     .output_string().await?;
+    /// assert_eq!(r.stdout(), "a\nb\n");
+    /// # Ok(()) }
+    /// ```
+    pub fn on_stdout_line(mut self, handler: impl Fn(&str) + Send + Sync + 'static) -> Self {
+        self.on_stdout = Some(Arc::new(handler));
+        self
+    }
+
+    /// Calls `handler` with each stderr line as it is read (in addition to capture).
+    ///
+    /// ```
+    /// let _ = processkit::Command::new("make").on_stderr_line(|l| eprintln!("make: {l}"));
+    /// ```
+    pub fn on_stderr_line(mut self, handler: impl Fn(&str) + Send + Sync + 'static) -> Self {
+        self.on_stderr = Some(Arc::new(handler));
+        self
+    }
+
+    /// Replays the run per `policy` until it succeeds or the policy gives
+    /// up. The outcome is the last attempt's.
+    ///
+    /// ```
+    /// use processkit::{Command, RetryPolicy};
+    /// use std::time::Duration;
+    /// let _ = Command::new("flaky").retry(RetryPolicy::new(3).backoff(Duration::from_millis(50), 2.0));
+    /// ```
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = Some(policy);
+        self
+    }
+
+    /// Cancels the run when `token` is cancelled: the tree is killed and the
+    /// verb returns [`Error::Cancelled`](crate::Error::Cancelled). A token that
+    /// is already cancelled short-circuits without spawning.
+    ///
+    /// ```
+    /// use processkit::{CancellationToken, Command};
+    /// let token = CancellationToken::new();
+    /// let _ = Command::new("long-job").cancel_on(token.child_token());
+    /// ```
+    #[cfg(feature = "cancellation")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cancellation")))]
+    pub fn cancel_on(mut self, token: tokio_util::sync::CancellationToken) -> Self {
+        self.cancel = Some(token);
+        self
+    }
+
+    /// Connects this command's stdout to `next`'s stdin (no shell involved).
+    ///
+    /// ```
+    /// use processkit::{Command, Stdin};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let out = Command::new("printf").arg("b\\na\\n").pipe(Command::new("sort")).run().await?;
+    /// assert_eq!(out, "a\nb");
+    /// # Ok(()) }
+    /// ```
+    pub fn pipe(self, next: Command) -> Pipeline {
+        Pipeline::new(self).pipe(next)
+    }
+
+    /// Marks this command as a pipeline stage whose failure is expected
+    /// (see [`Pipeline`]): it becomes a one-stage pipeline with the mark.
+    ///
+    /// ```
+    /// use processkit::Command;
+    /// let p = Command::new("yes").unchecked() | Command::new("head").args(["-n", "1"]);
+    /// # let _ = p;
+    /// ```
+    pub fn unchecked(self) -> Pipeline {
+        Pipeline::new(self).unchecked()
+    }
+
+    /// The program.
+    ///
+    /// ```
+    /// assert_eq!(processkit::Command::new("ls").get_program(), "ls");
+    /// ```
+    pub fn get_program(&self) -> &OsStr {
+        &self.program
+    }
+
+    /// The arguments.
+    ///
+    /// ```
+    /// let c = processkit::Command::new("ls").arg("-l");
+    /// assert_eq!(c.get_args(), &["-l"]);
+    /// ```
+    pub fn get_args(&self) -> &[OsString] {
+        &self.args
+    }
+
+    /// The working directory, if set.
+    ///
+    /// ```
+    /// assert!(processkit::Command::new("ls").get_current_dir().is_none());
+    /// ```
+    pub fn get_current_dir(&self) -> Option<&Path> {
+        self.cwd.as_deref()
+    }
+
+    /// The names of the variables set or removed explicitly (never values).
+    ///
+    /// ```
+    /// let c = processkit::Command::new("x").env("B", "secret").env("A", "1");
+    /// assert_eq!(c.get_env_names(), vec!["A", "B"]);
+    /// ```
+    pub fn get_env_names(&self) -> Vec<String> {
+        let mut names: Vec<String> =
+            self.env_ops.iter().map(|(k, _)| k.to_string_lossy().into_owned()).collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    /// The run's timeout, if set.
+    ///
+    /// ```
+    /// assert!(processkit::Command::new("x").get_timeout().is_none());
+    /// ```
+    pub fn get_timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+
+    /// `true` when the command feeds data to the child's stdin.
+    ///
+    /// ```
+    /// assert!(processkit::Command::new("cat").stdin("x").has_stdin());
+    /// ```
+    pub fn has_stdin(&self) -> bool {
+        self.stdin.has_data() || self.keep_stdin_open
+    }
+
+    /// The program name as text (lossy), for messages.
+    pub(crate) fn name(&self) -> &str {
+        &self.display
+    }
+
+    /// The child's complete environment.
+    pub(crate) fn resolved_env(&self) -> Vec<(OsString, OsString)> {
+        let mut env: Vec<(OsString, OsString)> = match &self.env_base {
+            EnvBase::Inherit => std::env::vars_os().collect(),
+            EnvBase::Empty => Vec::new(),
+            EnvBase::Only(names) => std::env::vars_os().filter(|(k, _)| names.iter().any(|n| env_eq(n, k))).collect(),
+        };
+        for (k, v) in &self.env_ops {
+            env.retain(|(ek, _)| !env_eq(ek, k));
+            if let Some(v) = v {
+                env.push((k.clone(), v.clone()));
+            }
+        }
+        env
+    }
+
+    /// Whether a cancellation token was cancelled already.
+    pub(crate) fn is_cancelled(&self) -> bool {
+        #[cfg(feature = "cancellation")]
+        {
+            self.cancel.as_ref().is_some_and(|t| t.is_cancelled())
+        }
+        #[cfg(not(feature = "cancellation"))]
+        {
+            false
+        }
+    }
+
+    // ----- verbs ---------------------------------------------------------
+
+    /// Runs to completion and returns stdout with trailing whitespace
+    /// trimmed. A non-zero exit, a timeout or a kill is an error.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// assert_eq!(processkit::Command::new("echo").arg("hi").run().await?, "hi");
+    /// let err = processkit::Command::new("false").run().await.unwrap_err();
+    /// assert!(matches!(err, processkit::Error::NonZeroExit { code: 1, .. }));
+    /// # Ok(()) }
+    /// ```
+    pub async fn run(&self) -> Result<String> {
+        JobRunner.run(self).await
+    }
+
+    /// Runs to completion and returns the full outcome with text output
+    /// (invalid UTF-8 replaced). A non-zero exit is data, not an error.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let r = processkit::Command::new("sh").args(["-c", "echo out; echo err >&2; exit 3"]).output_string().await?;
+    /// assert_eq!((r.code(), r.stdout().as_str(), r.stderr().as_str()), (Some(3), "out\n", "err\n"));
+    /// # Ok(()) }
+    /// ```
+    pub async fn output_string(&self) -> Result<ProcessResult<String>> {
+        JobRunner.output_string(self).await
+    }
+
+    /// Runs to completion and returns the full outcome with the output as
+    /// bytes, losslessly.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let r = processkit::Command::new("printf").arg("\\377").output_bytes().await?;
+    /// assert_eq!(r.stdout(), &vec![0xff]);
+    /// # Ok(()) }
+    /// ```
+    pub async fn output_bytes(&self) -> Result<ProcessResult<Vec<u8>>> {
+        JobRunner.output_bytes(self).await
+    }
+
+    /// Runs to completion and returns the exit code. A timed-out or killed
+    /// run is an error rather than an invented code.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// assert_eq!(processkit::Command::new("sh").args(["-c", "exit 7"]).exit_code().await?, 7);
+    /// # Ok(()) }
+    /// ```
+    pub async fn exit_code(&self) -> Result<i32> {
+        JobRunner.exit_code(self).await
+    }
+
+    /// Runs a yes/no check: exit 0 is `true`, exit 1 is `false`, anything
+    /// else is an error.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// assert!(processkit::Command::new("true").probe().await?);
+    /// assert!(!processkit::Command::new("false").probe().await?);
+    /// # Ok(()) }
+    /// ```
+    pub async fn probe(&self) -> Result<bool> {
+        JobRunner.probe(self).await
+    }
+
+    /// Returns the first stdout line that satisfies `pred`, or `None` when
+    /// stdout closes without a match. Reading stops at the match and the
+    /// process tree is killed.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let line = processkit::Command::new("printf").arg("a\\nbb\\nccc\\n").first_line(|l| l.len() == 2).await?;
+    /// assert_eq!(line.as_deref(), Some("bb"));
+    /// # Ok(()) }
+    /// ```
+    pub async fn first_line(&self, pred: impl FnMut(&str) -> bool + Send) -> Result<Option<String>> {
+        JobRunner.first_line(self, pred).await
+    }
+
+    /// Starts the process and returns a live handle for streaming, stdin and
+    /// readiness probes. Dropping the handle kills the whole tree.
+    ///
+    /// ```
+    /// use processkit::StreamExt;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let mut run = processkit::Command::new("printf").arg("1\\n2\\n").start().await?;
+    /// let lines: Vec<String> = run.stdout_lines().collect().await;
+    /// assert_eq!(lines, ["1", "2"]);
+    /// # Ok(()) }
+    /// ```
+    pub async fn start(&self) -> Result<RunningProcess> {
+        JobRunner.start(self).await
+    }
+}
+
+#[cfg(windows)]
+fn env_eq(a: &OsStr, b: &OsStr) -> bool {
+    a.to_string_lossy().eq_ignore_ascii_case(&b.to_string_lossy())
+}
+
+#[cfg(not(windows))]
+fn env_eq(a: &OsStr, b: &OsStr) -> bool {
+    a == b
+}
+
+/// Shows program, arguments, working directory and the *names* of changed
+/// variables. Environment values are never printed.
+impl fmt::Debug for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Command");
+        d.field("program", &self.program).field("args", &self.args);
+        if let Some(cwd) = &self.cwd {
+            d.field("cwd", cwd);
+        }
+        let names = self.get_env_names();
+        if !names.is_empty() {
+            d.field("env_names", &names);
+        }
+        if self.env_base != EnvBase::Inherit {
+            d.field("env_base", &match &self.env_base {
+                EnvBase::Empty => "cleared".to_owned(),
+                EnvBase::Only(n) => format!("only {n:?}"),
+                EnvBase::Inherit => unreachable!(),
+            });
+        }
+        d.field("stdin", &self.stdin);
+        if let Some(t) = self.timeout {
+            d.field("timeout", &t);
+        }
+        d.finish_non_exhaustive()
+    }
+}
+
+impl std::ops::BitOr for Command {
+    type Output = Pipeline;
+    fn bitor(self, rhs: Command) -> Pipeline {
+        self.pipe(rhs)
+    }
+}
+
+impl std::ops::BitOr<Command> for Pipeline {
+    type Output = Pipeline;
+    fn bitor(self, rhs: Command) -> Pipeline {
+        self.pipe(rhs)
+    }
+}
+
+impl std::ops::BitOr<Pipeline> for Command {
+    type Output = Pipeline;
+    fn bitor(self, rhs: Pipeline) -> Pipeline {
+        Pipeline::new(self).append(rhs)
+    }
+}
+
+impl std::ops::BitOr<Pipeline> for Pipeline {
+    type Output = Pipeline;
+    fn bitor(self, rhs: Pipeline) -> Pipeline {
+        self.append(rhs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_prints_env_values() {
+        let c = Command::new("x").env("TOKEN", "hunter2-secret");
+        let s = format!("{c:?}");
+        assert!(s.contains("TOKEN"));
+        assert!(!s.contains("hunter2"));
+    }
+
+    #[test]
+    fn inherit_env_keeps_only_named_plus_explicit() {
+        let c = Command::new("x").inherit_env(["PATH"]).env("A", "1");
+        let env = c.resolved_env();
+        assert!(env.iter().all(|(k, _)| k == "PATH" || k == "A"));
+        assert!(env.iter().any(|(k, v)| k == "A" && v == "1"));
+    }
+}

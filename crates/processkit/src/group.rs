@@ -1,0 +1,447 @@
+//! [`ProcessGroup`]: one kill-on-drop container shared by several children.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::result::ProcessResult;
+use crate::runner::{BoxFuture, ProcessRunner};
+use crate::{Command, Mechanism, RunningProcess, sys};
+
+const GROUP: &str = "process group";
+
+/// How a [`ProcessGroup`] is created.
+///
+/// ```
+/// use processkit::ProcessGroupOptions;
+/// use std::time::Duration;
+/// let opts = ProcessGroupOptions::default().grace(Duration::from_secs(2));
+/// assert_eq!(opts.get_grace(), Duration::from_secs(2));
+/// ```
+#[derive(Debug, Clone)]
+pub struct ProcessGroupOptions {
+    pub(crate) grace: Duration,
+    pub(crate) mechanism: Option<Mechanism>,
+    pub(crate) memory_max: Option<u64>,
+    pub(crate) max_processes: Option<u64>,
+    pub(crate) cpu_quota: Option<f64>,
+}
+
+impl Default for ProcessGroupOptions {
+    fn default() -> Self {
+        ProcessGroupOptions {
+            grace: Duration::from_secs(5),
+            mechanism: None,
+            memory_max: None,
+            max_processes: None,
+            cpu_quota: None,
+        }
+    }
+}
+
+impl ProcessGroupOptions {
+    /// How long [`ProcessGroup::shutdown`] waits after SIGTERM before it
+    /// kills (default 5 s).
+    ///
+    /// ```
+    /// let _ = processkit::ProcessGroupOptions::default().grace(std::time::Duration::from_millis(500));
+    /// ```
+    pub fn grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// The shutdown grace period.
+    ///
+    /// ```
+    /// assert_eq!(processkit::ProcessGroupOptions::default().get_grace().as_secs(), 5);
+    /// ```
+    pub fn get_grace(&self) -> Duration {
+        self.grace
+    }
+
+    /// Requires a specific mechanism instead of the host's best. Creating
+    /// the group fails if it is not available. Forcing
+    /// [`Mechanism::ProcessGroup`] on Linux gives the macOS/BSD behaviour
+    /// (the `PROCESSKIT_MECHANISM=process-group` environment variable does
+    /// the same for every container of the process).
+    ///
+    /// ```
+    /// use processkit::{Mechanism, ProcessGroup, ProcessGroupOptions};
+    /// let g = ProcessGroup::with_options(ProcessGroupOptions::default().mechanism(Mechanism::ProcessGroup))?;
+    /// assert_eq!(g.mechanism(), Mechanism::ProcessGroup);
+    /// # Ok::<(), processkit::Error>(())
+    /// ```
+    pub fn mechanism(mut self, mechanism: Mechanism) -> Self {
+        self.mechanism = Some(mechanism);
+        self
+    }
+
+    /// Caps the whole tree's memory, in bytes.
+    ///
+    /// ```
+    /// let _ = processkit::ProcessGroupOptions::default().memory_max(512 * 1024 * 1024);
+    /// ```
+    #[cfg(feature = "limits")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "limits")))]
+    pub fn memory_max(mut self, bytes: u64) -> Self {
+        self.memory_max = Some(bytes);
+        self
+    }
+
+    /// Caps the number of processes (and threads, on Linux) in the tree.
+    ///
+    /// ```
+    /// let _ = processkit::ProcessGroupOptions::default().max_processes(64);
+    /// ```
+    #[cfg(feature = "limits")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "limits")))]
+    pub fn max_processes(mut self, n: u64) -> Self {
+        self.max_processes = Some(n);
+        self
+    }
+
+    /// Caps the tree's CPU use, as a fraction of one core (0.5 = half a
+    /// core, 2.0 = two cores). On Windows it is converted against the host's
+    /// CPU count and is approximate.
+    ///
+    /// ```
+    /// let _ = processkit::ProcessGroupOptions::default().cpu_quota(0.5);
+    /// ```
+    #[cfg(feature = "limits")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "limits")))]
+    pub fn cpu_quota(mut self, cores: f64) -> Self {
+        self.cpu_quota = Some(cores);
+        self
+    }
+
+    pub(crate) fn has_limits(&self) -> bool {
+        self.memory_max.is_some() || self.max_processes.is_some() || self.cpu_quota.is_some()
+    }
+}
+
+/// A kill-on-drop container shared by several children.
+///
+/// Every child started through the group, and everything those children
+/// spawn, lives in one container (a cgroup, a set of process groups or a Job
+/// Object). Dropping the group kills the whole tree without blocking;
+/// [`shutdown`](Self::shutdown) does it gracefully.
+///
+/// Handles from [`start`](Self::start) do not own their processes: dropping
+/// one detaches from the process, which keeps running in the group.
+///
+/// ```
+/// use processkit::{Command, ProcessGroup};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> processkit::Result<()> {
+/// let group = ProcessGroup::new()?;
+/// let _a = group.start(&Command::new("sleep").arg("30")).await?;
+/// let _b = group.start(&Command::new("sh").args(["-c", "sleep 30 & sleep 30"])).await?;
+/// group.shutdown().await?; // SIGTERM, grace period, SIGKILL; returns once empty
+/// assert!(group.is_empty()?);
+/// # Ok(()) }
+/// ```
+pub struct ProcessGroup {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    container: sys::Container,
+    options: ProcessGroupOptions,
+}
+
+impl std::fmt::Debug for ProcessGroup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProcessGroup").field("mechanism", &self.mechanism()).finish_non_exhaustive()
+    }
+}
+
+impl ProcessGroup {
+    /// A group on the host's best mechanism.
+    ///
+    /// ```
+    /// let group = processkit::ProcessGroup::new()?;
+    /// println!("contained by {}", group.mechanism());
+    /// # Ok::<(), processkit::Error>(())
+    /// ```
+    pub fn new() -> Result<ProcessGroup> {
+        Self::with_options(ProcessGroupOptions::default())
+    }
+
+    /// A group with options. Fails with [`Error::ResourceLimit`] when a
+    /// requested limit cannot be enforced here, rather than returning a
+    /// silently unbounded group.
+    ///
+    /// ```
+    /// use processkit::{ProcessGroup, ProcessGroupOptions};
+    /// let g = ProcessGroup::with_options(ProcessGroupOptions::default().grace(std::time::Duration::from_secs(1)))?;
+    /// # drop(g);
+    /// # Ok::<(), processkit::Error>(())
+    /// ```
+    pub fn with_options(options: ProcessGroupOptions) -> Result<ProcessGroup> {
+        let request = match options.mechanism {
+            Some(m) => sys::Request::Exactly(m),
+            None => sys::Request::Best,
+        };
+        let container = sys::Container::group(request)?;
+        if options.has_limits() {
+            crate::stats::apply_limits(&container, &options)?;
+        }
+        Ok(ProcessGroup { inner: Arc::new(Inner { container, options }) })
+    }
+
+    /// The mechanism containing this group.
+    ///
+    /// ```
+    /// let g = processkit::ProcessGroup::new()?;
+    /// assert_eq!(g.mechanism(), processkit::Mechanism::current());
+    /// # Ok::<(), processkit::Error>(())
+    /// ```
+    pub fn mechanism(&self) -> Mechanism {
+        self.inner.container.mechanism()
+    }
+
+    pub(crate) fn container(&self) -> &sys::Container {
+        &self.inner.container
+    }
+
+    #[allow(dead_code)]
+    pub(crate) fn options(&self) -> &ProcessGroupOptions {
+        &self.inner.options
+    }
+
+    /// Starts `cmd` inside the group. The command's timeout and cancellation
+    /// kill only this child's own subtree; its siblings are left alone.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let group = processkit::ProcessGroup::new()?;
+    /// let run = group.start(&processkit::Command::new("echo").arg("in a group")).await?;
+    /// assert_eq!(run.output_string().await?.stdout(), "in a group\n");
+    /// # Ok(()) }
+    /// ```
+    pub async fn start(&self, cmd: &Command) -> Result<RunningProcess> {
+        crate::runner::start_in(&self.inner.container, cmd)
+    }
+
+    /// The raw escape hatch: spawns a `tokio::process::Command` inside the
+    /// group and hands back tokio's own `Child`. Containment still holds;
+    /// everything else (pipes, waiting) is yours.
+    ///
+    /// On Linux's cgroup mechanism this uses a `pre_exec` hook (a real
+    /// `fork`). On the process-group mechanism tokio reaps the leader itself,
+    /// so the group id is only safe to signal while the child runs.
+    /// On Windows the spawn sets `CREATE_SUSPENDED` and overrides creation
+    /// flags you set on the tokio command; use [`start`](Self::start) with
+    /// [`Command::create_no_window`] to combine flags.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let group = processkit::ProcessGroup::new()?;
+    /// let mut child = group.spawn(&mut tokio::process::Command::new("true"))?;
+    /// assert!(child.wait().await.unwrap().success());
+    /// # Ok(()) }
+    /// ```
+    pub fn spawn(&self, cmd: &mut tokio::process::Command) -> Result<tokio::process::Child> {
+        self.inner.container.spawn_raw(cmd)
+    }
+
+    /// Hard-kills the whole tree now (`cgroup.kill`, `killpg(SIGKILL)` or
+    /// `TerminateJobObject`). The group stays usable.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let group = processkit::ProcessGroup::new()?;
+    /// let mut run = group.start(&processkit::Command::new("sleep").arg("30")).await?;
+    /// group.kill()?;
+    /// assert_eq!(run.wait().await?, None);
+    /// # Ok(()) }
+    /// ```
+    pub fn kill(&self) -> Result<()> {
+        crate::trace::teardown("kill", self.mechanism());
+        self.inner.container.kill_all().map_err(|e| Error::io(GROUP, "killing the tree", e))
+    }
+
+    /// Same as [`kill`](Self::kill).
+    ///
+    /// ```
+    /// let group = processkit::ProcessGroup::new()?;
+    /// group.terminate_all()?;
+    /// # Ok::<(), processkit::Error>(())
+    /// ```
+    pub fn terminate_all(&self) -> Result<()> {
+        self.kill()
+    }
+
+    /// Graceful teardown: SIGTERM to every member, up to the grace period
+    /// for them to exit, then SIGKILL to whatever is left. Returns once the
+    /// container is empty. On Windows it is one atomic job termination.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let group = processkit::ProcessGroup::new()?;
+    /// let _ = group.start(&processkit::Command::new("sleep").arg("30")).await?;
+    /// group.shutdown().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn shutdown(&self) -> Result<()> {
+        crate::trace::teardown("shutdown", self.mechanism());
+        let c = &self.inner.container;
+        if cfg!(unix) {
+            c.signal_all(term_signal()).map_err(|e| Error::io(GROUP, "sending SIGTERM", e))?;
+            if self.wait_empty(self.inner.options.grace).await? {
+                return Ok(());
+            }
+        }
+        c.kill_all().map_err(|e| Error::io(GROUP, "killing the tree", e))?;
+        if self.wait_empty(Duration::from_secs(10)).await? {
+            Ok(())
+        } else {
+            Err(Error::io(
+                GROUP,
+                "waiting for the tree to exit",
+                std::io::Error::new(std::io::ErrorKind::TimedOut, "processes remain after SIGKILL"),
+            ))
+        }
+    }
+
+    /// Waits until the container is empty or `within` passes; `true` if empty.
+    async fn wait_empty(&self, within: Duration) -> Result<bool> {
+        let start = tokio::time::Instant::now();
+        let mut nap = Duration::from_millis(1);
+        loop {
+            if self.is_empty()? {
+                return Ok(true);
+            }
+            if start.elapsed() >= within {
+                return Ok(false);
+            }
+            tokio::time::sleep(nap.min(within.saturating_sub(start.elapsed()))).await;
+            nap = (nap * 2).min(Duration::from_millis(20));
+        }
+    }
+
+    /// `true` when no process is left in the group.
+    ///
+    /// ```
+    /// let group = processkit::ProcessGroup::new()?;
+    /// assert!(group.is_empty()?);
+    /// # Ok::<(), processkit::Error>(())
+    /// ```
+    pub fn is_empty(&self) -> Result<bool> {
+        self.inner.container.is_empty().map_err(|e| Error::io(GROUP, "reading the container state", e))
+    }
+
+    /// Sends `signal` to every member. [`Signal::Kill`](crate::Signal::Kill)
+    /// takes the whole-tree hard-kill path; on Windows any other signal is
+    /// [`Error::Unsupported`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let group = processkit::ProcessGroup::new()?;
+    /// let mut run = group.start(&processkit::Command::new("sleep").arg("30")).await?;
+    /// group.signal(processkit::Signal::Term)?;
+    /// assert_eq!(run.wait().await?, None);
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "process-control")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "process-control")))]
+    pub fn signal(&self, signal: crate::Signal) -> Result<()> {
+        let sig = signal.to_raw(GROUP)?;
+        self.inner.container.signal_all(sig).map_err(|e| Error::io(GROUP, format!("sending {}", signal.name()), e))
+    }
+
+    /// Freezes the whole tree (`cgroup.freeze`; SIGSTOP on process groups;
+    /// per-thread suspension on Windows). Idempotent except on Windows,
+    /// where nested suspends need matching resumes.
+    ///
+    /// ```
+    /// let group = processkit::ProcessGroup::new()?;
+    /// group.suspend()?;
+    /// group.resume()?;
+    /// # Ok::<(), processkit::Error>(())
+    /// ```
+    #[cfg(feature = "process-control")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "process-control")))]
+    pub fn suspend(&self) -> Result<()> {
+        self.inner.container.freeze(true).map_err(|e| Error::io(GROUP, "suspending", e))
+    }
+
+    /// Lets a suspended tree run again.
+    ///
+    /// ```
+    /// let group = processkit::ProcessGroup::new()?;
+    /// group.resume()?; // resuming a running group is harmless
+    /// # Ok::<(), processkit::Error>(())
+    /// ```
+    #[cfg(feature = "process-control")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "process-control")))]
+    pub fn resume(&self) -> Result<()> {
+        self.inner.container.freeze(false).map_err(|e| Error::io(GROUP, "resuming", e))
+    }
+
+    /// A snapshot of the live member pids: the whole tree on a cgroup or a
+    /// Job Object; the tracked group leaders on process groups.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let group = processkit::ProcessGroup::new()?;
+    /// let run = group.start(&processkit::Command::new("sleep").arg("30")).await?;
+    /// assert!(group.members()?.contains(&run.pid().unwrap()));
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "process-control")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "process-control")))]
+    pub fn members(&self) -> Result<Vec<u32>> {
+        self.inner.container.members().map_err(|e| Error::io(GROUP, "listing members", e))
+    }
+
+    /// Moves an existing process into the group, where the mechanism allows
+    /// it (a cgroup or a Job Object). On process groups it is
+    /// [`Error::Unsupported`]. On a cgroup only that process moves: children
+    /// it already has stay where they are.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let group = processkit::ProcessGroup::new()?;
+    /// let mut outside = tokio::process::Command::new("sleep").arg("30").kill_on_drop(true).spawn().unwrap();
+    /// match group.adopt(outside.id().unwrap()) {
+    ///     Ok(()) => assert!(group.members()?.contains(&outside.id().unwrap())),
+    ///     Err(processkit::Error::Unsupported { .. }) => {} // process-group mechanism
+    ///     Err(e) => return Err(e),
+    /// }
+    /// # outside.kill().await.ok();
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "process-control")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "process-control")))]
+    pub fn adopt(&self, pid: u32) -> Result<()> {
+        self.inner.container.adopt(pid)
+    }
+}
+
+#[cfg(unix)]
+fn term_signal() -> i32 {
+    libc::SIGTERM
+}
+#[cfg(not(unix))]
+fn term_signal() -> i32 {
+    15
+}
+
+impl ProcessRunner for ProcessGroup {
+    fn execute<'a>(&'a self, cmd: &'a Command) -> BoxFuture<'a, Result<ProcessResult<Vec<u8>>>> {
+        Box::pin(async move { crate::runner::start_in(&self.inner.container, cmd)?.output_bytes().await })
+    }
+
+    fn start<'a>(&'a self, cmd: &'a Command) -> BoxFuture<'a, Result<RunningProcess>> {
+        Box::pin(async move { crate::runner::start_in(&self.inner.container, cmd) })
+    }
+}

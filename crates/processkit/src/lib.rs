@@ -1,0 +1,129 @@
+//! Async child-process management for tokio with a kernel-backed no-orphan
+//! guarantee.
+//!
+//! Every process started through this crate, and everything that process
+//! spawns, lives in a kill-on-drop container: a cgroup v2 on Linux (with a
+//! POSIX process-group fallback), a Job Object on Windows, a process group on
+//! macOS and the BSDs. Dropping the handle, the group or the future tears the
+//! whole tree down; the mechanism in force is always reported
+//! ([`Mechanism`], [`preflight`]).
+//!
+//! ```
+//! use processkit::Command;
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> processkit::Result<()> {
+//! // Trimmed stdout, success required:
+//! let greeting = Command::new("echo").arg("hello").run().await?;
+//! assert_eq!(greeting, "hello");
+//!
+//! // The full outcome as data:
+//! let r = Command::new("sh").args(["-c", "echo out; exit 3"]).output_string().await?;
+//! assert_eq!((r.code(), r.stdout().as_str()), (Some(3), "out\n"));
+//!
+//! // A timeout kills the whole tree, grandchildren included:
+//! let r = Command::new("sh").args(["-c", "sleep 30 & sleep 30"])
+//!     .timeout(std::time::Duration::from_millis(100))
+//!     .output_string().await?;
+//! assert!(r.timed_out());
+//! # Ok(()) }
+//! ```
+//!
+//! # Feature flags
+//!
+//! | Feature | Default | Adds |
+//! |---|---|---|
+//! | `stats` | yes | whole-tree stats: `ProcessGroup::stats`, `sample_stats`, `RunningProcess::profile` |
+//! | `process-control` | yes | [`Signal`], `ProcessGroup::{signal, suspend, resume, members, adopt}` |
+//! | `limits` | no | whole-tree caps on [`ProcessGroupOptions`] (implies `stats`) |
+//! | `cancellation` | no | `CancellationToken` integration (`Command::cancel_on`) |
+//! | `record` | no | record/replay cassettes (`RecordReplayRunner`) |
+//! | `mock` | no | a mockall-generated `MockRunner` |
+//! | `tracing` | no | lifecycle events; never argv or environment values |
+//!
+//! Every flag only adds API: the kill-on-drop guarantee holds in every
+//! configuration.
+
+#![deny(missing_docs)]
+#![warn(unsafe_op_in_unsafe_fn)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod batch;
+mod cli;
+mod command;
+mod error;
+mod group;
+mod guarantee;
+mod mechanism;
+mod pipeline;
+mod result;
+mod retry;
+mod runner;
+pub mod running;
+#[cfg(feature = "process-control")]
+mod signal;
+#[cfg(not(feature = "process-control"))]
+#[allow(dead_code)]
+mod signal;
+mod stats;
+mod stdin;
+mod supervisor;
+mod sys;
+pub mod testing;
+mod trace;
+
+pub use batch::{output_all, wait_all, wait_any};
+pub use command::Command;
+pub use error::{Error, Result};
+pub use group::{ProcessGroup, ProcessGroupOptions};
+pub use guarantee::{Guarantee, guarantee};
+pub use mechanism::{Mechanism, Preflight, preflight};
+pub use pipeline::Pipeline;
+pub use result::{ExitStatus, ProcessResult};
+pub use retry::{Attempt, RetryPolicy};
+pub use runner::{BoxFuture, JobRunner, ProcessRunner, ProcessRunnerExt};
+pub use running::{RunningProcess, StdinWriter, StdoutLines};
+#[cfg(feature = "process-control")]
+pub use signal::Signal;
+pub use stdin::Stdin;
+pub use tokio_stream::StreamExt;
+#[cfg(feature = "cancellation")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cancellation")))]
+pub use tokio_util::sync::CancellationToken;
+
+#[cfg(not(feature = "process-control"))]
+use signal::Signal;
+
+/// Runs `program` with `args` and returns its trimmed stdout; a non-zero
+/// exit is an error. Shorthand for `Command::new(program).args(args).run()`.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> processkit::Result<()> {
+/// assert_eq!(processkit::run("echo", ["a", "b"]).await?, "a b");
+/// # Ok(()) }
+/// ```
+pub async fn run<I, S>(program: impl AsRef<std::ffi::OsStr>, args: I) -> Result<String>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    Command::new(program).args(args).run().await
+}
+
+/// Runs `program` with `args` and returns the full outcome; a non-zero exit
+/// is data. Shorthand for `Command::new(program).args(args).output_string()`.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> processkit::Result<()> {
+/// let r = processkit::output("sh", ["-c", "exit 4"]).await?;
+/// assert_eq!(r.code(), Some(4));
+/// # Ok(()) }
+/// ```
+pub async fn output<I, S>(program: impl AsRef<std::ffi::OsStr>, args: I) -> Result<ProcessResult<String>>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    Command::new(program).args(args).output_string().await
+}

@@ -1,0 +1,116 @@
+//! Which containment mechanism is in force, and a spawn-free host preflight.
+
+use std::fmt;
+
+/// The kernel mechanism that contains a process tree.
+///
+/// ```
+/// let m = processkit::Mechanism::current();
+/// println!("children of this process are contained by {m}");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Mechanism {
+    /// A Linux cgroup v2: catches every descendant, including ones that call
+    /// `setsid`; supports freeze, whole-tree stats and limits.
+    CgroupV2,
+    /// A POSIX process group: a descendant that calls `setsid` or `setpgid`
+    /// escapes it. The Linux fallback and the macOS/BSD mechanism.
+    ProcessGroup,
+    /// A Windows Job Object with kill-on-close: catches every descendant.
+    JobObject,
+    /// No containment (a target without any mechanism).
+    None,
+}
+
+impl Mechanism {
+    /// The mechanism new groups and runs get on this host (honouring the
+    /// `PROCESSKIT_MECHANISM` override). Never spawns a process.
+    ///
+    /// ```
+    /// let m = processkit::Mechanism::current();
+    /// # #[cfg(target_os = "linux")]
+    /// assert!(matches!(m, processkit::Mechanism::CgroupV2 | processkit::Mechanism::ProcessGroup));
+    /// ```
+    pub fn current() -> Mechanism {
+        preflight().mechanism
+    }
+
+    /// `true` when the mechanism catches descendants that start a new session.
+    ///
+    /// ```
+    /// assert!(processkit::Mechanism::CgroupV2.contains_setsid());
+    /// assert!(!processkit::Mechanism::ProcessGroup.contains_setsid());
+    /// ```
+    pub fn contains_setsid(self) -> bool {
+        matches!(self, Mechanism::CgroupV2 | Mechanism::JobObject)
+    }
+}
+
+impl fmt::Display for Mechanism {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Mechanism::CgroupV2 => "cgroup v2",
+            Mechanism::ProcessGroup => "POSIX process group",
+            Mechanism::JobObject => "Job Object",
+            Mechanism::None => "none",
+        })
+    }
+}
+
+/// What the host offers, found without spawning anything.
+///
+/// ```
+/// let report = processkit::preflight();
+/// println!("{report}");
+/// if let Some(why) = &report.fallback_reason {
+///     eprintln!("weaker containment in use: {why}");
+/// }
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Preflight {
+    /// The mechanism new containers get.
+    pub mechanism: Mechanism,
+    /// The strongest mechanism the host itself offers (before any override).
+    pub host_mechanism: Mechanism,
+    /// Why the host's mechanism is weaker than the platform's best, if it is.
+    pub fallback_reason: Option<String>,
+    /// Which spawner starts children.
+    pub spawner: &'static str,
+    /// Whether containers are torn down even if this process dies without
+    /// running destructors (SIGKILL, abort, `exit`).
+    pub guarantee: crate::Guarantee,
+}
+
+impl fmt::Display for Preflight {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "mechanism: {}; spawner: {}; guarantee: {}", self.mechanism, self.spawner, self.guarantee)?;
+        if let Some(r) = &self.fallback_reason {
+            write!(f, "; fallback because: {r}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Inspects the host: which mechanism is available, which spawner is used,
+/// and which no-orphan guarantee is in force. Never spawns a process.
+///
+/// ```
+/// let p = processkit::preflight();
+/// assert_eq!(p.mechanism, processkit::Mechanism::current());
+/// ```
+pub fn preflight() -> Preflight {
+    let (host_mechanism, fallback_reason) = crate::sys::host_mechanism();
+    let mechanism = match crate::sys::Request::Best.resolve() {
+        crate::sys::Request::Exactly(m) => m,
+        crate::sys::Request::Best => host_mechanism,
+    };
+    Preflight {
+        mechanism,
+        host_mechanism,
+        fallback_reason,
+        spawner: crate::sys::spawner_name(),
+        guarantee: crate::guarantee(),
+    }
+}

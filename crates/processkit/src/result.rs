@@ -1,0 +1,330 @@
+//! [`ProcessResult`]: the full outcome of a finished run, as data.
+
+use std::fmt;
+use std::time::Duration;
+
+/// How a process ended.
+///
+/// ```
+/// use processkit::ExitStatus;
+/// let s = ExitStatus::from_code(3);
+/// assert_eq!(s.code(), Some(3));
+/// assert!(!s.success());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "record", derive(serde::Serialize, serde::Deserialize))]
+pub struct ExitStatus {
+    code: Option<i32>,
+    signal: Option<i32>,
+}
+
+impl ExitStatus {
+    /// A status for a process that exited normally with `code`.
+    ///
+    /// ```
+    /// assert!(processkit::ExitStatus::from_code(0).success());
+    /// ```
+    pub fn from_code(code: i32) -> Self {
+        ExitStatus { code: Some(code), signal: None }
+    }
+
+    /// A status for a process killed by signal `signal` (on Windows, a
+    /// terminated process reports signal 9).
+    ///
+    /// ```
+    /// let s = processkit::ExitStatus::from_signal(9);
+    /// assert_eq!(s.code(), None);
+    /// assert_eq!(s.signal(), Some(9));
+    /// ```
+    pub fn from_signal(signal: i32) -> Self {
+        ExitStatus { code: None, signal: Some(signal) }
+    }
+
+    /// The exit code, if the process exited normally.
+    ///
+    /// ```
+    /// assert_eq!(processkit::ExitStatus::from_code(2).code(), Some(2));
+    /// ```
+    pub fn code(&self) -> Option<i32> {
+        self.code
+    }
+
+    /// The signal that killed the process, if any.
+    ///
+    /// ```
+    /// assert_eq!(processkit::ExitStatus::from_code(0).signal(), None);
+    /// ```
+    pub fn signal(&self) -> Option<i32> {
+        self.signal
+    }
+
+    /// `true` when the process exited with code 0.
+    ///
+    /// ```
+    /// assert!(!processkit::ExitStatus::from_signal(15).success());
+    /// ```
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+}
+
+impl fmt::Display for ExitStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.code, self.signal) {
+            (Some(c), _) => write!(f, "exit code {c}"),
+            (None, Some(s)) => write!(f, "killed by signal {s}"),
+            (None, None) => write!(f, "no exit status"),
+        }
+    }
+}
+
+/// The full outcome of a finished run: exit status, captured output, whether
+/// the run's deadline passed, and how long it took.
+///
+/// A non-zero exit is data here, never an error. `T` is the type of the
+/// captured output: [`String`] for
+/// [`output_string`](crate::Command::output_string) (invalid UTF-8 replaced
+/// with U+FFFD), `Vec<u8>` for [`output_bytes`](crate::Command::output_bytes)
+/// (lossless).
+///
+/// ```
+/// use processkit::{ExitStatus, ProcessResult};
+/// use std::time::Duration;
+/// let r = ProcessResult::new("tool", ExitStatus::from_code(1), "out".to_string(), "err".to_string(), false, Duration::ZERO);
+/// assert_eq!(r.code(), Some(1));
+/// assert!(!r.is_success());
+/// assert_eq!(r.stdout(), "out");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "record", derive(serde::Serialize, serde::Deserialize))]
+pub struct ProcessResult<T = String> {
+    program: String,
+    status: ExitStatus,
+    stdout: T,
+    stderr: T,
+    timed_out: bool,
+    duration: Duration,
+}
+
+impl<T> ProcessResult<T> {
+    /// Builds a result by hand (for scripted runners and tests).
+    ///
+    /// ```
+    /// use processkit::{ExitStatus, ProcessResult};
+    /// let r = ProcessResult::new("git", ExitStatus::from_code(0), String::new(), String::new(), false, Default::default());
+    /// assert!(r.is_success());
+    /// ```
+    pub fn new(
+        program: impl Into<String>,
+        status: ExitStatus,
+        stdout: T,
+        stderr: T,
+        timed_out: bool,
+        duration: Duration,
+    ) -> Self {
+        ProcessResult { program: program.into(), status, stdout, stderr, timed_out, duration }
+    }
+
+    /// The program that ran (for a pipeline: the stage the outcome is attributed to).
+    ///
+    /// ```
+    /// # use processkit::{ExitStatus, ProcessResult};
+    /// # let r = ProcessResult::new("git", ExitStatus::from_code(0), String::new(), String::new(), false, Default::default());
+    /// assert_eq!(r.program(), "git");
+    /// ```
+    pub fn program(&self) -> &str {
+        &self.program
+    }
+
+    /// The exit code; `None` when the process was killed (timeout, signal).
+    ///
+    /// ```
+    /// # use processkit::{ExitStatus, ProcessResult};
+    /// # let r = ProcessResult::new("x", ExitStatus::from_signal(9), String::new(), String::new(), true, Default::default());
+    /// assert_eq!(r.code(), None);
+    /// ```
+    pub fn code(&self) -> Option<i32> {
+        self.status.code()
+    }
+
+    /// The signal that killed the process, if any (Unix; 9 for a terminated
+    /// process on Windows).
+    ///
+    /// ```
+    /// # use processkit::{ExitStatus, ProcessResult};
+    /// # let r = ProcessResult::new("x", ExitStatus::from_signal(9), String::new(), String::new(), true, Default::default());
+    /// assert_eq!(r.signal(), Some(9));
+    /// ```
+    pub fn signal(&self) -> Option<i32> {
+        self.status.signal()
+    }
+
+    /// The exit status.
+    ///
+    /// ```
+    /// # use processkit::{ExitStatus, ProcessResult};
+    /// # let r = ProcessResult::new("x", ExitStatus::from_code(0), String::new(), String::new(), false, Default::default());
+    /// assert!(r.status().success());
+    /// ```
+    pub fn status(&self) -> ExitStatus {
+        self.status
+    }
+
+    /// Everything the process wrote to stdout.
+    ///
+    /// ```
+    /// # use processkit::{ExitStatus, ProcessResult};
+    /// # let r = ProcessResult::new("x", ExitStatus::from_code(0), "hi\n".to_string(), String::new(), false, Default::default());
+    /// assert_eq!(r.stdout().trim(), "hi");
+    /// ```
+    pub fn stdout(&self) -> &T {
+        &self.stdout
+    }
+
+    /// Everything the process wrote to stderr.
+    ///
+    /// ```
+    /// # use processkit::{ExitStatus, ProcessResult};
+    /// # let r = ProcessResult::new("x", ExitStatus::from_code(0), String::new(), "warn".to_string(), false, Default::default());
+    /// assert_eq!(r.stderr(), "warn");
+    /// ```
+    pub fn stderr(&self) -> &T {
+        &self.stderr
+    }
+
+    /// `true` when the run's deadline passed and the tree was killed. The
+    /// output holds what was captured until then.
+    ///
+    /// ```
+    /// # use processkit::{ExitStatus, ProcessResult};
+    /// # let r = ProcessResult::new("x", ExitStatus::from_signal(9), String::new(), String::new(), true, Default::default());
+    /// assert!(r.timed_out());
+    /// ```
+    pub fn timed_out(&self) -> bool {
+        self.timed_out
+    }
+
+    /// `true` when the process exited with code 0 and did not time out.
+    ///
+    /// ```
+    /// # use processkit::{ExitStatus, ProcessResult};
+    /// # let r = ProcessResult::new("x", ExitStatus::from_code(0), String::new(), String::new(), false, Default::default());
+    /// assert!(r.is_success());
+    /// ```
+    pub fn is_success(&self) -> bool {
+        self.status.success() && !self.timed_out
+    }
+
+    /// Wall-clock time from spawn to exit.
+    ///
+    /// ```
+    /// # use processkit::{ExitStatus, ProcessResult};
+    /// # let r = ProcessResult::new("x", ExitStatus::from_code(0), String::new(), String::new(), false, std::time::Duration::from_millis(5));
+    /// assert_eq!(r.duration().as_millis(), 5);
+    /// ```
+    pub fn duration(&self) -> std::time::Duration {
+        self.duration
+    }
+
+    /// Takes the captured stdout and stderr out of the result.
+    ///
+    /// ```
+    /// # use processkit::{ExitStatus, ProcessResult};
+    /// # let r = ProcessResult::new("x", ExitStatus::from_code(0), "o".to_string(), "e".to_string(), false, Default::default());
+    /// let (out, err) = r.into_output();
+    /// assert_eq!((out.as_str(), err.as_str()), ("o", "e"));
+    /// ```
+    pub fn into_output(self) -> (T, T) {
+        (self.stdout, self.stderr)
+    }
+
+    /// Converts the captured output with `f` (for example bytes to text).
+    ///
+    /// ```
+    /// # use processkit::{ExitStatus, ProcessResult};
+    /// let r = ProcessResult::new("x", ExitStatus::from_code(0), b"hi".to_vec(), Vec::new(), false, Default::default());
+    /// let s = r.map_output(|b| String::from_utf8_lossy(&b).into_owned());
+    /// assert_eq!(s.stdout(), "hi");
+    /// ```
+    pub fn map_output<U>(self, mut f: impl FnMut(T) -> U) -> ProcessResult<U> {
+        ProcessResult {
+            program: self.program,
+            status: self.status,
+            stdout: f(self.stdout),
+            stderr: f(self.stderr),
+            timed_out: self.timed_out,
+            duration: self.duration,
+        }
+    }
+
+    pub(crate) fn set_program(&mut self, program: String) {
+        self.program = program;
+    }
+}
+
+impl ProcessResult<Vec<u8>> {
+    /// Converts captured bytes to text, replacing invalid UTF-8 with U+FFFD.
+    ///
+    /// ```
+    /// # use processkit::{ExitStatus, ProcessResult};
+    /// let r = ProcessResult::new("x", ExitStatus::from_code(0), vec![b'o', 0xff], Vec::new(), false, Default::default());
+    /// assert_eq!(r.into_lossy().stdout(), "o\u{fffd}");
+    /// ```
+    pub fn into_lossy(self) -> ProcessResult<String> {
+        self.map_output(|b| match String::from_utf8(b) {
+            Ok(s) => s,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        })
+    }
+}
+
+/// Shows the outcome in one line: program, status and (trimmed) stdout.
+impl fmt::Display for ProcessResult<String> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.timed_out {
+            write!(f, "{}: timed out", self.program)
+        } else if self.is_success() {
+            write!(f, "{}", self.stdout.trim_end())
+        } else {
+            write!(f, "{}: {}", self.program, self.status)
+        }
+    }
+}
+
+/// The last `max_lines` lines of `stderr`, for error messages.
+pub(crate) fn stderr_tail(stderr: &str, max_lines: usize) -> String {
+    let trimmed = stderr.trim_end();
+    let mut start = trimmed.len();
+    for _ in 0..max_lines {
+        match trimmed[..start].rfind('\n') {
+            Some(i) => start = i,
+            None => {
+                start = 0;
+                break;
+            }
+        }
+    }
+    let tail = trimmed[start..].trim_start_matches('\n');
+    const MAX: usize = 2000;
+    if tail.len() > MAX {
+        let mut cut = tail.len() - MAX;
+        while !tail.is_char_boundary(cut) {
+            cut += 1;
+        }
+        tail[cut..].to_owned()
+    } else {
+        tail.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stderr_tail;
+
+    #[test]
+    fn tail_keeps_last_lines() {
+        assert_eq!(stderr_tail("a\nb\nc\nd\n", 2), "c\nd");
+        assert_eq!(stderr_tail("only", 5), "only");
+        assert_eq!(stderr_tail("", 5), "");
+    }
+}

@@ -1,0 +1,260 @@
+//! [`RetryPolicy`]: replay one run until it succeeds.
+//!
+//! A policy has a maximum number of attempts, an exponential backoff
+//! (jittered by default) and a classifier that decides which outcomes are
+//! worth another attempt. The result is honest: whatever the last attempt
+//! produced, success or not.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::command::Command;
+use crate::error::{Error, Result};
+use crate::result::ProcessResult;
+
+/// One finished attempt, as seen by a retry classifier.
+///
+/// ```
+/// use processkit::RetryPolicy;
+/// // Retry only exit code 75 (EX_TEMPFAIL).
+/// let policy = RetryPolicy::new(5).retry_if(|a| a.code() == Some(75));
+/// # let _ = policy;
+/// ```
+#[derive(Debug)]
+pub struct Attempt<'a> {
+    number: u32,
+    outcome: &'a Result<ProcessResult<Vec<u8>>>,
+}
+
+impl Attempt<'_> {
+    /// 1 for the first attempt.
+    pub fn number(&self) -> u32 {
+        self.number
+    }
+
+    /// The exit code, if the attempt ran and exited.
+    pub fn code(&self) -> Option<i32> {
+        self.outcome.as_ref().ok().and_then(|r| r.code())
+    }
+
+    /// `true` if the attempt hit the command's timeout.
+    pub fn timed_out(&self) -> bool {
+        matches!(self.outcome, Ok(r) if r.timed_out())
+    }
+
+    /// `true` if the attempt ran and succeeded.
+    pub fn succeeded(&self) -> bool {
+        matches!(self.outcome, Ok(r) if r.is_success())
+    }
+
+    /// The error, if the attempt could not run at all.
+    pub fn error(&self) -> Option<&Error> {
+        self.outcome.as_ref().err()
+    }
+
+    /// The attempt's stderr, as text (empty if it did not run).
+    pub fn stderr(&self) -> String {
+        match self.outcome {
+            Ok(r) => String::from_utf8_lossy(r.stderr()).into_owned(),
+            Err(_) => String::new(),
+        }
+    }
+
+    /// The attempt's stdout, as text (empty if it did not run).
+    pub fn stdout(&self) -> String {
+        match self.outcome {
+            Ok(r) => String::from_utf8_lossy(r.stdout()).into_owned(),
+            Err(_) => String::new(),
+        }
+    }
+}
+
+type Classifier = Arc<dyn Fn(&Attempt<'_>) -> bool + Send + Sync>;
+
+/// How to retry a failing run.
+///
+/// The default classifier retries a non-zero exit, a timeout, a kill and a
+/// transient spawn or I/O error, and never retries a missing program, bad
+/// input, an unsupported request or a cancellation.
+///
+/// ```
+/// use processkit::{Command, RetryPolicy};
+/// use std::time::Duration;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> processkit::Result<()> {
+/// let dir = std::env::temp_dir().join(format!("pk-doc-retry-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).ok();
+/// let count = dir.join("count");
+/// // Fails twice, then succeeds.
+/// let script = format!("echo x >> {0}; [ $(wc -l < {0}) -ge 3 ]", count.display());
+/// let out = Command::new("sh").args(["-c", &script])
+///     .retry(RetryPolicy::new(5).backoff(Duration::from_millis(1), 1.0).jitter(false))
+///     .output_string().await?;
+/// assert!(out.is_success());
+/// assert_eq!(std::fs::read_to_string(&count)?.lines().count(), 3);
+/// std::fs::remove_dir_all(dir).ok();
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct RetryPolicy {
+    max_attempts: u32,
+    base: Duration,
+    multiplier: f64,
+    max_backoff: Duration,
+    jitter: bool,
+    classifier: Option<Classifier>,
+}
+
+impl fmt::Debug for RetryPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RetryPolicy")
+            .field("max_attempts", &self.max_attempts)
+            .field("base", &self.base)
+            .field("multiplier", &self.multiplier)
+            .field("max_backoff", &self.max_backoff)
+            .field("jitter", &self.jitter)
+            .field("custom_classifier", &self.classifier.is_some())
+            .finish()
+    }
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy::new(3)
+    }
+}
+
+impl RetryPolicy {
+    /// At most `max_attempts` attempts in all (at least 1), with a 100 ms
+    /// base delay doubling up to 10 s, jittered.
+    ///
+    /// ```
+    /// let p = processkit::RetryPolicy::new(4);
+    /// assert_eq!(p.max_attempts(), 4);
+    /// ```
+    pub fn new(max_attempts: u32) -> Self {
+        RetryPolicy {
+            max_attempts: max_attempts.max(1),
+            base: Duration::from_millis(100),
+            multiplier: 2.0,
+            max_backoff: Duration::from_secs(10),
+            jitter: true,
+            classifier: None,
+        }
+    }
+
+    /// Delay before the second attempt, and the factor for each later one.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let p = processkit::RetryPolicy::new(3).backoff(Duration::from_millis(10), 3.0).jitter(false);
+    /// assert_eq!(p.delay_before(2), Duration::from_millis(10));
+    /// assert_eq!(p.delay_before(3), Duration::from_millis(30));
+    /// ```
+    pub fn backoff(mut self, base: Duration, multiplier: f64) -> Self {
+        self.base = base;
+        self.multiplier = if multiplier.is_finite() && multiplier >= 1.0 { multiplier } else { 1.0 };
+        self
+    }
+
+    /// Caps each delay.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let p = processkit::RetryPolicy::new(9).backoff(Duration::from_secs(1), 10.0)
+    ///     .max_backoff(Duration::from_secs(5)).jitter(false);
+    /// assert_eq!(p.delay_before(5), Duration::from_secs(5));
+    /// ```
+    pub fn max_backoff(mut self, cap: Duration) -> Self {
+        self.max_backoff = cap;
+        self
+    }
+
+    /// Turns jitter (a random 50–100 % of each delay) on or off.
+    ///
+    /// ```
+    /// let _ = processkit::RetryPolicy::new(3).jitter(false);
+    /// ```
+    pub fn jitter(mut self, on: bool) -> Self {
+        self.jitter = on;
+        self
+    }
+
+    /// Retries only the attempts for which `classify` returns `true` (a
+    /// successful attempt always ends the loop).
+    ///
+    /// ```
+    /// let p = processkit::RetryPolicy::new(3).retry_if(|a| a.timed_out());
+    /// # let _ = p;
+    /// ```
+    pub fn retry_if(mut self, classify: impl Fn(&Attempt<'_>) -> bool + Send + Sync + 'static) -> Self {
+        self.classifier = Some(Arc::new(classify));
+        self
+    }
+
+    /// The maximum number of attempts.
+    ///
+    /// ```
+    /// assert_eq!(processkit::RetryPolicy::new(0).max_attempts(), 1);
+    /// ```
+    pub fn max_attempts(&self) -> u32 {
+        self.max_attempts
+    }
+
+    /// The un-jittered delay before attempt `attempt` (2 is the first retry).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let p = processkit::RetryPolicy::new(3).backoff(Duration::from_millis(5), 2.0);
+    /// assert_eq!(p.delay_before(1), Duration::ZERO);
+    /// ```
+    pub fn delay_before(&self, attempt: u32) -> Duration {
+        if attempt <= 1 {
+            return Duration::ZERO;
+        }
+        let factor = self.multiplier.powi((attempt - 2).min(64) as i32);
+        let secs = (self.base.as_secs_f64() * factor).min(self.max_backoff.as_secs_f64());
+        Duration::try_from_secs_f64(secs).unwrap_or(self.max_backoff).min(self.max_backoff)
+    }
+
+    fn should_retry(&self, attempt: &Attempt<'_>) -> bool {
+        if attempt.succeeded() {
+            return false;
+        }
+        if let Some(Error::Cancelled { .. } | Error::NotFound { .. } | Error::InvalidInput { .. })
+        | Some(Error::Unsupported { .. } | Error::BadDirectory { .. } | Error::PermissionDenied { .. }) =
+            attempt.error()
+        {
+            return false;
+        }
+        match &self.classifier {
+            Some(c) => c(attempt),
+            None => true,
+        }
+    }
+
+    /// Runs `once` until it succeeds or the policy gives up.
+    pub(crate) async fn drive<F, Fut>(&self, cmd: &Command, mut once: F) -> Result<ProcessResult<Vec<u8>>>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<ProcessResult<Vec<u8>>>>,
+    {
+        let mut n = 1;
+        loop {
+            let outcome = once().await;
+            let attempt = Attempt { number: n, outcome: &outcome };
+            if n >= self.max_attempts || !self.should_retry(&attempt) || cmd.is_cancelled() {
+                return outcome;
+            }
+            n += 1;
+            let mut delay = self.delay_before(n);
+            if self.jitter && !delay.is_zero() {
+                delay = delay.mul_f64(0.5 + fastrand::f64() * 0.5);
+            }
+            crate::trace::retry(cmd.name(), n, delay);
+            tokio::time::sleep(delay).await;
+        }
+    }
+}

@@ -1,0 +1,305 @@
+//! The [`ProcessRunner`] seam: every verb goes through it, so the real
+//! spawner can be swapped for a scripted double, a recorder or a mock.
+//!
+//! A runner implements two things: [`execute`](ProcessRunner::execute) (run to
+//! completion, capture everything) and [`start`](ProcessRunner::start) (a live
+//! handle). [`ProcessRunnerExt`] builds the whole verb vocabulary on top,
+//! including retries and cancellation, so every runner behaves the same.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use crate::command::Command;
+use crate::error::{Error, Result};
+use crate::result::{ProcessResult, stderr_tail};
+use crate::running::{Owner, Parts, Proc, RunningProcess};
+use crate::stdin::StdinKind;
+use crate::sys::{self, SpawnRequest, StdioKind};
+
+/// A boxed, sendable future (the return type of [`ProcessRunner`] methods).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Runs commands. Implemented by [`JobRunner`] (real processes, each in its
+/// own container), [`ProcessGroup`](crate::ProcessGroup) (real processes in
+/// one shared container), [`ScriptedRunner`](crate::ScriptedRunner) and the
+/// record/replay and mock doubles.
+///
+/// ```
+/// use processkit::{Command, JobRunner, ProcessRunner, ProcessRunnerExt};
+///
+/// async fn head_commit(runner: &impl ProcessRunner) -> processkit::Result<String> {
+///     runner.run(&Command::new("git").args(["rev-parse", "HEAD"])).await
+/// }
+/// # let _ = head_commit(&JobRunner);
+/// ```
+pub trait ProcessRunner: Send + Sync {
+    /// Runs `cmd` to completion and captures its output losslessly. A
+    /// non-zero exit is data. No retry: [`ProcessRunnerExt`] adds it.
+    fn execute<'a>(&'a self, cmd: &'a Command) -> BoxFuture<'a, Result<ProcessResult<Vec<u8>>>>;
+
+    /// Starts `cmd` and returns a live handle.
+    fn start<'a>(&'a self, cmd: &'a Command) -> BoxFuture<'a, Result<RunningProcess>>;
+}
+
+impl<R: ProcessRunner + ?Sized> ProcessRunner for &R {
+    fn execute<'a>(&'a self, cmd: &'a Command) -> BoxFuture<'a, Result<ProcessResult<Vec<u8>>>> {
+        (**self).execute(cmd)
+    }
+    fn start<'a>(&'a self, cmd: &'a Command) -> BoxFuture<'a, Result<RunningProcess>> {
+        (**self).start(cmd)
+    }
+}
+
+impl<R: ProcessRunner + ?Sized> ProcessRunner for Arc<R> {
+    fn execute<'a>(&'a self, cmd: &'a Command) -> BoxFuture<'a, Result<ProcessResult<Vec<u8>>>> {
+        (**self).execute(cmd)
+    }
+    fn start<'a>(&'a self, cmd: &'a Command) -> BoxFuture<'a, Result<RunningProcess>> {
+        (**self).start(cmd)
+    }
+}
+
+impl<R: ProcessRunner + ?Sized> ProcessRunner for Box<R> {
+    fn execute<'a>(&'a self, cmd: &'a Command) -> BoxFuture<'a, Result<ProcessResult<Vec<u8>>>> {
+        (**self).execute(cmd)
+    }
+    fn start<'a>(&'a self, cmd: &'a Command) -> BoxFuture<'a, Result<RunningProcess>> {
+        (**self).start(cmd)
+    }
+}
+
+/// The verb vocabulary for every [`ProcessRunner`]: the same verbs as on
+/// [`Command`], with the runner chosen by the caller.
+///
+/// ```
+/// use processkit::{Command, JobRunner, ProcessRunnerExt};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> processkit::Result<()> {
+/// let runner = JobRunner::new();
+/// assert_eq!(runner.run(&Command::new("echo").arg("hi")).await?, "hi");
+/// assert!(runner.probe(&Command::new("true")).await?);
+/// # Ok(()) }
+/// ```
+pub trait ProcessRunnerExt: ProcessRunner {
+    /// See [`Command::output_bytes`]. Applies the command's retry policy.
+    fn output_bytes<'a>(&'a self, cmd: &'a Command) -> BoxFuture<'a, Result<ProcessResult<Vec<u8>>>> {
+        Box::pin(async move {
+            if cmd.is_cancelled() {
+                return Err(Error::Cancelled { program: cmd.name().to_owned() });
+            }
+            match &cmd.retry {
+                None => self.execute(cmd).await,
+                Some(policy) => policy.drive(cmd, || self.execute(cmd)).await,
+            }
+        })
+    }
+
+    /// See [`Command::output_string`].
+    fn output_string<'a>(&'a self, cmd: &'a Command) -> BoxFuture<'a, Result<ProcessResult<String>>> {
+        Box::pin(async move { Ok(self.output_bytes(cmd).await?.into_lossy()) })
+    }
+
+    /// See [`Command::run`].
+    fn run<'a>(&'a self, cmd: &'a Command) -> BoxFuture<'a, Result<String>> {
+        Box::pin(async move {
+            let r = self.output_string(cmd).await?;
+            require_success(cmd, &r)?;
+            let (mut out, _) = r.into_output();
+            out.truncate(out.trim_end().len());
+            Ok(out)
+        })
+    }
+
+    /// See [`Command::exit_code`].
+    fn exit_code<'a>(&'a self, cmd: &'a Command) -> BoxFuture<'a, Result<i32>> {
+        Box::pin(async move {
+            let r = self.output_string(cmd).await?;
+            require_exit(cmd, &r)
+        })
+    }
+
+    /// See [`Command::probe`].
+    fn probe<'a>(&'a self, cmd: &'a Command) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(async move {
+            let r = self.output_string(cmd).await?;
+            match require_exit(cmd, &r)? {
+                0 => Ok(true),
+                1 => Ok(false),
+                code => Err(Error::NonZeroExit {
+                    program: r.program().to_owned(),
+                    code,
+                    stderr_tail: stderr_tail(r.stderr(), 5),
+                }),
+            }
+        })
+    }
+
+    /// See [`Command::first_line`].
+    fn first_line<'a, P>(&'a self, cmd: &'a Command, pred: P) -> BoxFuture<'a, Result<Option<String>>>
+    where
+        P: FnMut(&str) -> bool + Send + 'a,
+    {
+        Box::pin(async move {
+            if cmd.is_cancelled() {
+                return Err(Error::Cancelled { program: cmd.name().to_owned() });
+            }
+            let mut run = self.start(cmd).await?;
+            let line = run.first_matching_line(pred).await;
+            drop(run); // kills the tree (owned) once the match is in
+            line
+        })
+    }
+}
+
+impl<R: ProcessRunner + ?Sized> ProcessRunnerExt for R {}
+
+/// The error for a run that did not exit, or exited non-zero.
+pub(crate) fn require_success<T: AsRef<[u8]>>(cmd: &Command, r: &ProcessResult<T>) -> Result<()> {
+    let code = require_exit(cmd, r)?;
+    if code != 0 {
+        return Err(Error::NonZeroExit {
+            program: r.program().to_owned(),
+            code,
+            stderr_tail: stderr_tail(&String::from_utf8_lossy(r.stderr().as_ref()), 5),
+        });
+    }
+    Ok(())
+}
+
+fn require_exit<T: AsRef<[u8]>>(cmd: &Command, r: &ProcessResult<T>) -> Result<i32> {
+    if r.timed_out() {
+        return Err(Error::Timeout { program: r.program().to_owned(), timeout: cmd.timeout.unwrap_or_default() });
+    }
+    match r.code() {
+        Some(c) => Ok(c),
+        None => Err(Error::Killed {
+            program: r.program().to_owned(),
+            signal: r.signal().unwrap_or(9),
+            stderr_tail: stderr_tail(&String::from_utf8_lossy(r.stderr().as_ref()), 5),
+        }),
+    }
+}
+
+/// The real runner: each command runs in its own kill-on-drop container.
+///
+/// ```
+/// use processkit::{Command, JobRunner, ProcessRunnerExt};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> processkit::Result<()> {
+/// let out = JobRunner::new().output_string(&Command::new("echo").arg("x")).await?;
+/// assert_eq!(out.stdout(), "x\n");
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JobRunner;
+
+impl JobRunner {
+    /// The real runner.
+    ///
+    /// ```
+    /// let _runner = processkit::JobRunner::new();
+    /// ```
+    pub fn new() -> Self {
+        JobRunner
+    }
+}
+
+impl ProcessRunner for JobRunner {
+    fn execute<'a>(&'a self, cmd: &'a Command) -> BoxFuture<'a, Result<ProcessResult<Vec<u8>>>> {
+        Box::pin(async move { start_owned(cmd)?.output_bytes().await })
+    }
+
+    fn start<'a>(&'a self, cmd: &'a Command) -> BoxFuture<'a, Result<RunningProcess>> {
+        Box::pin(async move { start_owned(cmd) })
+    }
+}
+
+/// Starts `cmd` in a private container owned by the returned handle.
+pub(crate) fn start_owned(cmd: &Command) -> Result<RunningProcess> {
+    if cmd.is_cancelled() {
+        return Err(Error::Cancelled { program: cmd.name().to_owned() });
+    }
+    check_platform(cmd)?;
+    let container = sys::Container::one_shot(sys::Request::Best)?;
+    let spawned = container.spawn(request(cmd, None, None)?)?;
+    crate::trace::spawned(cmd.name(), Some(spawned.child.id()), container.mechanism());
+    Ok(assemble(cmd, spawned, Owner::Own(container)))
+}
+
+/// Starts `cmd` in a shared container (a group member).
+pub(crate) fn start_in(container: &sys::Container, cmd: &Command) -> Result<RunningProcess> {
+    if cmd.is_cancelled() {
+        return Err(Error::Cancelled { program: cmd.name().to_owned() });
+    }
+    check_platform(cmd)?;
+    let spawned = container.spawn(request(cmd, None, None)?)?;
+    crate::trace::spawned(cmd.name(), Some(spawned.child.id()), container.mechanism());
+    Ok(assemble(cmd, spawned, Owner::Shared))
+}
+
+pub(crate) fn assemble(cmd: &Command, s: sys::Spawned, owner: Owner) -> RunningProcess {
+    RunningProcess::from_parts(
+        Parts {
+            program: cmd.name().to_owned(),
+            proc_: Proc::Real { child: s.child, member: s.member, owner },
+            stdin: s.stdin,
+            stdout: s.stdout,
+            stderr: s.stderr,
+        },
+        cmd,
+    )
+}
+
+/// Rejects Unix-only spawn flags on targets that lack them.
+pub(crate) fn check_platform(cmd: &Command) -> Result<()> {
+    if cfg!(not(unix)) {
+        let flag = if cmd.uid.is_some() {
+            Some("uid")
+        } else if cmd.gid.is_some() {
+            Some("gid")
+        } else if cmd.setsid {
+            Some("setsid")
+        } else {
+            None
+        };
+        if let Some(flag) = flag {
+            return Err(Error::unsupported(cmd.name(), flag, "it is a POSIX-only spawn flag"));
+        }
+    }
+    Ok(())
+}
+
+/// Builds the spawn request for `cmd`. `stdin`/`stdout` override the
+/// command's own choices (pipelines connect stages this way).
+pub(crate) fn request(cmd: &Command, stdin: Option<StdioKind>, stdout: Option<StdioKind>) -> Result<SpawnRequest<'_>> {
+    let stdin = match stdin {
+        Some(k) => k,
+        None if cmd.keep_stdin_open => StdioKind::Piped,
+        None => match &cmd.stdin.0 {
+            StdinKind::Null => StdioKind::Null,
+            StdinKind::Inherit => StdioKind::Inherit,
+            StdinKind::Bytes(_) | StdinKind::Lines(_) => StdioKind::Piped,
+            StdinKind::File(path) => {
+                let f = std::fs::File::open(path)
+                    .map_err(|e| Error::io(cmd.name(), format!("opening stdin file {}", path.display()), e))?;
+                StdioKind::Io(f.into())
+            }
+        },
+    };
+    Ok(SpawnRequest {
+        display_name: cmd.name(),
+        program: &cmd.program,
+        args: &cmd.args,
+        env: cmd.resolved_env(),
+        cwd: cmd.cwd.as_deref(),
+        stdin,
+        stdout: stdout.unwrap_or(StdioKind::Piped),
+        stderr: StdioKind::Piped,
+        setsid: cmd.setsid,
+        uid: cmd.uid,
+        gid: cmd.gid,
+        kill_on_parent_death: cmd.kill_on_parent_death,
+        create_no_window: cmd.create_no_window,
+    })
+}

@@ -1,0 +1,711 @@
+//! [`RunningProcess`]: a live child, for streaming, interactive stdin,
+//! readiness probes and explicit waiting.
+//!
+//! One state machine serves every consuming path. Each poll drives, in this
+//! order: the cancellation token, the run's deadline, the child's exit, and
+//! the output pumps. When the direct child exits and the handle owns its
+//! container (a [`Command::start`](crate::Command::start) or one-shot run),
+//! the container is torn down at once: a daemonised grandchild can neither
+//! survive nor hold a pipe open and keep the caller waiting. After that the
+//! pumps get [`DRAIN`] to reach EOF.
+
+mod probe;
+pub(crate) mod pump;
+mod stdin;
+
+pub use pump::MAX_LINE;
+pub use stdin::StdinWriter;
+
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use tokio::time::Sleep;
+use tokio_stream::Stream;
+
+use crate::error::{Error, Result};
+use crate::result::{ExitStatus, ProcessResult};
+use crate::sys;
+use pump::Pump;
+
+/// How long output pumps may take to reach EOF after the direct child exited
+/// and its container was torn down. Only an fd that escaped the container
+/// (possible on the process-group mechanism) can make this bound matter.
+pub(crate) const DRAIN: Duration = Duration::from_secs(2);
+
+/// How much unread stdout [`RunningProcess::wait`] buffers while waiting.
+const WAIT_BUFFER: usize = 64 * 1024 * 1024;
+
+/// Who owns the container a process lives in.
+pub(crate) enum Owner {
+    /// The handle owns it: dropping the handle tears it down.
+    Own(sys::Container),
+    /// A shared [`ProcessGroup`](crate::ProcessGroup) owns it.
+    Shared,
+}
+
+/// The process behind a handle: a real child or a scripted stand-in.
+pub(crate) enum Proc {
+    Real { child: sys::Child, member: sys::Member, owner: Owner },
+    Scripted { status: ExitStatus, exit_at: Option<Pin<Box<Sleep>>>, killed: bool },
+}
+
+impl Proc {
+    fn pid(&self) -> Option<u32> {
+        match self {
+            Proc::Real { child, .. } => Some(child.id()),
+            Proc::Scripted { .. } => None,
+        }
+    }
+
+    fn owns_tree(&self) -> bool {
+        matches!(self, Proc::Real { owner: Owner::Own(_), .. })
+    }
+
+    fn poll_wait(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<ExitStatus>> {
+        match self {
+            Proc::Real { child, .. } => child.poll_wait(cx),
+            Proc::Scripted { status, exit_at, killed } => {
+                if *killed {
+                    return Poll::Ready(Ok(ExitStatus::from_signal(9)));
+                }
+                if let Some(sleep) = exit_at {
+                    if sleep.as_mut().poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                }
+                Poll::Ready(Ok(*status))
+            }
+        }
+    }
+
+    /// Hard-kills this process's own tree (not siblings in a shared group).
+    fn kill_tree(&mut self) {
+        match self {
+            Proc::Real { member, child, .. } => {
+                let _ = member.kill_tree();
+                let _ = child.signal(kill_signal());
+            }
+            Proc::Scripted { killed, .. } => *killed = true,
+        }
+    }
+
+    fn signal_tree(&mut self, sig: i32) -> std::io::Result<()> {
+        match self {
+            Proc::Real { member, .. } => member.signal_tree(sig),
+            Proc::Scripted { killed, .. } => {
+                if sig == kill_signal() {
+                    *killed = true;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    pub(crate) fn member(&self) -> Option<&sys::Member> {
+        match self {
+            Proc::Real { member, .. } => Some(member),
+            Proc::Scripted { .. } => None,
+        }
+    }
+
+    pub(crate) fn container(&self) -> Option<&sys::Container> {
+        match self {
+            Proc::Real { owner: Owner::Own(c), .. } => Some(c),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(unix)]
+fn kill_signal() -> i32 {
+    libc::SIGKILL
+}
+#[cfg(not(unix))]
+fn kill_signal() -> i32 {
+    9
+}
+
+/// Where stderr goes while the caller works with stdout.
+enum Stderr {
+    /// Read by whoever polls the handle (capture verbs).
+    Inline(Pump),
+    /// Drained into memory by a background task (streaming and probes).
+    Task(tokio::task::JoinHandle<Vec<u8>>),
+    /// Finished.
+    Done(Vec<u8>),
+}
+
+/// A live child process.
+///
+/// Get one from [`Command::start`](crate::Command::start) (the handle owns a
+/// private container: dropping it kills the whole tree) or from
+/// [`ProcessGroup::start`](crate::ProcessGroup::start) (the group owns the
+/// tree: dropping the handle detaches from the process, dropping the group
+/// kills it).
+///
+/// ```
+/// use processkit::{Command, StreamExt};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> processkit::Result<()> {
+/// let mut run = Command::new("sh").args(["-c", "echo one; echo two; echo oops >&2; exit 4"]).start().await?;
+/// let mut lines = run.stdout_lines();
+/// let mut seen = Vec::new();
+/// while let Some(line) = lines.next().await {
+///     seen.push(line);
+/// }
+/// let (code, stderr) = run.finish_streamed().await?;
+/// assert_eq!(seen, ["one", "two"]);
+/// assert_eq!((code, stderr.as_str()), (Some(4), "oops\n"));
+/// # Ok(()) }
+/// ```
+pub struct RunningProcess {
+    program: String,
+    pid: Option<u32>,
+    proc_: Proc,
+    started: Instant,
+    timeout: Option<Duration>,
+    deadline: Option<Pin<Box<Sleep>>>,
+    drain: Option<Pin<Box<Sleep>>>,
+    #[cfg(feature = "cancellation")]
+    cancel: Option<(tokio_util::sync::CancellationToken, Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>)>,
+    stdin: Option<StdinWriter>,
+    feeder: Option<tokio::task::JoinHandle<()>>,
+    stdout: Pump,
+    stderr: Stderr,
+    status: Option<ExitStatus>,
+    timed_out: bool,
+    cancelled: bool,
+}
+
+impl std::fmt::Debug for RunningProcess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningProcess")
+            .field("program", &self.program)
+            .field("pid", &self.pid)
+            .field("status", &self.status)
+            .field("timed_out", &self.timed_out)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The parts a runner assembles a handle from.
+pub(crate) struct Parts {
+    pub program: String,
+    pub proc_: Proc,
+    pub stdin: Option<sys::WritePipe>,
+    pub stdout: Option<sys::ReadPipe>,
+    pub stderr: Option<sys::ReadPipe>,
+}
+
+impl RunningProcess {
+    /// Assembles a handle and starts the stdin feeder.
+    pub(crate) fn from_parts(parts: Parts, cmd: &crate::Command) -> RunningProcess {
+        let started = Instant::now();
+        let pid = parts.proc_.pid();
+        let mut stdin_writer = None;
+        let mut feeder = None;
+        if let Some(pipe) = parts.stdin {
+            if cmd.keep_stdin_open {
+                stdin_writer = Some(StdinWriter::new(parts.program.clone(), pipe));
+            } else {
+                feeder = Some(tokio::spawn(stdin::feed(cmd.stdin.0.clone(), pipe)));
+            }
+        }
+        RunningProcess {
+            program: parts.program,
+            pid,
+            proc_: parts.proc_,
+            started,
+            timeout: cmd.timeout,
+            deadline: cmd.timeout.map(|t| Box::pin(tokio::time::sleep(t))),
+            drain: None,
+            #[cfg(feature = "cancellation")]
+            cancel: cmd.cancel.clone().map(|t| {
+                let fut = Box::pin(t.clone().cancelled_owned());
+                (t, fut)
+            }),
+            stdin: stdin_writer,
+            feeder,
+            stdout: Pump::new(parts.stdout, cmd.on_stdout.clone()),
+            stderr: Stderr::Inline(Pump::new(parts.stderr, cmd.on_stderr.clone())),
+            status: None,
+            timed_out: false,
+            cancelled: false,
+        }
+    }
+
+    /// The program name.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let run = processkit::Command::new("true").start().await?;
+    /// assert_eq!(run.program(), "true");
+    /// # Ok(()) }
+    /// ```
+    pub fn program(&self) -> &str {
+        &self.program
+    }
+
+    /// The direct child's pid (`None` for a scripted stand-in).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let run = processkit::Command::new("true").start().await?;
+    /// assert!(run.pid().is_some());
+    /// # Ok(()) }
+    /// ```
+    pub fn pid(&self) -> Option<u32> {
+        self.pid
+    }
+
+    /// Takes the interactive stdin writer (present when the command used
+    /// [`keep_stdin_open`](crate::Command::keep_stdin_open)).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let mut run = processkit::Command::new("cat").start().await?;
+    /// assert!(run.standard_input().is_none()); // not kept open
+    /// # Ok(()) }
+    /// ```
+    pub fn standard_input(&mut self) -> Option<StdinWriter> {
+        self.stdin.take()
+    }
+
+    /// The exit status, once the process has exited.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let mut run = processkit::Command::new("true").start().await?;
+    /// run.wait().await?;
+    /// assert_eq!(run.exit_status().and_then(|s| s.code()), Some(0));
+    /// # Ok(()) }
+    /// ```
+    pub fn exit_status(&self) -> Option<ExitStatus> {
+        self.status
+    }
+
+    /// `true` if the run's deadline passed and the tree was killed.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let mut run = processkit::Command::new("sleep").arg("5").timeout(std::time::Duration::from_millis(50)).start().await?;
+    /// assert_eq!(run.wait().await?, None);
+    /// assert!(run.timed_out());
+    /// # Ok(()) }
+    /// ```
+    pub fn timed_out(&self) -> bool {
+        self.timed_out
+    }
+
+    pub(crate) fn proc_ref(&self) -> &Proc {
+        &self.proc_
+    }
+
+    pub(crate) fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    fn is_cancel_requested(&self) -> bool {
+        #[cfg(feature = "cancellation")]
+        {
+            self.cancelled || self.cancel.as_ref().is_some_and(|(t, _)| t.is_cancelled())
+        }
+        #[cfg(not(feature = "cancellation"))]
+        {
+            self.cancelled
+        }
+    }
+
+    /// Drives cancellation, the deadline and the child's exit. Returns the
+    /// exit status once the direct child has exited (after teardown).
+    fn poll_exit(&mut self, cx: &mut Context<'_>) -> Poll<Result<ExitStatus>> {
+        if let Some(s) = self.status {
+            return Poll::Ready(Ok(s));
+        }
+        #[cfg(feature = "cancellation")]
+        if !self.cancelled
+            && let Some((_, fut)) = self.cancel.as_mut()
+            && fut.as_mut().poll(cx).is_ready()
+        {
+            self.cancelled = true;
+            crate::trace::cancelled(&self.program);
+            self.proc_.kill_tree();
+        }
+        if !self.timed_out
+            && !self.cancelled
+            && let Some(d) = self.deadline.as_mut()
+            && d.as_mut().poll(cx).is_ready()
+        {
+            self.timed_out = true;
+            crate::trace::timed_out(&self.program, self.timeout.unwrap_or_default());
+            self.proc_.kill_tree();
+        }
+        match self.proc_.poll_wait(cx) {
+            Poll::Ready(Ok(status)) => {
+                self.status = Some(status);
+                crate::trace::exited(&self.program, self.pid, status.code(), status.signal(), self.elapsed());
+                if self.proc_.owns_tree() {
+                    // Take down whatever the child left behind.
+                    self.proc_.kill_tree();
+                }
+                self.deadline = None;
+                self.drain = Some(Box::pin(tokio::time::sleep(DRAIN)));
+                Poll::Ready(Ok(status))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(Error::io(&self.program, "waiting for the process", e))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn drain_expired(&mut self, cx: &mut Context<'_>) -> bool {
+        match self.drain.as_mut() {
+            Some(d) => d.as_mut().poll(cx).is_ready(),
+            None => false,
+        }
+    }
+
+    /// Moves stderr to a background task (for streaming paths).
+    fn detach_stderr(&mut self) {
+        if let Stderr::Inline(_) = self.stderr {
+            let Stderr::Inline(mut pump) = std::mem::replace(&mut self.stderr, Stderr::Done(Vec::new())) else {
+                unreachable!()
+            };
+            if pump.is_eof() {
+                self.stderr = Stderr::Done(pump.take_captured());
+            } else {
+                self.stderr = Stderr::Task(tokio::spawn(async move {
+                    poll_fn(|cx| pump.poll_capture(cx)).await;
+                    pump.take_captured()
+                }));
+            }
+        }
+    }
+
+    async fn stderr_bytes(&mut self) -> Vec<u8> {
+        let stderr = std::mem::replace(&mut self.stderr, Stderr::Done(Vec::new()));
+        match stderr {
+            Stderr::Done(b) => b,
+            Stderr::Inline(mut p) => {
+                // Bounded: the child has exited and its tree is gone.
+                let _ = tokio::time::timeout(DRAIN, poll_fn(|cx| p.poll_capture(cx))).await;
+                p.take_captured()
+            }
+            Stderr::Task(mut handle) => match tokio::time::timeout(DRAIN, &mut handle).await {
+                Ok(Ok(b)) => b,
+                _ => {
+                    handle.abort();
+                    Vec::new()
+                }
+            },
+        }
+    }
+
+    fn final_error(&self) -> Option<Error> {
+        if self.is_cancel_requested() && (self.cancelled || self.timed_out) {
+            return Some(Error::Cancelled { program: self.program.clone() });
+        }
+        None
+    }
+
+    /// Streams stdout line by line (see the [module docs](crate::running::pump)
+    /// for splitting rules). Stderr is drained in the background meanwhile.
+    /// The stream ends at EOF, or when the run's deadline kills the tree.
+    ///
+    /// ```
+    /// use processkit::StreamExt;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let mut run = processkit::Command::new("seq").arg("3").start().await?;
+    /// let n = run.stdout_lines().count().await;
+    /// assert_eq!(n, 3);
+    /// # Ok(()) }
+    /// ```
+    pub fn stdout_lines(&mut self) -> StdoutLines<'_> {
+        self.detach_stderr();
+        StdoutLines { run: self }
+    }
+
+    fn poll_next_line(&mut self, cx: &mut Context<'_>) -> Poll<Option<String>> {
+        let exit = self.poll_exit(cx);
+        match self.stdout.poll_line(cx) {
+            Poll::Ready(line) => Poll::Ready(line),
+            Poll::Pending => {
+                if exit.is_ready() && self.drain_expired(cx) {
+                    self.stdout.close();
+                    return Poll::Ready(None);
+                }
+                if let Poll::Ready(Err(_)) = exit {
+                    return Poll::Ready(None);
+                }
+                Poll::Pending
+            }
+        }
+    }
+
+    /// Waits for the direct child to exit and returns its exit code (`None`
+    /// when it was killed: timeout, cancellation or signal). Unread stdout is
+    /// buffered meanwhile (up to 64 MiB) so a chatty child cannot block; it
+    /// is still there for [`stdout_lines`](Self::stdout_lines). Cancel-safe.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let mut run = processkit::Command::new("sh").args(["-c", "exit 3"]).start().await?;
+    /// assert_eq!(run.wait().await?, Some(3));
+    /// # Ok(()) }
+    /// ```
+    pub async fn wait(&mut self) -> Result<Option<i32>> {
+        self.detach_stderr();
+        let status = poll_fn(|cx| {
+            let r = self.poll_exit(cx);
+            let _ = self.stdout.poll_buffer(cx, WAIT_BUFFER);
+            r
+        })
+        .await?;
+        if let Some(e) = self.final_error() {
+            return Err(e);
+        }
+        Ok(status.code())
+    }
+
+    /// Kills the whole tree this handle is responsible for (for a group
+    /// member: its own subtree) and waits for the direct child.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let mut run = processkit::Command::new("sleep").arg("30").start().await?;
+    /// run.kill().await?;
+    /// assert_eq!(run.wait().await?, None);
+    /// # Ok(()) }
+    /// ```
+    pub async fn kill(&mut self) -> Result<()> {
+        if self.status.is_none() {
+            self.proc_.kill_tree();
+        }
+        poll_fn(|cx| match self.proc_.poll_wait(cx) {
+            Poll::Ready(Ok(s)) => {
+                if self.status.is_none() {
+                    self.status = Some(s);
+                    self.drain = Some(Box::pin(tokio::time::sleep(DRAIN)));
+                }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(Error::io(&self.program, "waiting for the process", e))),
+            Poll::Pending => Poll::Pending,
+        })
+        .await
+    }
+
+    /// Sends `signal` to this process's own tree.
+    ///
+    /// ```
+    /// use processkit::Signal;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let mut run = processkit::Command::new("sleep").arg("30").start().await?;
+    /// run.signal(Signal::Term)?;
+    /// assert_eq!(run.wait().await?, None);
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "process-control")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "process-control")))]
+    pub fn signal(&mut self, signal: crate::Signal) -> Result<()> {
+        let sig = signal.to_raw(&self.program)?;
+        if sig == kill_signal() {
+            self.proc_.kill_tree();
+            return Ok(());
+        }
+        self.proc_.signal_tree(sig).map_err(|e| Error::io(&self.program, "sending a signal", e))
+    }
+
+    /// Reads the rest of stdout (running the line handler, discarding the
+    /// text), waits for the exit and returns the exit code (`None` when the
+    /// run was killed) and everything written to stderr.
+    ///
+    /// A cancelled run returns [`Error::Cancelled`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let run = processkit::Command::new("sh").args(["-c", "echo warn >&2"]).start().await?;
+    /// let (code, stderr) = run.finish_streamed().await?;
+    /// assert_eq!((code, stderr.as_str()), (Some(0), "warn\n"));
+    /// # Ok(()) }
+    /// ```
+    pub async fn finish_streamed(mut self) -> Result<(Option<i32>, String)> {
+        self.detach_stderr();
+        let status = poll_fn(|cx| {
+            let exit = self.poll_exit(cx);
+            let out_done = self.stdout.poll_capture(cx).is_ready();
+            if out_done {
+                let _ = self.stdout.take_captured();
+            }
+            match exit {
+                Poll::Ready(Ok(s)) => {
+                    if out_done || self.drain_expired(cx) {
+                        Poll::Ready(Ok(s))
+                    } else {
+                        Poll::Pending
+                    }
+                }
+                other => other,
+            }
+        })
+        .await?;
+        self.stdout.close();
+        let stderr = self.stderr_bytes().await;
+        if let Some(e) = self.final_error() {
+            return Err(e);
+        }
+        Ok((status.code(), lossy(stderr)))
+    }
+
+    /// Runs to completion, capturing stdout and stderr losslessly.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let run = processkit::Command::new("echo").arg("x").start().await?;
+    /// let r = run.output_bytes().await?;
+    /// assert_eq!(r.stdout(), b"x\n");
+    /// # Ok(()) }
+    /// ```
+    pub async fn output_bytes(mut self) -> Result<ProcessResult<Vec<u8>>> {
+        let mut stderr_inline = match std::mem::replace(&mut self.stderr, Stderr::Done(Vec::new())) {
+            Stderr::Inline(p) => Some(p),
+            other => {
+                self.stderr = other;
+                None
+            }
+        };
+        let status = poll_fn(|cx| {
+            let exit = self.poll_exit(cx);
+            let out_done = self.stdout.poll_capture(cx).is_ready();
+            let err_done = match stderr_inline.as_mut() {
+                Some(p) => p.poll_capture(cx).is_ready(),
+                None => true,
+            };
+            match exit {
+                Poll::Ready(Ok(s)) => {
+                    if (out_done && err_done) || self.drain_expired(cx) {
+                        Poll::Ready(Ok(s))
+                    } else {
+                        Poll::Pending
+                    }
+                }
+                other => other,
+            }
+        })
+        .await?;
+        let stdout = self.stdout.take_captured();
+        self.stdout.close();
+        let stderr = match stderr_inline.as_mut() {
+            Some(p) => {
+                let b = p.take_captured();
+                p.close();
+                b
+            }
+            None => self.stderr_bytes().await,
+        };
+        if let Some(e) = self.final_error() {
+            return Err(e);
+        }
+        Ok(ProcessResult::new(
+            self.program.clone(),
+            status,
+            stdout,
+            stderr,
+            self.timed_out,
+            self.started.elapsed(),
+        ))
+    }
+
+    /// Like [`output_bytes`](Self::output_bytes), with text output (invalid
+    /// UTF-8 replaced with U+FFFD).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let r = processkit::Command::new("echo").arg("x").start().await?.output_string().await?;
+    /// assert_eq!(r.stdout(), "x\n");
+    /// # Ok(()) }
+    /// ```
+    pub async fn output_string(self) -> Result<ProcessResult<String>> {
+        Ok(self.output_bytes().await?.into_lossy())
+    }
+
+    /// Reads stdout lines until one satisfies `pred`; `Ok(None)` when stdout
+    /// closes first. Used by [`Command::first_line`](crate::Command::first_line).
+    pub(crate) async fn first_matching_line(&mut self, mut pred: impl FnMut(&str) -> bool) -> Result<Option<String>> {
+        self.detach_stderr();
+        loop {
+            let line = poll_fn(|cx| self.poll_next_line(cx)).await;
+            match line {
+                Some(l) if pred(&l) => return Ok(Some(l)),
+                Some(_) => continue,
+                None => {
+                    if let Some(e) = self.final_error() {
+                        return Err(e);
+                    }
+                    if self.timed_out {
+                        return Err(Error::Timeout {
+                            program: self.program.clone(),
+                            timeout: self.timeout.unwrap_or_default(),
+                        });
+                    }
+                    return Ok(None);
+                }
+            }
+        }
+    }
+}
+
+fn lossy(bytes: Vec<u8>) -> String {
+    match String::from_utf8(bytes) {
+        Ok(s) => s,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    }
+}
+
+impl Drop for RunningProcess {
+    fn drop(&mut self) {
+        if let Some(f) = self.feeder.take() {
+            f.abort();
+        }
+        if let Stderr::Task(h) = &self.stderr {
+            h.abort();
+        }
+        // A handle that owns its container takes the whole tree down with it
+        // (the container's own Drop finishes the teardown off the worker).
+        // A group member is left to its group.
+        if self.proc_.owns_tree() {
+            self.proc_.kill_tree();
+        }
+    }
+}
+
+/// The stream returned by [`RunningProcess::stdout_lines`].
+pub struct StdoutLines<'a> {
+    run: &'a mut RunningProcess,
+}
+
+impl std::fmt::Debug for StdoutLines<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StdoutLines").field("program", &self.run.program).finish()
+    }
+}
+
+impl Stream for StdoutLines<'_> {
+    type Item = String;
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<String>> {
+        self.get_mut().run.poll_next_line(cx)
+    }
+}

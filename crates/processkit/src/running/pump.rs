@@ -1,0 +1,249 @@
+//! The read pump: one type that turns a child's output pipe into lines
+//! (for streaming and readiness probes) or into one buffer (for capture),
+//! running the user's line handler either way.
+//!
+//! # Output hygiene
+//!
+//! * Capture is lossless: bytes are kept as they come.
+//! * Lines are split on `\n`; a `\r` before the `\n` is dropped. Invalid
+//!   UTF-8 in a line is replaced with U+FFFD (never a panic).
+//! * A line longer than [`MAX_LINE`] bytes without a newline is delivered in
+//!   pieces of `MAX_LINE` bytes, so a child that never prints a newline cannot
+//!   grow this process's memory without bound in line mode.
+
+use std::io;
+use std::task::{Context, Poll};
+
+use crate::command::LineHandler;
+use crate::sys::ReadPipe;
+use crate::sys::io::poll_read_vec;
+
+/// The longest line delivered in one piece (1 MiB).
+pub const MAX_LINE: usize = 1024 * 1024;
+
+/// How much spare room each read asks for.
+const CHUNK: usize = 64 * 1024;
+
+/// Turns a raw line (without its `\n`) into text.
+fn to_text(mut raw: &[u8]) -> String {
+    if let [head @ .., b'\r'] = raw {
+        raw = head;
+    }
+    match std::str::from_utf8(raw) {
+        Ok(s) => s.to_owned(),
+        Err(_) => String::from_utf8_lossy(raw).into_owned(),
+    }
+}
+
+/// A child's stdout or stderr being read.
+pub(crate) struct Pump {
+    pipe: Option<ReadPipe>,
+    buf: Vec<u8>,
+    /// Start of the data not yet handed out as a line or capture.
+    start: usize,
+    /// In capture mode: how far the handler has seen.
+    scanned: usize,
+    eof: bool,
+    handler: Option<LineHandler>,
+}
+
+impl Pump {
+    pub(crate) fn new(pipe: Option<ReadPipe>, handler: Option<LineHandler>) -> Self {
+        let eof = pipe.is_none();
+        Pump { pipe, buf: Vec::new(), start: 0, scanned: 0, eof, handler }
+    }
+
+    /// `true` once the pipe reported EOF (or there never was one).
+    pub(crate) fn is_eof(&self) -> bool {
+        self.eof
+    }
+
+    /// One read into the buffer. `Ready(Ok(false))` at EOF.
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<bool>> {
+        let Some(pipe) = self.pipe.as_mut() else {
+            self.eof = true;
+            return Poll::Ready(Ok(false));
+        };
+        let chunk = CHUNK.max(self.buf.len() / 8).min(4 * 1024 * 1024);
+        match poll_read_vec(pipe, cx, &mut self.buf, chunk) {
+            Poll::Ready(Ok(0)) => {
+                self.eof = true;
+                self.pipe = None;
+                Poll::Ready(Ok(false))
+            }
+            Poll::Ready(Ok(_)) => Poll::Ready(Ok(true)),
+            Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => Poll::Ready(Ok(true)),
+            Poll::Ready(Err(e)) => {
+                self.eof = true;
+                self.pipe = None;
+                Poll::Ready(Err(e))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// Takes the next complete line out of the buffer, if there is one.
+    fn next_buffered_line(&mut self) -> Option<String> {
+        let pending = &self.buf[self.start..];
+        let (raw_end, next) = match pending.iter().position(|&b| b == b'\n') {
+            Some(i) if i <= MAX_LINE => (i, i + 1),
+            _ if pending.len() >= MAX_LINE => (MAX_LINE, MAX_LINE),
+            _ if self.eof && !pending.is_empty() => (pending.len(), pending.len()),
+            _ => return None,
+        };
+        let line = to_text(&pending[..raw_end]);
+        self.start += next;
+        self.scanned = self.scanned.max(self.start);
+        if let Some(h) = &self.handler {
+            h(&line);
+        }
+        Some(line)
+    }
+
+    /// Drops consumed bytes at the front once they are most of the buffer.
+    fn compact(&mut self) {
+        if self.start > 0 && (self.start == self.buf.len() || self.start >= self.buf.len() / 2) {
+            self.buf.drain(..self.start);
+            self.scanned -= self.start.min(self.scanned);
+            self.start = 0;
+        }
+    }
+
+    /// Line mode: the next line, or `None` at EOF.
+    pub(crate) fn poll_line(&mut self, cx: &mut Context<'_>) -> Poll<Option<String>> {
+        loop {
+            if let Some(line) = self.next_buffered_line() {
+                return Poll::Ready(Some(line));
+            }
+            if self.eof {
+                return Poll::Ready(None);
+            }
+            self.compact();
+            match self.poll_fill(cx) {
+                Poll::Ready(_) => continue,
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+
+    /// Runs the handler over complete lines read so far (capture mode).
+    fn scan_for_handler(&mut self) {
+        let Some(h) = &self.handler else { return };
+        loop {
+            let pending = &self.buf[self.scanned..];
+            let (raw_end, next) = match pending.iter().position(|&b| b == b'\n') {
+                Some(i) if i <= MAX_LINE => (i, i + 1),
+                _ if pending.len() >= MAX_LINE => (MAX_LINE, MAX_LINE),
+                _ if self.eof && !pending.is_empty() => (pending.len(), pending.len()),
+                _ => return,
+            };
+            h(&to_text(&pending[..raw_end]));
+            self.scanned += next;
+        }
+    }
+
+    /// Capture mode: reads until EOF, keeping everything.
+    pub(crate) fn poll_capture(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.scanned < self.start {
+            self.scanned = self.start;
+        }
+        loop {
+            if self.eof {
+                self.scan_for_handler();
+                return Poll::Ready(());
+            }
+            match self.poll_fill(cx) {
+                Poll::Ready(_) => self.scan_for_handler(),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+
+    /// Buffer mode: reads what is available (up to `cap` bytes buffered)
+    /// without consuming it, so later line reads still see it. Never returns
+    /// `Ready` before EOF; used to keep a pipe from filling up while waiting.
+    pub(crate) fn poll_buffer(&mut self, cx: &mut Context<'_>, cap: usize) -> Poll<()> {
+        loop {
+            if self.eof {
+                return Poll::Ready(());
+            }
+            if self.buf.len() - self.start >= cap {
+                return Poll::Pending;
+            }
+            match self.poll_fill(cx) {
+                Poll::Ready(_) => {}
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+
+    /// Everything not yet handed out, as bytes. Runs the handler over a final
+    /// partial line.
+    pub(crate) fn take_captured(&mut self) -> Vec<u8> {
+        let was_eof = self.eof;
+        self.eof = true;
+        self.scan_for_handler();
+        self.eof = was_eof;
+        let mut out = std::mem::take(&mut self.buf);
+        if self.start > 0 {
+            out.drain(..self.start);
+        }
+        self.start = 0;
+        self.scanned = 0;
+        out
+    }
+
+    /// Drops the pipe (the child gets EPIPE / SIGPIPE on further writes).
+    pub(crate) fn close(&mut self) {
+        self.pipe = None;
+        self.eof = true;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    fn pump_over(data: &'static [u8], handler: Option<LineHandler>) -> Pump {
+        Pump::new(Some(Box::new(data) as ReadPipe), handler)
+    }
+
+    async fn lines(mut p: Pump) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Some(l) = std::future::poll_fn(|cx| p.poll_line(cx)).await {
+            out.push(l);
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn splits_lines_with_crlf_and_no_final_newline() {
+        let got = lines(pump_over(b"a\r\nb\n\nlast", None)).await;
+        assert_eq!(got, ["a", "b", "", "last"]);
+    }
+
+    #[tokio::test]
+    async fn invalid_utf8_is_replaced_not_panicking() {
+        let got = lines(pump_over(b"ok\xff\xfe\n", None)).await;
+        assert_eq!(got, ["ok\u{fffd}\u{fffd}"]);
+    }
+
+    #[tokio::test]
+    async fn capture_is_lossless_and_runs_handler_in_order() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s2 = seen.clone();
+        let handler: LineHandler = Arc::new(move |l: &str| s2.lock().unwrap().push(l.to_owned()));
+        let mut p = pump_over(b"x\xff\ny\nz", Some(handler));
+        std::future::poll_fn(|cx| p.poll_capture(cx)).await;
+        assert_eq!(p.take_captured(), b"x\xff\ny\nz");
+        assert_eq!(*seen.lock().unwrap(), ["x\u{fffd}", "y", "z"]);
+    }
+
+    #[tokio::test]
+    async fn overlong_line_is_split_at_the_cap() {
+        let big: &'static [u8] = Box::leak(vec![b'a'; MAX_LINE * 2 + 10].into_boxed_slice());
+        let got = lines(pump_over(big, None)).await;
+        assert_eq!(got.iter().map(String::len).collect::<Vec<_>>(), [MAX_LINE, MAX_LINE, 10]);
+    }
+}

@@ -1,0 +1,35 @@
+//! Reading a pipe straight into a `Vec`'s spare capacity.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, ReadBuf};
+
+use crate::sys::ReadPipe;
+
+/// Reads once from `pipe` into the spare capacity of `buf` (reserving at
+/// least `chunk` bytes first). Returns the number of bytes read; 0 is EOF.
+pub(crate) fn poll_read_vec(
+    pipe: &mut ReadPipe,
+    cx: &mut Context<'_>,
+    buf: &mut Vec<u8>,
+    chunk: usize,
+) -> Poll<io::Result<usize>> {
+    if buf.capacity() - buf.len() < chunk {
+        buf.reserve(chunk);
+    }
+    let spare = buf.spare_capacity_mut();
+    let mut rb = ReadBuf::uninit(spare);
+    match Pin::new(pipe).poll_read(cx, &mut rb) {
+        Poll::Ready(Ok(())) => {
+            let n = rb.filled().len();
+            // SAFETY: `poll_read` initialised (filled) the first `n` bytes of
+            // the spare capacity, which directly follows the current length.
+            unsafe { buf.set_len(buf.len() + n) };
+            Poll::Ready(Ok(n))
+        }
+        Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+        Poll::Pending => Poll::Pending,
+    }
+}

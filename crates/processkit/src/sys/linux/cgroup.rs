@@ -1,0 +1,343 @@
+//! The Linux cgroup v2 backend.
+//!
+//! # Layout
+//!
+//! The host finds the cgroup2 mount in `/proc/self/mountinfo` (on hybrid
+//! hosts it is `/sys/fs/cgroup/unified`, not `/sys/fs/cgroup`) and its own
+//! cgroup in the `0::` line of `/proc/self/cgroup`. Under that, each host
+//! process owns one directory named after itself:
+//!
+//! ```text
+//! <own cgroup>/processkit-<pid>-<start time>/   host root (one per process)
+//!     r<N>/                                     one-shot run leaves (pooled)
+//!     g<N>/                                     a ProcessGroup
+//!         c<M>/                                 one leaf per started child
+//! ```
+//!
+//! Processes only ever live in leaves, which keeps the cgroup v2 "no
+//! internal processes" rule satisfied when controllers are enabled.
+//!
+//! # Teardown
+//!
+//! `cgroup.kill` (Linux 5.14+) SIGKILLs every process in a subtree
+//! atomically, including ones forking at that very moment. On older kernels
+//! the subtree is frozen, every member is killed through a pidfd, and the
+//! subtree is thawed. A directory can be removed only once `cgroup.events`
+//! says `populated 0`; that wait is handed to the reaper thread.
+//!
+//! # Leftovers
+//!
+//! The host root carries its owner's pid and start time (from
+//! `/proc/<pid>/stat`), so a later process can tell a leftover of a dead
+//! owner from a live sibling's directory and sweep it: kill, wait, remove.
+
+use std::fs;
+use std::io::{self, Read, Write};
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use crate::sys::reaper;
+
+/// The host root: this process's own directory in the cgroup tree.
+pub(crate) struct Host {
+    /// `<mount><own>/processkit-<pid>-<start>`.
+    pub root: PathBuf,
+    /// `cgroup.kill` exists (Linux 5.14+).
+    pub has_kill: bool,
+}
+
+static HOST: OnceLock<Result<Host, String>> = OnceLock::new();
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// The host root, created on first use; `Err` says why cgroups can't be used.
+pub(crate) fn host() -> Result<&'static Host, &'static str> {
+    HOST.get_or_init(init_host).as_ref().map_err(String::as_str)
+}
+
+/// The cgroup2 mount point, from `/proc/self/mountinfo`.
+pub(crate) fn cgroup2_mount() -> Option<PathBuf> {
+    let info = fs::read_to_string("/proc/self/mountinfo").ok()?;
+    for line in info.lines() {
+        // fields: id parent major:minor root mountpoint opts ... - fstype source superopts
+        let (pre, post) = line.split_once(" - ")?;
+        if post.split_whitespace().next() == Some("cgroup2") {
+            let mount = pre.split_whitespace().nth(4)?;
+            return Some(PathBuf::from(unescape_mount(mount)));
+        }
+    }
+    None
+}
+
+fn unescape_mount(s: &str) -> String {
+    // mountinfo escapes space, tab, newline and backslash as \ooo.
+    let mut out = String::with_capacity(s.len());
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 4 <= b.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 4], 8) {
+                out.push(v as char);
+                i += 4;
+                continue;
+            }
+        }
+        out.push(b[i] as char);
+        i += 1;
+    }
+    out
+}
+
+/// This process's cgroup v2 path (the `0::` line of `/proc/self/cgroup`).
+pub(crate) fn own_cgroup() -> Option<String> {
+    let text = fs::read_to_string("/proc/self/cgroup").ok()?;
+    text.lines().find_map(|l| l.strip_prefix("0::")).map(|p| p.trim_end_matches(" (deleted)").to_owned())
+}
+
+/// The start time (clock ticks since boot) of `pid`, field 22 of its stat file.
+pub(crate) fn start_time(pid: u32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may contain spaces: split after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+fn init_host() -> Result<Host, String> {
+    let mount = cgroup2_mount().ok_or("no cgroup2 filesystem is mounted")?;
+    let own = own_cgroup().ok_or("/proc/self/cgroup has no cgroup v2 (0::) entry")?;
+    let parent = mount.join(own.trim_start_matches('/'));
+    let pid = std::process::id();
+    let start = start_time(pid).ok_or("cannot read this process's start time")?;
+    let root = parent.join(format!("processkit-{pid}-{start}"));
+    match fs::create_dir(&root) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => {
+            return Err(format!("cannot create a cgroup under {}: {e}", parent.display()));
+        }
+    }
+    // Prove the directory is usable: we must be able to open cgroup.procs for writing.
+    if let Err(e) = fs::OpenOptions::new().write(true).open(root.join("cgroup.procs")) {
+        let _ = fs::remove_dir(&root);
+        return Err(format!("cgroup {} is not writable: {e}", root.display()));
+    }
+    let has_kill = root.join("cgroup.kill").exists();
+    crate::sys::unix::guardian::register_cgroup(&root);
+    // SAFETY: registers a plain `extern "C" fn()` with no preconditions.
+    unsafe {
+        libc::atexit(at_exit);
+    }
+    sweep_leftovers(&parent, &root);
+    Ok(Host { root, has_kill })
+}
+
+/// Removes host roots of dead owners under `parent` (the second line of
+/// defence after the guardian).
+fn sweep_leftovers(parent: &Path, mine: &Path) {
+    let Ok(entries) = fs::read_dir(parent) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path == mine {
+            continue;
+        }
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some(rest) = name.strip_prefix("processkit-") else { continue };
+        let Some((pid, start)) = rest.split_once('-') else { continue };
+        let (Ok(pid), Ok(start)) = (pid.parse::<u32>(), start.parse::<u64>()) else { continue };
+        if start_time(pid) == Some(start) {
+            continue; // owner alive
+        }
+        let cg = Cg::at(path);
+        let _ = cg.kill(true);
+        retire(cg, Retire::Remove);
+    }
+}
+
+/// One cgroup directory.
+#[derive(Debug, Clone)]
+pub(crate) struct Cg {
+    pub path: PathBuf,
+}
+
+impl Cg {
+    pub(crate) fn at(path: PathBuf) -> Cg {
+        Cg { path }
+    }
+
+    /// Creates a new, uniquely named directory under `parent`.
+    pub(crate) fn create_under(parent: &Path, prefix: &str) -> io::Result<Cg> {
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let path = parent.join(format!("{prefix}{id}"));
+        fs::create_dir(&path)?;
+        Ok(Cg { path })
+    }
+
+    /// Opens `cgroup.procs` for the spawner to write `0` into.
+    pub(crate) fn procs_fd(&self) -> io::Result<OwnedFd> {
+        let f = fs::OpenOptions::new().write(true).open(self.path.join("cgroup.procs"))?;
+        Ok(f.into())
+    }
+
+    fn write(&self, file: &str, value: &str) -> io::Result<()> {
+        let mut f = fs::OpenOptions::new().write(true).open(self.path.join(file))?;
+        f.write_all(value.as_bytes())
+    }
+
+    pub(crate) fn read(&self, file: &str) -> io::Result<String> {
+        let mut s = String::new();
+        fs::File::open(self.path.join(file))?.read_to_string(&mut s)?;
+        Ok(s)
+    }
+
+    /// `true` while any process lives in this cgroup or below.
+    pub(crate) fn populated(&self) -> io::Result<bool> {
+        let events = self.read("cgroup.events")?;
+        Ok(events.lines().any(|l| l == "populated 1"))
+    }
+
+    /// Kills every process in the subtree. With `cgroup.kill` this is one
+    /// atomic write; otherwise freeze, kill each member by pidfd, thaw.
+    pub(crate) fn kill(&self, has_kill: bool) -> io::Result<()> {
+        if has_kill {
+            match self.write("cgroup.kill", "1") {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::NotFound && !self.path.exists() => return Ok(()),
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                Err(_) => {}
+            }
+        }
+        let _ = self.set_frozen(true);
+        for pid in self.pids(true)? {
+            super::kill_pid_by_pidfd(pid, libc::SIGKILL);
+        }
+        let _ = self.set_frozen(false);
+        Ok(())
+    }
+
+    /// Writes `cgroup.freeze` and waits (bounded) for `frozen` to settle.
+    pub(crate) fn set_frozen(&self, frozen: bool) -> io::Result<()> {
+        self.write("cgroup.freeze", if frozen { "1" } else { "0" })?;
+        let want = if frozen { "frozen 1" } else { "frozen 0" };
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(1) {
+            let events = self.read("cgroup.events")?;
+            if events.lines().any(|l| l == want) || !events.lines().any(|l| l == "populated 1") {
+                break;
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        Ok(())
+    }
+
+    /// The pids in this cgroup, and with `recursive` in every cgroup below it.
+    pub(crate) fn pids(&self, recursive: bool) -> io::Result<Vec<u32>> {
+        let mut out = Vec::new();
+        collect_pids(&self.path, recursive, &mut out)?;
+        Ok(out)
+    }
+
+    /// Removes this directory and any child directories, deepest first.
+    pub(crate) fn remove_tree(&self) -> io::Result<()> {
+        if let Ok(entries) = fs::read_dir(&self.path) {
+            for e in entries.flatten() {
+                if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                    Cg::at(e.path()).remove_tree()?;
+                }
+            }
+        }
+        match fs::remove_dir(&self.path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+fn collect_pids(dir: &Path, recursive: bool, out: &mut Vec<u32>) -> io::Result<()> {
+    match fs::read_to_string(dir.join("cgroup.procs")) {
+        Ok(text) => out.extend(text.lines().filter_map(|l| l.trim().parse::<u32>().ok())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    }
+    if recursive && let Ok(entries) = fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                collect_pids(&e.path(), true, out)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What to do with a cgroup once it is empty.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Retire {
+    /// Put the (empty) leaf back into the one-shot pool.
+    Pool,
+    /// Remove the directory tree.
+    Remove,
+}
+
+/// Leaves of finished one-shot runs, ready for reuse. Bounded; the rest are removed.
+static POOL: Mutex<Vec<Cg>> = Mutex::new(Vec::new());
+const POOL_MAX: usize = 32;
+
+/// A leaf for a one-shot run: from the pool, or a fresh directory.
+pub(crate) fn take_leaf(host: &Host) -> io::Result<Cg> {
+    if let Some(cg) = POOL.lock().unwrap_or_else(|p| p.into_inner()).pop() {
+        return Ok(cg);
+    }
+    Cg::create_under(&host.root, "r")
+}
+
+/// Finishes with a cgroup whose processes have been killed (or have exited):
+/// once `cgroup.events` says it is empty, pool or remove it. Never blocks:
+/// the waiting happens on the reaper thread.
+pub(crate) fn retire(cg: Cg, how: Retire) {
+    let mut cg = Some(cg);
+    reaper::submit(reaper::Task::Poll(Box::new(move || {
+        let Some(c) = cg.as_ref() else { return true };
+        match c.populated() {
+            Ok(true) => false,
+            Ok(false) => {
+                let c = cg.take().expect("checked above");
+                if how == Retire::Pool {
+                    let mut pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
+                    if pool.len() < POOL_MAX {
+                        pool.push(c);
+                        return true;
+                    }
+                }
+                let _ = c.remove_tree();
+                true
+            }
+            Err(_) => true, // gone already
+        }
+    })));
+}
+
+extern "C" fn at_exit() {
+    teardown_host();
+}
+
+/// Kills everything still in the host root and removes it (best effort, at
+/// exit: `std::process::exit` and returning from `main` run this).
+pub(crate) fn teardown_host() {
+    let Some(Ok(host)) = HOST.get() else { return };
+    let leaves = std::mem::take(&mut *POOL.lock().unwrap_or_else(|p| p.into_inner()));
+    for leaf in leaves {
+        let _ = fs::remove_dir(&leaf.path);
+    }
+    let root = Cg::at(host.root.clone());
+    if root.populated().unwrap_or(true) {
+        let _ = root.kill(host.has_kill);
+        let start = Instant::now();
+        while root.populated().unwrap_or(false) && start.elapsed() < Duration::from_millis(500) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    let _ = root.remove_tree();
+}

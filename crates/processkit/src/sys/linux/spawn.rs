@@ -1,0 +1,340 @@
+//! The vfork-style spawner: `clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD)`.
+//!
+//! # Why not `fork` + `pre_exec`
+//!
+//! Putting a child into a cgroup needs code between fork and exec (write `0`
+//! to the target `cgroup.procs`). With `std::process`, any `pre_exec` hook
+//! forces a real `fork`, which copies the parent's page tables: from a parent
+//! holding gigabytes of touched memory a spawn then costs hundreds of times
+//! more than `posix_spawn`. `posix_spawn` itself avoids that with a vfork-style
+//! `clone`, but offers no "join this cgroup" step.
+//!
+//! So this module does what `posix_spawn` does inside, plus the cgroup join:
+//! the child shares the parent's memory (`CLONE_VM`), the parent thread is
+//! suspended until the child calls `execve` or exits (`CLONE_VFORK`), and the
+//! kernel hands back a pidfd for the child (`CLONE_PIDFD`). The cost is flat
+//! in the parent's memory size.
+//!
+//! # Rules for the child side
+//!
+//! The child runs on a small dedicated stack inside the parent's address
+//! space, so it may only run async-signal-safe code: no allocation, no
+//! locks, no Rust panics. Everything it needs (argv, envp, the resolved
+//! program, fds) is prepared by the parent in [`ExecPlan`] and [`Setup`].
+//! All signals are blocked in the parent around the `clone`, so no parent
+//! handler can run on the child's stack; the child resets every caught
+//! signal to its default before unblocking.
+//!
+//! Order in the child: signal dispositions → join cgroup → `setsid`/`setpgid`
+//! → `PR_SET_PDEATHSIG` → stdio → `chdir` → `setgroups`/`setgid`/`setuid`
+//! (after the cgroup join, so a privilege drop composes with a root-owned
+//! cgroup) → signal mask → `execve`. A failure at any step writes the step and
+//! `errno` to a close-on-exec pipe and exits with 127; the parent reads the
+//! pipe after `clone` returns and turns it into a typed error.
+
+use std::cell::RefCell;
+use std::io;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+
+use crate::sys::unix::prep::ExecPlan;
+
+/// How the child relates to process groups and sessions.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PgMode {
+    /// Stay in the parent's process group.
+    Inherit,
+    /// Become the leader of a new process group (`setpgid(0, 0)`).
+    NewGroup,
+    /// Become the leader of a new session (`setsid`).
+    Setsid,
+}
+
+/// Everything the child side needs besides argv/envp.
+pub(crate) struct Setup<'a> {
+    pub plan: &'a ExecPlan,
+    /// An open `cgroup.procs` to write `0` into, or -1.
+    pub cgroup_procs: RawFd,
+    pub pgroup: PgMode,
+    /// Fds to install as 0, 1, 2; -1 leaves the parent's stream in place.
+    pub stdio: [RawFd; 3],
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub pdeathsig: bool,
+}
+
+/// The step of the child setup that failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub(crate) enum Stage {
+    Cgroup = 1,
+    Session = 2,
+    DeathSignal = 3,
+    Stdio = 4,
+    Chdir = 5,
+    Groups = 6,
+    Gid = 7,
+    Uid = 8,
+    Exec = 9,
+}
+
+impl Stage {
+    fn from_u32(v: u32) -> Stage {
+        match v {
+            1 => Stage::Cgroup,
+            2 => Stage::Session,
+            3 => Stage::DeathSignal,
+            4 => Stage::Stdio,
+            5 => Stage::Chdir,
+            6 => Stage::Groups,
+            7 => Stage::Gid,
+            8 => Stage::Uid,
+            _ => Stage::Exec,
+        }
+    }
+}
+
+/// Why a spawn failed.
+#[derive(Debug)]
+pub(crate) enum SpawnFailure {
+    /// The kernel refused the `clone` itself (seccomp, an old kernel): the
+    /// caller may fall back to another spawner.
+    CloneRefused(io::Error),
+    /// The child started but a setup step or `execve` failed.
+    Child(Stage, io::Error),
+    /// Something in the parent failed (pipe, stack).
+    Parent(io::Error),
+}
+
+struct ChildArgs<'a> {
+    setup: &'a Setup<'a>,
+    err_fd: RawFd,
+}
+
+const STACK_SIZE: usize = 64 * 1024;
+
+thread_local! {
+    // One stack per thread, reused: a vfork child is done with it before
+    // `clone` returns in the parent.
+    static STACK: RefCell<Vec<u128>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Spawns the child. Returns its pid and pidfd.
+pub(crate) fn spawn(setup: &Setup<'_>) -> Result<(u32, OwnedFd), SpawnFailure> {
+    let (err_r, err_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+        .map_err(|e| SpawnFailure::Parent(e.into()))?;
+    let args = ChildArgs { setup, err_fd: std::os::fd::AsRawFd::as_raw_fd(&err_w) };
+
+    let result = STACK.with(|stack| {
+        let mut stack = stack.borrow_mut();
+        if stack.is_empty() {
+            stack.resize(STACK_SIZE / std::mem::size_of::<u128>(), 0);
+        }
+        let len = stack.len();
+        // SAFETY: `len` elements exist; the pointer one past the end is valid
+        // to compute and is the (16-byte aligned) top of the stack, which
+        // grows down on every Linux architecture Rust supports here.
+        let top = unsafe { stack.as_mut_ptr().add(len) } as *mut libc::c_void;
+
+        let mut all: libc::sigset_t = unsafe_zeroed_sigset();
+        let mut old: libc::sigset_t = unsafe_zeroed_sigset();
+        // SAFETY: both sets are valid, initialised sigset_t values.
+        unsafe {
+            libc::sigfillset(&mut all);
+            libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+        }
+        let mut pidfd: libc::c_int = -1;
+        let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD | libc::SIGCHLD;
+        // SAFETY: `child_main` only runs async-signal-safe calls on data that
+        // outlives the clone (the parent is suspended until the child execs or
+        // exits, because of CLONE_VFORK). The stack is ours and unused by
+        // anyone else during that time. `pidfd` receives the pidfd
+        // (CLONE_PIDFD stores it through the parent_tid argument).
+        let pid = unsafe {
+            libc::clone(
+                child_main,
+                top,
+                flags,
+                &args as *const ChildArgs<'_> as *mut libc::c_void,
+                &mut pidfd as *mut libc::c_int,
+            )
+        };
+        let clone_err = io::Error::last_os_error();
+        // SAFETY: restores the mask saved above.
+        unsafe {
+            libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        }
+        if pid < 0 { Err(clone_err) } else { Ok((pid, pidfd)) }
+    });
+    drop(err_w);
+    let (pid, pidfd) = match result {
+        Ok(v) => v,
+        Err(e) => return Err(SpawnFailure::CloneRefused(e)),
+    };
+    // SAFETY: CLONE_PIDFD succeeded, so `pidfd` is a new fd that we own.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+
+    // The child has exec'd (our write end closed by CLOEXEC) or exited.
+    let mut report = [0u8; 8];
+    let n = read_full(&err_r, &mut report);
+    if n == 8 {
+        let stage = Stage::from_u32(u32::from_ne_bytes(report[0..4].try_into().expect("4 bytes")));
+        let errno = i32::from_ne_bytes(report[4..8].try_into().expect("4 bytes"));
+        // The child has exited (status 127); reap it so no zombie is left.
+        let _ = rustix::process::waitid(
+            rustix::process::WaitId::PidFd(std::os::fd::AsFd::as_fd(&pidfd)),
+            rustix::process::WaitIdOptions::EXITED,
+        );
+        return Err(SpawnFailure::Child(stage, io::Error::from_raw_os_error(errno)));
+    }
+    Ok((pid as u32, pidfd))
+}
+
+fn unsafe_zeroed_sigset() -> libc::sigset_t {
+    // SAFETY: sigset_t is a plain bit array; all-zero is a valid (empty) set.
+    unsafe { std::mem::zeroed() }
+}
+
+fn read_full(fd: &OwnedFd, buf: &mut [u8]) -> usize {
+    let mut got = 0;
+    while got < buf.len() {
+        match rustix::io::read(fd, &mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(_) => break,
+        }
+    }
+    got
+}
+
+/// Reports a failed step to the parent and exits. Async-signal-safe.
+unsafe fn fail(err_fd: RawFd, stage: Stage) -> ! {
+    // SAFETY: errno location is valid for the (shared) thread; write and
+    // _exit are async-signal-safe.
+    unsafe {
+        let errno = *libc::__errno_location();
+        let mut buf = [0u8; 8];
+        let s = (stage as u32).to_ne_bytes();
+        let e = errno.to_ne_bytes();
+        let mut i = 0;
+        while i < 4 {
+            buf[i] = s[i];
+            buf[i + 4] = e[i];
+            i += 1;
+        }
+        libc::write(err_fd, buf.as_ptr() as *const libc::c_void, 8);
+        libc::_exit(127)
+    }
+}
+
+/// The child side. Runs on the dedicated stack, in the parent's memory.
+extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` points at the ChildArgs on the suspended parent's stack,
+    // alive until this child execs or exits. Every call below is a raw,
+    // async-signal-safe libc syscall wrapper on prepared data.
+    unsafe {
+        let a = &*(arg as *const ChildArgs<'_>);
+        let s = a.setup;
+
+        // 1. Default dispositions for every caught signal (the handlers are
+        //    parent code), and SIGPIPE back to default (Rust ignores it).
+        let mut sig = 1;
+        while sig < 65 {
+            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                let mut old: libc::sigaction = std::mem::zeroed();
+                if libc::sigaction(sig, std::ptr::null(), &mut old) == 0
+                    && (old.sa_sigaction != libc::SIG_IGN || sig == libc::SIGPIPE)
+                    && old.sa_sigaction != libc::SIG_DFL
+                {
+                    let mut dfl: libc::sigaction = std::mem::zeroed();
+                    dfl.sa_sigaction = libc::SIG_DFL;
+                    libc::sigaction(sig, &dfl, std::ptr::null_mut());
+                }
+            }
+            sig += 1;
+        }
+
+        // 2. Join the cgroup before anything else can fork.
+        if s.cgroup_procs >= 0 && libc::write(s.cgroup_procs, b"0".as_ptr() as *const libc::c_void, 1) != 1 {
+            fail(a.err_fd, Stage::Cgroup);
+        }
+
+        // 3. Process group / session.
+        match s.pgroup {
+            PgMode::Inherit => {}
+            PgMode::NewGroup => {
+                if libc::setpgid(0, 0) != 0 {
+                    fail(a.err_fd, Stage::Session);
+                }
+            }
+            PgMode::Setsid => {
+                if libc::setsid() < 0 {
+                    fail(a.err_fd, Stage::Session);
+                }
+            }
+        }
+
+        // 4. Die with the spawning thread's process.
+        if s.pdeathsig && libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
+            fail(a.err_fd, Stage::DeathSignal);
+        }
+
+        // 5. stdio. dup2 clears close-on-exec on the target; an fd that is
+        //    already in place needs the flag cleared by hand.
+        let mut i = 0;
+        while i < 3 {
+            let src = s.stdio[i];
+            if src >= 0 {
+                if src == i as RawFd {
+                    if libc::fcntl(src, libc::F_SETFD, 0) != 0 {
+                        fail(a.err_fd, Stage::Stdio);
+                    }
+                } else if libc::dup2(src, i as RawFd) < 0 {
+                    fail(a.err_fd, Stage::Stdio);
+                }
+            }
+            i += 1;
+        }
+
+        // 6. Working directory.
+        if let Some(cwd) = &s.plan.cwd
+            && libc::chdir(cwd.as_ptr()) != 0
+        {
+            fail(a.err_fd, Stage::Chdir);
+        }
+
+        // 7. Privilege drop, after the cgroup join. Raw syscalls: glibc's
+        //    wrappers broadcast credential changes to every thread of the
+        //    (shared) process, which must not happen from a vfork child.
+        if s.uid.is_some() || s.gid.is_some() {
+            if let Some(gid) = s.gid {
+                let groups = [gid as libc::gid_t];
+                if libc::syscall(libc::SYS_setgroups, 1, groups.as_ptr()) != 0
+                    && *libc::__errno_location() != libc::EPERM
+                {
+                    fail(a.err_fd, Stage::Groups);
+                }
+                if libc::syscall(libc::SYS_setgid, gid as libc::gid_t) != 0 {
+                    fail(a.err_fd, Stage::Gid);
+                }
+            } else if libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>()) != 0
+                && *libc::__errno_location() != libc::EPERM
+            {
+                fail(a.err_fd, Stage::Groups);
+            }
+            if let Some(uid) = s.uid
+                && libc::syscall(libc::SYS_setuid, uid as libc::uid_t) != 0
+            {
+                fail(a.err_fd, Stage::Uid);
+            }
+        }
+
+        // 8. Unblock every signal, then exec.
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+
+        libc::execve(s.plan.program.as_ptr(), s.plan.argv_ptrs.as_ptr(), s.plan.envp_ptrs.as_ptr());
+        fail(a.err_fd, Stage::Exec)
+    }
+}

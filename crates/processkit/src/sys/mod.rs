@@ -1,0 +1,114 @@
+//! The operating-system layer: the only place with `unsafe`, syscalls or
+//! `#[cfg(target_os)]`.
+//!
+//! Two concepts live here:
+//!
+//! * [`Container`]: a kill-on-drop home for a process tree. It is created,
+//!   children are placed in it *at spawn time* (never moved in afterwards,
+//!   which would race with the child's own forks), and it can kill, signal,
+//!   freeze, list and measure the whole tree. Backends: Linux cgroup v2
+//!   (`linux/cgroup.rs`), POSIX process groups (`unix/pgroup.rs`, the Linux
+//!   fallback and the macOS/BSD backend), Windows Job Objects
+//!   (`windows/job.rs`).
+//! * [`Container::spawn`]: starts one child inside the container and returns
+//!   its [`Child`] handle, its [`Member`] slot and its stdio pipes. On Linux
+//!   the spawner is a vfork-style `clone` that joins the cgroup before
+//!   `execve` (`linux/spawn.rs`); elsewhere it is `std::process` with the
+//!   platform's spawn attributes (`unix/spawn_std.rs`, `windows/spawn.rs`).
+//!
+//! Everything above this module sees only these types.
+
+use std::ffi::{OsStr, OsString};
+use std::path::Path;
+
+use crate::Mechanism;
+
+pub(crate) mod io;
+pub(crate) mod reaper;
+
+#[cfg(unix)]
+pub(crate) mod unix;
+#[cfg(unix)]
+pub(crate) use unix::guardian::guarantee;
+pub(crate) use unix::{Child, Container, Member, OwnedIo, host_mechanism, spawner_name};
+
+#[cfg(target_os = "linux")]
+pub(crate) mod linux;
+
+#[cfg(windows)]
+pub(crate) mod windows;
+#[cfg(windows)]
+pub(crate) use windows::{Child, Container, Member, OwnedIo, guarantee, host_mechanism, spawner_name};
+
+/// The read side of a child's stdout or stderr pipe.
+pub(crate) type ReadPipe = Box<dyn tokio::io::AsyncRead + Send + Unpin>;
+/// The write side of a child's stdin pipe.
+pub(crate) type WritePipe = Box<dyn tokio::io::AsyncWrite + Send + Unpin>;
+
+/// What one of the child's standard streams is connected to.
+pub(crate) enum StdioKind {
+    /// `/dev/null` (or `NUL`).
+    Null,
+    /// The parent's own stream.
+    Inherit,
+    /// A new pipe whose other end the parent keeps.
+    Piped,
+    /// An existing file or pipe end, moved into the child.
+    Io(OwnedIo),
+}
+
+/// Everything needed to start one child. Borrowed from a [`crate::Command`]
+/// and already validated where that is platform-neutral.
+pub(crate) struct SpawnRequest<'a> {
+    /// The program as the user wrote it (for error messages).
+    pub display_name: &'a str,
+    pub program: &'a OsStr,
+    pub args: &'a [OsString],
+    /// The child's complete environment.
+    pub env: Vec<(OsString, OsString)>,
+    pub cwd: Option<&'a Path>,
+    pub stdin: StdioKind,
+    pub stdout: StdioKind,
+    pub stderr: StdioKind,
+    pub setsid: bool,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub kill_on_parent_death: bool,
+    #[cfg_attr(not(windows), allow(dead_code))]
+    pub create_no_window: bool,
+}
+
+/// A freshly spawned child.
+pub(crate) struct Spawned {
+    pub child: Child,
+    pub member: Member,
+    pub stdin: Option<WritePipe>,
+    pub stdout: Option<ReadPipe>,
+    pub stderr: Option<ReadPipe>,
+}
+
+/// Which mechanism the caller wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Request {
+    /// The strongest one the host offers.
+    #[default]
+    Best,
+    /// Exactly this one (an error if it is not available).
+    Exactly(Mechanism),
+}
+
+impl Request {
+    /// The request, with `PROCESSKIT_MECHANISM` (`process-group`, `cgroup`,
+    /// `job-object`) overriding `Best`.
+    pub(crate) fn resolve(self) -> Request {
+        match self {
+            Request::Best => match std::env::var("PROCESSKIT_MECHANISM").ok().as_deref() {
+                Some("process-group") | Some("pgroup") => Request::Exactly(Mechanism::ProcessGroup),
+                Some("cgroup") | Some("cgroup-v2") => Request::Exactly(Mechanism::CgroupV2),
+                Some("job-object") => Request::Exactly(Mechanism::JobObject),
+                _ => Request::Best,
+            },
+            other => other,
+        }
+    }
+}

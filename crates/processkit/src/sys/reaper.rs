@@ -1,0 +1,119 @@
+//! The background reaper: finishes teardown work that must not block a
+//! tokio worker.
+//!
+//! `Drop` of a process handle or a container kills the tree at once (a
+//! single non-blocking syscall or file write), but the last steps have to
+//! wait for the kernel: reaping the killed direct child so no zombie is left,
+//! and removing a cgroup directory, which only succeeds once the cgroup is
+//! empty. Those steps are handed to one lazily started thread that polls
+//! them with a short, growing back-off. A task that still is not done after
+//! [`GIVE_UP`] is dropped; the leftover sweep on the next start collects
+//! whatever it left.
+
+use std::sync::Mutex;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::time::{Duration, Instant};
+
+/// How long a task is retried before the reaper gives up on it.
+const GIVE_UP: Duration = Duration::from_secs(120);
+
+/// One unit of deferred teardown work.
+pub(crate) enum Task {
+    /// Reap a (killed or exiting) direct child through its pidfd.
+    #[cfg(target_os = "linux")]
+    ReapPidfd(std::os::fd::OwnedFd),
+    /// Anything else: called until it returns `true`.
+    Poll(Box<dyn FnMut() -> bool + Send>),
+}
+
+impl Task {
+    /// A detached, still-running child may run for hours: keep polling it.
+    fn never_gives_up(&self) -> bool {
+        match self {
+            #[cfg(target_os = "linux")]
+            Task::ReapPidfd(_) => true,
+            Task::Poll(_) => false,
+        }
+    }
+
+    fn step(&mut self) -> bool {
+        match self {
+            #[cfg(target_os = "linux")]
+            Task::ReapPidfd(fd) => {
+                use rustix::process::{WaitId, WaitIdOptions, waitid};
+                use std::os::fd::AsFd;
+                match waitid(
+                    WaitId::PidFd(fd.as_fd()),
+                    WaitIdOptions::EXITED | WaitIdOptions::NOHANG,
+                ) {
+                    Ok(Some(_)) => true,
+                    Ok(None) => false,
+                    Err(_) => true, // already reaped (ECHILD): nothing left to do
+                }
+            }
+            Task::Poll(f) => f(),
+        }
+    }
+}
+
+static SENDER: Mutex<Option<Sender<Task>>> = Mutex::new(None);
+
+/// Hands `task` to the reaper thread. Runs it once inline first: most tasks
+/// (a child that already exited, an empty cgroup) finish right away.
+pub(crate) fn submit(mut task: Task) {
+    if task.step() {
+        return;
+    }
+    let mut guard = SENDER.lock().unwrap_or_else(|p| p.into_inner());
+    if guard.is_none() {
+        let (tx, rx) = mpsc::channel();
+        let spawned = std::thread::Builder::new()
+            .name("processkit-reaper".into())
+            .spawn(move || run(rx));
+        if spawned.is_err() {
+            // No thread can be started: finish the task here, bounded.
+            drop(guard);
+            finish_inline(task);
+            return;
+        }
+        *guard = Some(tx);
+    }
+    if let Some(tx) = guard.as_ref()
+        && let Err(mpsc::SendError(task)) = tx.send(task)
+    {
+        drop(guard);
+        finish_inline(task);
+    }
+}
+
+fn finish_inline(mut task: Task) {
+    let start = Instant::now();
+    while !task.step() && start.elapsed() < Duration::from_secs(2) {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+fn run(rx: Receiver<Task>) {
+    let mut pending: Vec<(Task, Instant)> = Vec::new();
+    let mut nap = Duration::from_millis(1);
+    loop {
+        let next = if pending.is_empty() {
+            rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
+        } else {
+            rx.recv_timeout(nap)
+        };
+        match next {
+            Ok(task) => {
+                pending.push((task, Instant::now()));
+                nap = Duration::from_millis(1);
+            }
+            Err(RecvTimeoutError::Timeout) => nap = (nap * 2).min(Duration::from_millis(50)),
+            Err(RecvTimeoutError::Disconnected) => {
+                if pending.is_empty() {
+                    return;
+                }
+            }
+        }
+        pending.retain_mut(|(task, since)| !task.step() && (task.never_gives_up() || since.elapsed() < GIVE_UP));
+    }
+}

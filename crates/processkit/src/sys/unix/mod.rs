@@ -1,0 +1,577 @@
+//! The Unix side: process-group containers everywhere, cgroup containers on
+//! Linux, and the glue that picks a spawner.
+
+pub(crate) mod guardian;
+pub(crate) mod pgroup;
+pub(crate) mod prep;
+pub(crate) mod spawn_std;
+#[cfg(not(target_os = "linux"))]
+pub(crate) mod waitchild;
+
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::OnceLock;
+
+use crate::Mechanism;
+use crate::error::Error;
+use crate::sys::{ReadPipe, Request, SpawnRequest, Spawned, StdioKind, WritePipe};
+
+#[cfg(target_os = "linux")]
+use crate::sys::linux::cgroup::{self, Cg, Retire};
+
+pub(crate) use pgroup::{Leader, PgContainer};
+
+/// A file descriptor moved into a child as one of its standard streams.
+pub(crate) type OwnedIo = OwnedFd;
+
+/// A direct child.
+#[cfg(target_os = "linux")]
+pub(crate) type Child = crate::sys::linux::pidfd::PidfdChild;
+/// A direct child.
+#[cfg(not(target_os = "linux"))]
+pub(crate) type Child = waitchild::WaitChild;
+
+/// The strongest mechanism this host offers, and why a weaker one is used
+/// when that is the case. Never spawns anything.
+pub(crate) fn host_mechanism() -> (Mechanism, Option<String>) {
+    #[cfg(target_os = "linux")]
+    {
+        match cgroup::host() {
+            Ok(_) => (Mechanism::CgroupV2, None),
+            Err(reason) => (Mechanism::ProcessGroup, Some(reason.to_owned())),
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        (Mechanism::ProcessGroup, None)
+    }
+}
+
+fn report_fallback(reason: &str) {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        crate::trace::fallback(reason);
+    });
+}
+
+/// A kill-on-drop container for a process tree.
+pub(crate) enum Container {
+    /// A cgroup v2 directory.
+    #[cfg(target_os = "linux")]
+    Cgroup(CgContainer),
+    /// A set of POSIX process groups.
+    Pgroup(PgContainer),
+}
+
+/// A cgroup-backed container.
+#[cfg(target_os = "linux")]
+pub(crate) struct CgContainer {
+    cg: Cg,
+    /// One-shot: the container *is* the child's leaf and goes back to the pool.
+    one_shot: bool,
+    has_kill: bool,
+}
+
+/// Where one child lives inside its container.
+pub(crate) enum Member {
+    /// The child's own cgroup leaf.
+    #[cfg(target_os = "linux")]
+    Cgroup {
+        leaf: Cg,
+        /// A per-child sub-leaf of a group (removed when done and empty).
+        owned: bool,
+        has_kill: bool,
+    },
+    /// The child leads its own process group.
+    Pgroup(std::sync::Arc<Leader>),
+}
+
+impl Container {
+    /// A container for a single run.
+    pub(crate) fn one_shot(request: Request) -> Result<Container, Error> {
+        Self::create(request, true)
+    }
+
+    /// A container shared by several children (a `ProcessGroup`).
+    pub(crate) fn group(request: Request) -> Result<Container, Error> {
+        Self::create(request, false)
+    }
+
+    fn create(request: Request, one_shot: bool) -> Result<Container, Error> {
+        match request.resolve() {
+            Request::Exactly(Mechanism::ProcessGroup) => Ok(Container::Pgroup(PgContainer::new(one_shot))),
+            #[cfg(target_os = "linux")]
+            Request::Exactly(Mechanism::CgroupV2) => {
+                let host = cgroup::host().map_err(|reason| {
+                    Error::unsupported("process group", "the cgroup v2 mechanism", reason)
+                })?;
+                Self::cgroup(host, one_shot)
+            }
+            Request::Exactly(other) => Err(Error::unsupported(
+                "process group",
+                &format!("the {other:?} mechanism"),
+                "this platform does not offer it",
+            )),
+            Request::Best => {
+                #[cfg(target_os = "linux")]
+                match cgroup::host() {
+                    Ok(host) => return Self::cgroup(host, one_shot),
+                    Err(reason) => report_fallback(reason),
+                }
+                Ok(Container::Pgroup(PgContainer::new(one_shot)))
+            }
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    fn cgroup(host: &cgroup::Host, one_shot: bool) -> Result<Container, Error> {
+        let cg = if one_shot { cgroup::take_leaf(host) } else { Cg::create_under(&host.root, "g") };
+        let cg = cg.map_err(|e| Error::io("process group", "creating a cgroup", e))?;
+        Ok(Container::Cgroup(CgContainer { cg, one_shot, has_kill: host.has_kill }))
+    }
+
+    /// The mechanism in use.
+    pub(crate) fn mechanism(&self) -> Mechanism {
+        match self {
+            #[cfg(target_os = "linux")]
+            Container::Cgroup(_) => Mechanism::CgroupV2,
+            Container::Pgroup(_) => Mechanism::ProcessGroup,
+        }
+    }
+
+    /// The cgroup directory, when this is a cgroup container.
+    #[cfg(target_os = "linux")]
+    #[allow(dead_code)]
+    pub(crate) fn cgroup_path(&self) -> Option<&std::path::Path> {
+        match self {
+            Container::Cgroup(c) => Some(&c.cg.path),
+            Container::Pgroup(_) => None,
+        }
+    }
+
+    /// Starts one child inside this container.
+    pub(crate) fn spawn(&self, mut req: SpawnRequest<'_>) -> Result<Spawned, Error> {
+        let plan = prep::plan(&req)?;
+        let name = req.display_name;
+        let mut stdio = Stdio::default();
+        stdio.prepare(name, 0, std::mem::replace(&mut req.stdin, StdioKind::Inherit))?;
+        stdio.prepare(name, 1, std::mem::replace(&mut req.stdout, StdioKind::Inherit))?;
+        stdio.prepare(name, 2, std::mem::replace(&mut req.stderr, StdioKind::Inherit))?;
+
+        match self {
+            #[cfg(target_os = "linux")]
+            Container::Cgroup(c) => {
+                let (leaf, owned) = if c.one_shot {
+                    (c.cg.clone(), false)
+                } else {
+                    let leaf = Cg::create_under(&c.cg.path, "c")
+                        .map_err(|e| Error::io(name, "creating the child's cgroup", e))?;
+                    (leaf, true)
+                };
+                let result = (|| {
+                    let procs = leaf
+                        .procs_fd()
+                        .map_err(|e| Error::io(name, "opening cgroup.procs", e))?;
+                    let mode = if req.setsid {
+                        crate::sys::linux::spawn::PgMode::Setsid
+                    } else {
+                        crate::sys::linux::spawn::PgMode::Inherit
+                    };
+                    spawn_linux(&plan, &req, &stdio, procs.as_raw_fd(), mode, false)
+                })();
+                match result {
+                    Ok(child) => {
+                        let member = Member::Cgroup { leaf, owned, has_kill: c.has_kill };
+                        Ok(stdio.finish(child, member))
+                    }
+                    Err(e) => {
+                        if owned {
+                            let _ = leaf.remove_tree();
+                        }
+                        Err(e)
+                    }
+                }
+            }
+            Container::Pgroup(pg) => {
+                #[cfg(target_os = "linux")]
+                let child = {
+                    let mode = if req.setsid {
+                        crate::sys::linux::spawn::PgMode::Setsid
+                    } else {
+                        crate::sys::linux::spawn::PgMode::NewGroup
+                    };
+                    spawn_linux(&plan, &req, &stdio, -1, mode, true)?
+                };
+                #[cfg(not(target_os = "linux"))]
+                let child = spawn_std::spawn(&plan, &req, &stdio.child_fds(), -1, true, true)?;
+                let leader = pg.track(child.id());
+                Ok(stdio.finish(child, Member::Pgroup(leader)))
+            }
+        }
+    }
+
+    /// Hard-kills the whole tree.
+    pub(crate) fn kill_all(&self) -> io::Result<()> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Container::Cgroup(c) => c.cg.kill(c.has_kill),
+            Container::Pgroup(pg) => pg.signal_all(libc::SIGKILL),
+        }
+    }
+
+    /// Sends `sig` to every member (every process on a cgroup, every tracked
+    /// group on process groups). `SIGKILL` takes the hard-kill path.
+    pub(crate) fn signal_all(&self, sig: i32) -> io::Result<()> {
+        if sig == libc::SIGKILL {
+            return self.kill_all();
+        }
+        match self {
+            #[cfg(target_os = "linux")]
+            Container::Cgroup(c) => {
+                for pid in c.cg.pids(true)? {
+                    crate::sys::linux::kill_pid_by_pidfd(pid, sig);
+                }
+                Ok(())
+            }
+            Container::Pgroup(pg) => pg.signal_all(sig),
+        }
+    }
+
+    /// Freezes (`true`) or thaws the whole tree.
+    pub(crate) fn freeze(&self, frozen: bool) -> io::Result<()> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Container::Cgroup(c) => c.cg.set_frozen(frozen),
+            Container::Pgroup(pg) => pg.signal_all(if frozen { libc::SIGSTOP } else { libc::SIGCONT }),
+        }
+    }
+
+    /// Live member pids: the whole tree on a cgroup, the group leaders on
+    /// process groups.
+    pub(crate) fn members(&self) -> io::Result<Vec<u32>> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Container::Cgroup(c) => {
+                let mut pids = c.cg.pids(true)?;
+                pids.sort_unstable();
+                pids.dedup();
+                Ok(pids)
+            }
+            Container::Pgroup(pg) => Ok(pg.live_leaders()),
+        }
+    }
+
+    /// `true` once no process is left in the container.
+    pub(crate) fn is_empty(&self) -> io::Result<bool> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Container::Cgroup(c) => Ok(!c.cg.populated()?),
+            Container::Pgroup(pg) => Ok(pg.is_empty()),
+        }
+    }
+
+    /// Moves an existing process (and, on a cgroup, only it: its existing
+    /// children stay where they are) into the container.
+    pub(crate) fn adopt(&self, pid: u32) -> Result<(), Error> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Container::Cgroup(c) => {
+                let leaf = Cg::create_under(&c.cg.path, "a")
+                    .map_err(|e| Error::io("process group", "creating a cgroup for adoption", e))?;
+                let path = leaf.path.join("cgroup.procs");
+                std::fs::write(&path, pid.to_string()).map_err(|e| {
+                    let _ = leaf.remove_tree();
+                    Error::io("process group", format!("moving pid {pid} into {}", path.display()), e)
+                })
+            }
+            Container::Pgroup(_) => Err(Error::unsupported(
+                "process group",
+                "adopt",
+                "a running process cannot be moved into another process group unless it is a \
+                 child of the caller that has not yet called exec; use the cgroup mechanism",
+            )),
+        }
+    }
+
+    /// The raw escape hatch: spawns a tokio command inside the container.
+    pub(crate) fn spawn_raw(&self, cmd: &mut tokio::process::Command) -> Result<tokio::process::Child, Error> {
+        let name = cmd.as_std().get_program().to_string_lossy().into_owned();
+        match self {
+            #[cfg(target_os = "linux")]
+            Container::Cgroup(c) => {
+                let leaf = Cg::create_under(&c.cg.path, "x")
+                    .map_err(|e| Error::io(&name, "creating the child's cgroup", e))?;
+                let procs = leaf.procs_fd().map_err(|e| Error::io(&name, "opening cgroup.procs", e))?;
+                let raw = procs.as_raw_fd();
+                // SAFETY: the hook only calls write(2) on an fd that stays
+                // open until spawn returns (`procs` lives past the spawn).
+                unsafe {
+                    cmd.pre_exec(move || {
+                        if libc::write(raw, b"0".as_ptr().cast(), 1) != 1 {
+                            return Err(io::Error::last_os_error());
+                        }
+                        Ok(())
+                    });
+                }
+                let r = cmd.spawn().map_err(|e| Error::from_spawn(&name, None, e));
+                drop(procs);
+                if r.is_err() {
+                    let _ = leaf.remove_tree();
+                }
+                r
+            }
+            Container::Pgroup(pg) => {
+                cmd.process_group(0);
+                let child = cmd.spawn().map_err(|e| Error::from_spawn(&name, None, e))?;
+                if let Some(pid) = child.id() {
+                    pg.track_raw(pid);
+                }
+                Ok(child)
+            }
+        }
+    }
+
+    /// For tests and diagnostics: the process-group backend's container.
+    #[allow(dead_code)]
+    pub(crate) fn as_pgroup(&self) -> Option<&PgContainer> {
+        match self {
+            Container::Pgroup(pg) => Some(pg),
+            #[cfg(target_os = "linux")]
+            _ => None,
+        }
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        match self {
+            #[cfg(target_os = "linux")]
+            Container::Cgroup(c) => {
+                let populated = c.cg.populated().unwrap_or(true);
+                if populated {
+                    let _ = c.cg.kill(c.has_kill);
+                }
+                if c.one_shot {
+                    cgroup::retire(c.cg.clone(), Retire::Pool);
+                } else {
+                    cgroup::retire(c.cg.clone(), Retire::Remove);
+                }
+            }
+            Container::Pgroup(pg) => pg.teardown(),
+        }
+    }
+}
+
+impl Member {
+    /// Hard-kills this child's own subtree (not its siblings in a group).
+    pub(crate) fn kill_tree(&self) -> io::Result<()> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Member::Cgroup { leaf, has_kill, .. } => {
+                if leaf.populated().unwrap_or(true) {
+                    leaf.kill(*has_kill)
+                } else {
+                    Ok(())
+                }
+            }
+            Member::Pgroup(leader) => leader.signal(libc::SIGKILL),
+        }
+    }
+
+    /// Sends `sig` to this child's subtree.
+    pub(crate) fn signal_tree(&self, sig: i32) -> io::Result<()> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Member::Cgroup { leaf, has_kill, .. } => {
+                if sig == libc::SIGKILL {
+                    return leaf.kill(*has_kill);
+                }
+                for pid in leaf.pids(false)? {
+                    crate::sys::linux::kill_pid_by_pidfd(pid, sig);
+                }
+                Ok(())
+            }
+            Member::Pgroup(leader) => leader.signal(sig),
+        }
+    }
+
+    /// Pids in this child's subtree (cgroup) or just the leader.
+    #[allow(dead_code)]
+    pub(crate) fn pids(&self) -> Vec<u32> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Member::Cgroup { leaf, .. } => leaf.pids(true).unwrap_or_default(),
+            Member::Pgroup(leader) => vec![leader.pid()],
+        }
+    }
+
+    /// The cgroup leaf this child lives in, if any.
+    #[cfg(target_os = "linux")]
+    #[allow(dead_code)]
+    pub(crate) fn cgroup_path(&self) -> Option<&std::path::Path> {
+        match self {
+            Member::Cgroup { leaf, .. } => Some(&leaf.path),
+            Member::Pgroup(_) => None,
+        }
+    }
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        #[cfg(target_os = "linux")]
+        if let Member::Cgroup { leaf, owned: true, .. } = self
+            && !leaf.populated().unwrap_or(true)
+        {
+            let _ = std::fs::remove_dir(&leaf.path);
+        }
+    }
+}
+
+/// The three standard streams while a spawn is being set up.
+#[derive(Default)]
+pub(crate) struct Stdio {
+    /// What the child gets as fd 0, 1, 2 (`None`: the parent's own).
+    child: [Option<OwnedFd>; 3],
+    /// The parent's ends of piped streams.
+    parent: [Option<OwnedFd>; 3],
+}
+
+impl Stdio {
+    fn prepare(&mut self, program: &str, index: usize, kind: StdioKind) -> Result<(), Error> {
+        match kind {
+            StdioKind::Inherit => {}
+            StdioKind::Null => {
+                let mode = if index == 0 { rustix::fs::OFlags::RDONLY } else { rustix::fs::OFlags::WRONLY };
+                let fd = rustix::fs::open("/dev/null", mode | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty())
+                    .map_err(|e| Error::io(program, "opening /dev/null", e.into()))?;
+                self.child[index] = Some(fd);
+            }
+            StdioKind::Piped => {
+                let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+                    .map_err(|e| Error::io(program, "creating a pipe", e.into()))?;
+                let (mine, theirs) = if index == 0 { (w, r) } else { (r, w) };
+                self.child[index] = Some(theirs);
+                self.parent[index] = Some(mine);
+            }
+            StdioKind::Io(fd) => self.child[index] = Some(fd),
+        }
+        Ok(())
+    }
+
+    fn child_fds(&self) -> [RawFd; 3] {
+        let mut out = [-1; 3];
+        for (i, fd) in self.child.iter().enumerate() {
+            if let Some(fd) = fd {
+                out[i] = fd.as_raw_fd();
+            }
+        }
+        out
+    }
+
+    /// Closes the child's ends and wraps the parent's ends for tokio.
+    fn finish(mut self, child: Child, member: Member) -> Spawned {
+        self.child = [None, None, None];
+        let stdin: Option<WritePipe> = self.parent[0].take().and_then(|fd| {
+            set_nonblocking(&fd);
+            tokio::net::unix::pipe::Sender::from_owned_fd_unchecked(fd)
+                .ok()
+                .map(|p| Box::new(p) as WritePipe)
+        });
+        let wrap = |fd: Option<OwnedFd>| -> Option<ReadPipe> {
+            fd.and_then(|fd| {
+                set_nonblocking(&fd);
+                tokio::net::unix::pipe::Receiver::from_owned_fd_unchecked(fd)
+                    .ok()
+                    .map(|p| Box::new(p) as ReadPipe)
+            })
+        };
+        let stdout = wrap(self.parent[1].take());
+        let stderr = wrap(self.parent[2].take());
+        Spawned { child, member, stdin, stdout, stderr }
+    }
+}
+
+fn set_nonblocking(fd: &OwnedFd) {
+    if let Ok(flags) = rustix::fs::fcntl_getfl(fd) {
+        let _ = rustix::fs::fcntl_setfl(fd, flags | rustix::fs::OFlags::NONBLOCK);
+    }
+}
+
+/// Which spawner Linux uses, decided once.
+#[cfg(target_os = "linux")]
+static CLONE_REFUSED: OnceLock<String> = OnceLock::new();
+
+/// The spawner in use on this host, for reporting.
+pub(crate) fn spawner_name() -> &'static str {
+    #[cfg(target_os = "linux")]
+    {
+        if CLONE_REFUSED.get().is_some() || std::env::var_os("PROCESSKIT_SPAWNER").is_some_and(|v| v == "std") {
+            "std::process (fork + pre_exec)"
+        } else {
+            "clone(CLONE_VM | CLONE_VFORK)"
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        "std::process (posix_spawn)"
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn spawn_linux(
+    plan: &prep::ExecPlan,
+    req: &SpawnRequest<'_>,
+    stdio: &Stdio,
+    cgroup_procs: RawFd,
+    mode: crate::sys::linux::spawn::PgMode,
+    defer_reap: bool,
+) -> Result<Child, Error> {
+    use crate::sys::linux::spawn::{self, PgMode, Setup, SpawnFailure, Stage};
+    let name = req.display_name;
+    let fds = stdio.child_fds();
+    let use_std = CLONE_REFUSED.get().is_some()
+        || std::env::var_os("PROCESSKIT_SPAWNER").is_some_and(|v| v == "std");
+    if !use_std {
+        let setup = Setup {
+            plan,
+            cgroup_procs,
+            pgroup: mode,
+            stdio: fds,
+            uid: req.uid,
+            gid: req.gid,
+            pdeathsig: req.kill_on_parent_death,
+        };
+        match spawn::spawn(&setup) {
+            Ok((pid, pidfd)) => return Ok(Child::new(pid, pidfd, defer_reap)),
+            Err(SpawnFailure::CloneRefused(e)) => {
+                let reason = format!("clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD) refused: {e}");
+                crate::trace::spawner_fallback(&reason);
+                let _ = CLONE_REFUSED.set(reason);
+            }
+            Err(SpawnFailure::Parent(e)) => return Err(Error::io(name, "preparing the spawn", e)),
+            Err(SpawnFailure::Child(stage, e)) => {
+                return Err(match stage {
+                    Stage::Exec => Error::from_spawn(name, None, e),
+                    Stage::Chdir => Error::BadDirectory {
+                        program: name.to_owned(),
+                        dir: req.cwd.map(|p| p.to_owned()).unwrap_or_default(),
+                        source: e,
+                    },
+                    Stage::Uid | Stage::Gid | Stage::Groups => Error::PermissionDenied {
+                        program: name.to_owned(),
+                        source: io::Error::new(e.kind(), format!("dropping privileges: {e}")),
+                    },
+                    Stage::Cgroup => Error::Spawn {
+                        program: name.to_owned(),
+                        source: io::Error::new(e.kind(), format!("joining the cgroup: {e}")),
+                    },
+                    other => Error::Spawn {
+                        program: name.to_owned(),
+                        source: io::Error::new(e.kind(), format!("child setup ({other:?}): {e}")),
+                    },
+                });
+            }
+        }
+    }
+    spawn_std::spawn(plan, req, &fds, cgroup_procs, mode != PgMode::Inherit, defer_reap)
+}

@@ -1,0 +1,74 @@
+//! Lifecycle events for the `tracing` feature. Without the feature every
+//! function here is an empty inline no-op.
+//!
+//! Events never carry argv or environment values: only the program name, a
+//! pid, a mechanism, a duration or a count.
+
+#![allow(unused_variables)]
+
+use std::time::Duration;
+
+#[cfg(feature = "tracing")]
+macro_rules! ev {
+    ($lvl:ident, $($t:tt)*) => { tracing::$lvl!(target: "processkit", $($t)*) };
+}
+
+/// A weaker containment mechanism is in use (reported once per process).
+pub(crate) fn fallback(reason: &str) {
+    #[cfg(feature = "tracing")]
+    ev!(warn, reason, "cgroup v2 unavailable; falling back to POSIX process groups");
+}
+
+/// The vfork-style spawner was refused; std's spawner is used from now on.
+pub(crate) fn spawner_fallback(reason: &str) {
+    #[cfg(feature = "tracing")]
+    ev!(warn, reason, "vfork-style spawner unavailable; using std::process");
+}
+
+/// A child was spawned.
+pub(crate) fn spawned(program: &str, pid: Option<u32>, mechanism: crate::Mechanism) {
+    #[cfg(feature = "tracing")]
+    ev!(debug, program, pid, mechanism = ?mechanism, "spawned");
+}
+
+/// A child exited.
+pub(crate) fn exited(program: &str, pid: Option<u32>, code: Option<i32>, signal: Option<i32>, elapsed: Duration) {
+    #[cfg(feature = "tracing")]
+    ev!(debug, program, pid, code, signal, elapsed_ms = elapsed.as_millis() as u64, "exited");
+}
+
+/// A run's deadline passed and its tree was killed.
+pub(crate) fn timed_out(program: &str, timeout: Duration) {
+    #[cfg(feature = "tracing")]
+    ev!(info, program, timeout_ms = timeout.as_millis() as u64, "timed out; tree killed");
+}
+
+/// A run was cancelled and its tree was killed.
+pub(crate) fn cancelled(program: &str) {
+    #[cfg(feature = "tracing")]
+    ev!(info, program, "cancelled; tree killed");
+}
+
+/// A container was torn down.
+pub(crate) fn teardown(what: &str, mechanism: crate::Mechanism) {
+    #[cfg(feature = "tracing")]
+    ev!(debug, what, mechanism = ?mechanism, "teardown");
+}
+
+/// A retry is about to happen.
+pub(crate) fn retry(program: &str, attempt: u32, delay: Duration) {
+    #[cfg(feature = "tracing")]
+    ev!(info, program, attempt, delay_ms = delay.as_millis() as u64, "retrying");
+}
+
+/// A supervised command is restarted.
+pub(crate) fn restart(program: &str, restarts: u32, delay: Duration) {
+    #[cfg(feature = "tracing")]
+    ev!(info, program, restarts, delay_ms = delay.as_millis() as u64, "restarting");
+}
+
+/// The supervisor's failure-storm guard tripped.
+pub(crate) fn storm(program: &str, pause: Duration) {
+    #[cfg(feature = "tracing")]
+    ev!(warn, program, pause_ms = pause.as_millis() as u64, "failure storm; pausing restarts");
+}

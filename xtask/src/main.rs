@@ -1,0 +1,39 @@
+//! The project's own automation: `cargo xtask <lane>`.
+//!
+//! Each lane installs what it needs on a fresh Debian machine, runs its
+//! tests, prints pass/fail counts and exits non-zero on any failure.
+
+mod cross;
+mod util;
+mod vm;
+mod wine;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let lane = args.first().map(String::as_str).unwrap_or("help");
+    let rest = &args[args.len().min(1)..];
+    let outcome = match lane {
+        "wine-test" => wine::run(rest),
+        "cross-check" => cross::run(rest),
+        "vm-test" => vm::run(rest),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask <lane>\n\n\
+                 lanes:\n  \
+                 wine-test    run the library's tests for x86_64-pc-windows-gnu under Wine\n  \
+                 cross-check  type-check macOS, FreeBSD and Windows-msvc targets\n  \
+                 vm-test      run the limits/stats tests on a pure cgroup v2 kernel under qemu"
+            );
+            return if lane == "help" { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+        }
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask {lane}: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
