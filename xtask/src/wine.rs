@@ -107,8 +107,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
     };
 
     // Build first, so that a build failure is reported as such and the
-    // timeout covers the tests only.
-    run_checked(cargo_test()?.arg("--no-run").args(cargo_args))?;
+    // timeout covers the tests only (cargo refuses `--no-run` with `--doc`).
+    if !cargo_args.iter().any(|a| a == "--doc") {
+        run_checked(cargo_test()?.arg("--no-run").args(cargo_args))?;
+    }
 
     let wine = WineSession::start(&prefix, &shim, &dir.join("wineboot.log"))?;
     let outcome = run_teed(cargo_test()?.args(args), timeout, || wine.stop());
@@ -121,10 +123,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let (passed, failed) = count_results(stdout);
     println!("wine-test: {passed} passed, {failed} failed");
     let (status, _) = outcome?;
-    if !status.success() {
+    if failed > 0 {
+        Err(format!("{failed} test(s) failed"))
+    } else if !status.success() {
         Err(format!("cargo test failed with {status}"))
-    } else if failed > 0 {
-        Err(format!("{failed} tests failed"))
     } else if passed == 0 {
         Err("no test ran".into())
     } else {

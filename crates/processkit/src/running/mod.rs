@@ -43,6 +43,10 @@ pub(crate) enum Owner {
     Own(sys::Container),
     /// A shared [`ProcessGroup`](crate::ProcessGroup) owns it.
     Shared,
+    /// A pipeline stage: the pipeline owns the container, but this stage's
+    /// own subtree is torn down when its direct child exits (so a
+    /// backgrounded grandchild cannot hold the next stage's pipe open).
+    Stage,
 }
 
 /// The process behind a handle: a real child or a scripted stand-in.
@@ -61,6 +65,10 @@ impl Proc {
 
     fn owns_tree(&self) -> bool {
         matches!(self, Proc::Real { owner: Owner::Own(_), .. })
+    }
+
+    fn kills_tree_on_exit(&self) -> bool {
+        matches!(self, Proc::Real { owner: Owner::Own(_) | Owner::Stage, .. })
     }
 
     fn poll_wait(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<ExitStatus>> {
@@ -351,7 +359,7 @@ impl RunningProcess {
             Poll::Ready(Ok(status)) => {
                 self.status = Some(status);
                 crate::trace::exited(&self.program, self.pid, status.code(), status.signal(), self.elapsed());
-                if self.proc_.owns_tree() {
+                if self.proc_.kills_tree_on_exit() {
                     // Take down whatever the child left behind.
                     self.proc_.kill_tree();
                 }
