@@ -1,0 +1,100 @@
+//! Helpers shared by the integration tests: checking processes from the
+//! outside (through /proc), waiting with deadlines, unique scratch paths.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// `true` while `pid` exists and is not a zombie.
+pub fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => match stat.rfind(')') {
+            Some(i) => !matches!(stat[i + 1..].trim_start().chars().next(), Some('Z') | Some('X')),
+            None => false,
+        },
+        Err(_) => false,
+    }
+}
+
+/// The session id of `pid`.
+pub fn session_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// Polls `cond` until it holds or `within` passes; returns whether it held.
+pub fn wait_until(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Async variant of [`wait_until`] that yields to the runtime.
+pub async fn wait_until_async(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Asserts every pid is gone (or a zombie) within `within`.
+pub fn assert_all_gone(pids: &[u32], within: Duration, what: &str) {
+    let ok = wait_until(within, || pids.iter().all(|p| !alive(*p)));
+    let survivors: Vec<u32> = pids.iter().copied().filter(|p| alive(*p)).collect();
+    assert!(ok, "{what}: still alive after {within:?}: {survivors:?}");
+}
+
+/// A unique scratch directory (removed on drop).
+pub fn scratch() -> tempfile::TempDir {
+    tempfile::Builder::new().prefix("pk-test-").tempdir().expect("temp dir")
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A unique path inside the system temp dir (not created).
+pub fn unique_path(tag: &str) -> PathBuf {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    std::env::temp_dir().join(format!("pk-{tag}-{}-{n}", std::process::id()))
+}
+
+/// Reads pids (one per line, or "label pid" lines) from a file written by a test script,
+/// waiting until at least `count` are there.
+pub fn read_pids(path: &std::path::Path, count: usize, within: Duration) -> Vec<u32> {
+    let mut pids = Vec::new();
+    wait_until(within, || {
+        pids = std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split_whitespace().last().and_then(|w| w.parse().ok()))
+            .collect();
+        pids.len() >= count
+    });
+    assert!(pids.len() >= count, "expected {count} pids in {}, got {pids:?}", path.display());
+    pids
+}
+
+/// Number of open fds of this process.
+pub fn fd_count() -> usize {
+    std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
+}
+
+/// Whether tests run on the process-group mechanism.
+pub fn on_process_groups() -> bool {
+    processkit::Mechanism::current() == processkit::Mechanism::ProcessGroup
+}
