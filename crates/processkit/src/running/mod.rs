@@ -284,6 +284,11 @@ impl RunningProcess {
         self.stdin.take()
     }
 
+    /// Hands this handle a stdin writer (a pipeline's first stage's).
+    pub(crate) fn set_standard_input(&mut self, writer: StdinWriter) {
+        self.stdin = Some(writer);
+    }
+
     /// The exit status, once the process has exited.
     ///
     /// ```
@@ -431,7 +436,7 @@ impl RunningProcess {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> processkit::Result<()> {
     /// let mut run = processkit::Command::new("seq").arg("3").start().await?;
-    /// let n = run.stdout_lines().count().await;
+    /// let n = run.stdout_lines().collect::<Vec<_>>().await.len();
     /// assert_eq!(n, 3);
     /// # Ok(()) }
     /// ```
