@@ -5,6 +5,7 @@
 
 mod cross;
 mod util;
+mod valgrind;
 mod vm;
 mod wine;
 
@@ -18,13 +19,15 @@ fn main() -> ExitCode {
         "wine-test" => wine::run(rest),
         "cross-check" => cross::run(rest),
         "vm-test" => vm::run(rest),
+        "valgrind" => valgrind::run(rest),
         _ => {
             eprintln!(
                 "usage: cargo xtask <lane>\n\n\
                  lanes:\n  \
                  wine-test    run the library's tests for x86_64-pc-windows-gnu under Wine\n  \
                  cross-check  type-check macOS, FreeBSD and Windows-msvc targets\n  \
-                 vm-test      run the limits/stats tests on a pure cgroup v2 kernel under qemu"
+                 vm-test      run the limits/stats tests on a pure cgroup v2 kernel under qemu\n  \
+                 valgrind     run the spawner tests under valgrind memcheck"
             );
             return if lane == "help" { ExitCode::SUCCESS } else { ExitCode::FAILURE };
         }

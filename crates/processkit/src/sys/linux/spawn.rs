@@ -33,6 +33,7 @@
 //! pipe after `clone` returns and turns it into a typed error.
 
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
@@ -112,6 +113,9 @@ struct ChildArgs<'a> {
 
 const STACK_SIZE: usize = 64 * 1024;
 
+/// Set once the kernel rejected `CLONE_PIDFD`.
+static NO_CLONE_PIDFD: AtomicBool = AtomicBool::new(false);
+
 thread_local! {
     // One stack per thread, reused: a vfork child is done with it before
     // `clone` returns in the parent.
@@ -143,13 +147,17 @@ pub(crate) fn spawn(setup: &Setup<'_>) -> Result<(u32, OwnedFd), SpawnFailure> {
             libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
         }
         let mut pidfd: libc::c_int = -1;
-        let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD | libc::SIGCHLD;
+        let with_pidfd = !NO_CLONE_PIDFD.load(Ordering::Relaxed);
+        let mut flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD;
+        if with_pidfd {
+            flags |= libc::CLONE_PIDFD;
+        }
         // SAFETY: `child_main` only runs async-signal-safe calls on data that
         // outlives the clone (the parent is suspended until the child execs or
         // exits, because of CLONE_VFORK). The stack is ours and unused by
         // anyone else during that time. `pidfd` receives the pidfd
         // (CLONE_PIDFD stores it through the parent_tid argument).
-        let pid = unsafe {
+        let mut pid = unsafe {
             libc::clone(
                 child_main,
                 top,
@@ -158,6 +166,22 @@ pub(crate) fn spawn(setup: &Setup<'_>) -> Result<(u32, OwnedFd), SpawnFailure> {
                 &mut pidfd as *mut libc::c_int,
             )
         };
+        if pid < 0 && with_pidfd && io::Error::last_os_error().raw_os_error() == Some(libc::EINVAL) {
+            // Some environments (older kernels, emulators such as valgrind)
+            // reject CLONE_PIDFD: clone without it and open the pidfd after.
+            NO_CLONE_PIDFD.store(true, Ordering::Relaxed);
+            flags &= !libc::CLONE_PIDFD;
+            // SAFETY: as above.
+            pid = unsafe {
+                libc::clone(
+                    child_main,
+                    top,
+                    flags,
+                    &args as *const ChildArgs<'_> as *mut libc::c_void,
+                    std::ptr::null_mut::<libc::c_int>(),
+                )
+            };
+        }
         let clone_err = io::Error::last_os_error();
         // SAFETY: restores the mask saved above.
         unsafe {
@@ -170,8 +194,25 @@ pub(crate) fn spawn(setup: &Setup<'_>) -> Result<(u32, OwnedFd), SpawnFailure> {
         Ok(v) => v,
         Err(e) => return Err(SpawnFailure::CloneRefused(e)),
     };
-    // SAFETY: CLONE_PIDFD succeeded, so `pidfd` is a new fd that we own.
-    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+    let pidfd = if pidfd >= 0 {
+        // SAFETY: CLONE_PIDFD succeeded, so `pidfd` is a new fd that we own.
+        unsafe { OwnedFd::from_raw_fd(pidfd) }
+    } else {
+        // The child is ours and not reaped, so its pid cannot have been
+        // recycled: opening a pidfd now is race-free.
+        let raw = rustix::process::Pid::from_raw(pid).expect("clone returned a positive pid");
+        match rustix::process::pidfd_open(raw, rustix::process::PidfdFlags::empty()) {
+            Ok(fd) => fd,
+            Err(e) => {
+                // SAFETY: plain syscall on our own unreaped child.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                    libc::waitpid(pid, std::ptr::null_mut(), 0);
+                }
+                return Err(SpawnFailure::CloneRefused(e.into()));
+            }
+        }
+    };
 
     // The child has exec'd (our write end closed by CLOEXEC) or exited.
     let mut report = [0u8; 8];
