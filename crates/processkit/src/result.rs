@@ -257,6 +257,7 @@ impl<T> ProcessResult<T> {
         }
     }
 
+    #[allow(dead_code)]
     pub(crate) fn set_program(&mut self, program: String) {
         self.program = program;
     }

@@ -78,10 +78,10 @@ impl Proc {
                 if *killed {
                     return Poll::Ready(Ok(ExitStatus::from_signal(9)));
                 }
-                if let Some(sleep) = exit_at {
-                    if sleep.as_mut().poll(cx).is_pending() {
-                        return Poll::Pending;
-                    }
+                if let Some(sleep) = exit_at
+                    && sleep.as_mut().poll(cx).is_pending()
+                {
+                    return Poll::Pending;
                 }
                 Poll::Ready(Ok(*status))
             }
@@ -89,10 +89,17 @@ impl Proc {
     }
 
     /// Hard-kills this process's own tree (not siblings in a shared group).
+    /// A handle that owns its container takes all of it down (for a started
+    /// pipeline: every stage).
     fn kill_tree(&mut self) {
         match self {
-            Proc::Real { member, child, .. } => {
+            Proc::Real { member, child, owner } => {
                 let _ = member.kill_tree();
+                if let Owner::Own(container) = owner
+                    && !container.is_empty().unwrap_or(false)
+                {
+                    let _ = container.kill_all();
+                }
                 let _ = child.signal(kill_signal());
             }
             Proc::Scripted { killed, .. } => *killed = true,
@@ -118,6 +125,7 @@ impl Proc {
         }
     }
 
+    #[allow(dead_code)]
     pub(crate) fn container(&self) -> Option<&sys::Container> {
         match self {
             Proc::Real { owner: Owner::Own(c), .. } => Some(c),
@@ -447,6 +455,11 @@ impl RunningProcess {
 
     fn poll_next_line(&mut self, cx: &mut Context<'_>) -> Poll<Option<String>> {
         let exit = self.poll_exit(cx);
+        if self.cancelled {
+            // A cancelled run is abandoned: its stream ends, unread lines included.
+            self.stdout.close();
+            return Poll::Ready(None);
+        }
         match self.stdout.poll_line(cx) {
             Poll::Ready(line) => Poll::Ready(line),
             Poll::Pending => {

@@ -72,22 +72,34 @@ pub(crate) fn cgroup2_mount() -> Option<PathBuf> {
 }
 
 fn unescape_mount(s: &str) -> String {
-    // mountinfo escapes space, tab, newline and backslash as \ooo.
-    let mut out = String::with_capacity(s.len());
+    // mountinfo escapes space, tab, newline and backslash as \ooo (octal).
     let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 4 <= b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 4], 8) {
-                out.push(v as char);
-                i += 4;
-                continue;
-            }
+        if b[i] == b'\\'
+            && i + 4 <= b.len()
+            && let Some(v) = std::str::from_utf8(&b[i + 1..i + 4]).ok().and_then(|o| u8::from_str_radix(o, 8).ok())
+        {
+            out.push(v);
+            i += 4;
+            continue;
         }
-        out.push(b[i] as char);
+        out.push(b[i]);
         i += 1;
     }
-    out
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn mountinfo_escapes_are_decoded_without_panicking() {
+        assert_eq!(super::unescape_mount("/a\\040b"), "/a b");
+        assert_eq!(super::unescape_mount("/plain"), "/plain");
+        assert_eq!(super::unescape_mount("/x\\é1"), "/x\\é1");
+        assert_eq!(super::unescape_mount("/end\\04"), "/end\\04");
+    }
 }
 
 /// This process's cgroup v2 path (the `0::` line of `/proc/self/cgroup`).
@@ -160,11 +172,15 @@ fn sweep_leftovers(parent: &Path, mine: &Path) {
 #[derive(Debug, Clone)]
 pub(crate) struct Cg {
     pub path: PathBuf,
+    /// `cgroup.events`, opened on first use and shared by every clone:
+    /// `populated()` runs several times per run, and a `pread` on a kept fd
+    /// costs about a twentieth of an open + read + close on kernfs.
+    events: std::sync::Arc<OnceLock<fs::File>>,
 }
 
 impl Cg {
     pub(crate) fn at(path: PathBuf) -> Cg {
-        Cg { path }
+        Cg { path, events: Default::default() }
     }
 
     /// Creates a new, uniquely named directory under `parent`.
@@ -172,7 +188,25 @@ impl Cg {
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let path = parent.join(format!("{prefix}{id}"));
         fs::create_dir(&path)?;
-        Ok(Cg { path })
+        Ok(Cg::at(path))
+    }
+
+    /// Whether `cgroup.events` has the line `line` right now. Re-reads
+    /// offset 0 of the kept fd: kernfs regenerates the text on every read
+    /// from the start.
+    fn events_has(&self, line: &[u8]) -> io::Result<bool> {
+        use std::os::unix::fs::FileExt;
+        let file = match self.events.get() {
+            Some(f) => f,
+            None => {
+                let f = fs::File::open(self.path.join("cgroup.events"))?;
+                let _ = self.events.set(f);
+                self.events.get().expect("set just above")
+            }
+        };
+        let mut buf = [0u8; 256];
+        let n = file.read_at(&mut buf, 0)?;
+        Ok(buf[..n].split(|&b| b == b'\n').any(|l| l == line))
     }
 
     /// Opens `cgroup.procs` for the spawner to write `0` into.
@@ -194,8 +228,7 @@ impl Cg {
 
     /// `true` while any process lives in this cgroup or below.
     pub(crate) fn populated(&self) -> io::Result<bool> {
-        let events = self.read("cgroup.events")?;
-        Ok(events.lines().any(|l| l == "populated 1"))
+        self.events_has(b"populated 1")
     }
 
     /// Kills every process in the subtree. With `cgroup.kill` this is one

@@ -3,8 +3,10 @@
 
 pub(crate) mod guardian;
 pub(crate) mod pgroup;
+pub(crate) mod pipe;
 pub(crate) mod prep;
 pub(crate) mod spawn_std;
+pub(crate) mod stats;
 #[cfg(not(target_os = "linux"))]
 pub(crate) mod waitchild;
 
@@ -81,6 +83,8 @@ pub(crate) enum Member {
         /// A per-child sub-leaf of a group (removed when done and empty).
         owned: bool,
         has_kill: bool,
+        /// The leaf's counters at spawn time (a one-shot leaf may be reused).
+        base: crate::sys::linux::stats::Baseline,
     },
     /// The child leads its own process group.
     Pgroup(std::sync::Arc<Leader>),
@@ -98,6 +102,8 @@ impl Container {
     }
 
     fn create(request: Request, one_shot: bool) -> Result<Container, Error> {
+        // The guardian starts with the first container, before any child.
+        guardian::ensure_started();
         match request.resolve() {
             Request::Exactly(Mechanism::ProcessGroup) => Ok(Container::Pgroup(PgContainer::new(one_shot))),
             #[cfg(target_os = "linux")]
@@ -127,6 +133,7 @@ impl Container {
     fn cgroup(host: &cgroup::Host, one_shot: bool) -> Result<Container, Error> {
         let cg = if one_shot { cgroup::take_leaf(host) } else { Cg::create_under(&host.root, "g") };
         let cg = cg.map_err(|e| Error::io("process group", "creating a cgroup", e))?;
+        stats::prepare_cgroup(host, &cg, one_shot);
         Ok(Container::Cgroup(CgContainer { cg, one_shot, has_kill: host.has_kill }))
     }
 
@@ -168,6 +175,11 @@ impl Container {
                         .map_err(|e| Error::io(name, "creating the child's cgroup", e))?;
                     (leaf, true)
                 };
+                let base = if owned {
+                    crate::sys::linux::stats::Baseline::FRESH
+                } else {
+                    crate::sys::linux::stats::Baseline::read(&leaf)
+                };
                 let result = (|| {
                     let procs = leaf
                         .procs_fd()
@@ -181,7 +193,7 @@ impl Container {
                 })();
                 match result {
                     Ok(child) => {
-                        let member = Member::Cgroup { leaf, owned, has_kill: c.has_kill };
+                        let member = Member::Cgroup { leaf, owned, has_kill: c.has_kill, base };
                         Ok(stdio.finish(child, member))
                     }
                     Err(e) => {
@@ -447,8 +459,7 @@ impl Stdio {
                 self.child[index] = Some(fd);
             }
             StdioKind::Piped => {
-                let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
-                    .map_err(|e| Error::io(program, "creating a pipe", e.into()))?;
+                let (r, w) = cloexec_pipe().map_err(|e| Error::io(program, "creating a pipe", e))?;
                 let (mine, theirs) = if index == 0 { (w, r) } else { (r, w) };
                 self.child[index] = Some(theirs);
                 self.parent[index] = Some(mine);
@@ -482,7 +493,7 @@ impl Stdio {
                 set_nonblocking(&fd);
                 tokio::net::unix::pipe::Receiver::from_owned_fd_unchecked(fd)
                     .ok()
-                    .map(|p| Box::new(p) as ReadPipe)
+                    .map(|p| Box::new(pipe::PipeReader::new(p)) as ReadPipe)
             })
         };
         let stdout = wrap(self.parent[1].take());
@@ -491,8 +502,30 @@ impl Stdio {
     }
 }
 
+/// Puts the parent's end of a pipe into non-blocking mode (one `ioctl`
+/// instead of a `fcntl` read-modify-write pair).
+/// A pipe whose both ends are close-on-exec.
+pub(crate) fn cloexec_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    #[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "netbsd", target_os = "openbsd", target_os = "dragonfly"))]
+    {
+        Ok(rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?)
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "freebsd", target_os = "netbsd", target_os = "openbsd", target_os = "dragonfly")))]
+    {
+        // No pipe2 here: set the flag right after creation (other threads
+        // spawning in between is the same window std::process has here).
+        let (r, w) = rustix::pipe::pipe()?;
+        for fd in [&r, &w] {
+            rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::CLOEXEC)?;
+        }
+        Ok((r, w))
+    }
+}
+
 fn set_nonblocking(fd: &OwnedFd) {
-    if let Ok(flags) = rustix::fs::fcntl_getfl(fd) {
+    if rustix::io::ioctl_fionbio(fd, true).is_err()
+        && let Ok(flags) = rustix::fs::fcntl_getfl(fd)
+    {
         let _ = rustix::fs::fcntl_setfl(fd, flags | rustix::fs::OFlags::NONBLOCK);
     }
 }
