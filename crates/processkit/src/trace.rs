@@ -72,3 +72,17 @@ pub(crate) fn storm(program: &str, pause: Duration) {
     #[cfg(feature = "tracing")]
     ev!(warn, program, pause_ms = pause.as_millis() as u64, "failure storm; pausing restarts");
 }
+
+/// The guardian process started (it tears containers down if this process
+/// dies without running destructors).
+pub(crate) fn guardian_started(pid: u32) {
+    #[cfg(feature = "tracing")]
+    ev!(debug, pid, "guardian started");
+}
+
+/// No guardian protects this process's containers (opted out, or it could
+/// not be started or kept running): an abrupt death can leave descendants.
+pub(crate) fn guardian_unavailable(reason: &str) {
+    #[cfg(feature = "tracing")]
+    ev!(warn, reason, "no guardian: only destructors tear containers down");
+}

@@ -30,6 +30,15 @@ pub(crate) mod reaper;
 pub(crate) mod unix;
 #[cfg(unix)]
 pub(crate) use unix::guardian::guarantee;
+#[cfg(unix)]
+pub(crate) use unix::guardian::disable as disable_guardian;
+/// No guardian process exists off Unix (a Job Object covers abrupt death):
+/// there is nothing to disable.
+#[cfg(not(unix))]
+pub(crate) fn disable_guardian() -> bool {
+    true
+}
+#[cfg(unix)]
 pub(crate) use unix::{Child, Container, Member, OwnedIo, host_mechanism, spawner_name};
 
 #[cfg(target_os = "linux")]

@@ -1,20 +1,817 @@
-//! The guardian: a watcher process that tears down this host's containers if
-//! the host dies without running `Drop` (SIGKILL, abort, `exit`).
+//! The guardian: a small watcher process that tears this host's containers
+//! down when the host dies without running `Drop` (SIGKILL, `abort`,
+//! `std::process::exit`, a crash).
 //!
-//! Placeholder registry; the watcher itself is started lazily.
+//! # Why a separate process
+//!
+//! Destructors and exit handlers cover every orderly ending, but nothing in
+//! a process runs after SIGKILL. Linux's `PR_SET_PDEATHSIG` reaches only a
+//! direct child, and macOS and the BSDs have nothing of the kind. What the
+//! kernel *does* do on every death is close the dead process's file
+//! descriptors. So the host keeps one end of a socket pair; a guardian
+//! process reads the other end and, at end-of-file, kills what the host
+//! still owned.
+//!
+//! # Shape
+//!
+//! * One guardian per host process, started with the first container
+//!   ([`ensure_started`], called when a container is created). Registering a
+//!   container earlier (the cgroup host root is created by a spawn-free
+//!   preflight) only records it; it is sent when the guardian starts.
+//! * The guardian is `/bin/sh -c '<script>'`, started with the crate's own
+//!   spawner and never joined to any container: it stays in the host's own
+//!   cgroup (outside the `processkit-*` subtree, so the host's teardown never
+//!   kills it), in a new session (terminal signals and a `killpg` aimed at
+//!   the host's group do not reach it), with `/` as its working directory,
+//!   `/dev/null` as stdout and stderr and only `PATH` in its environment.
+//!   A multi-threaded host must not run Rust code between fork and exec, so
+//!   the guardian is a shell script rather than a forked copy of the host.
+//! * The host's end of the socket is close-on-exec, so no child inherits it
+//!   (a child holding it would keep the guardian from ever seeing EOF).
+//!   Writes use `MSG_NOSIGNAL` (`SO_NOSIGPIPE` on Apple targets) and a
+//!   non-blocking socket: a dead or stalled guardian never raises SIGPIPE in
+//!   the host and never blocks it.
+//! * Protocol: one line per change, `cg <dir>`, `pg <pgid>` and
+//!   `unpg <pgid>`. A line cut short by the host's death is ignored (the
+//!   shell's `read` drops a last line without a newline).
+//! * At end-of-file the guardian SIGKILLs every process group still
+//!   registered, writes `1` to `cgroup.kill` of every registered cgroup
+//!   (freeze, kill each member, thaw where `cgroup.kill` is missing), waits
+//!   (bounded) for `cgroup.events` to say `populated 0`, removes the
+//!   directories deepest first and exits. After an orderly exit the host's
+//!   own exit handler has already removed its cgroup root; the guardian
+//!   finds it gone and only exits.
+//! * The guardian is the host's child. While the host lives it keeps
+//!   running; once the host is gone it is re-parented to init (or the
+//!   nearest subreaper), which reaps it.
+//!
+//! # Failures
+//!
+//! The host keeps a copy of everything it registered. If the guardian dies
+//! while the host lives (noticed on the next container, registration or
+//! [`guarantee`] call) or stops reading, it is SIGKILLed, reaped, and a new
+//! one is started with the whole registry replayed. The socket is closed
+//! only after the old guardian is dead, so it can never mistake that for
+//! the host's death. After [`MAX_STARTS`] starts, or when no guardian can
+//! be started at all, the guarantee drops to `DropOnly` with the reason,
+//! and a trace event says so.
 
-use std::path::Path;
+use std::ffi::OsString;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crate::Guarantee;
+use crate::sys::reaper;
+
+/// Setting this variable (to anything but `0` or an empty string) keeps the
+/// guardian from starting.
+pub(crate) const OPT_OUT_VAR: &str = "PROCESSKIT_NO_GUARDIAN";
+
+/// The program the guardian runs.
+const SHELL: &str = "/bin/sh";
+
+/// `$0` of the guardian script; `$1` is the host's pid.
+const ARGV_TAG: &str = "processkit-guardian";
+
+/// The guardian's whole environment.
+const GUARDIAN_PATH: &str = "/usr/bin:/bin:/usr/sbin:/sbin";
+
+/// How many guardians one host starts at most (the first and its
+/// replacements).
+const MAX_STARTS: u32 = 4;
+
+/// The guardian itself. `$1` is the host's pid (for `ps` and tests). It reads
+/// registrations from stdin until end-of-file, then kills and removes.
+const SCRIPT: &str = r#"# processkit-guardian: kills what process $1 left behind once it is gone
+trap '' HUP INT QUIT PIPE
+cgs=''
+pgs=' '
+while read -r op arg; do
+	case $op in
+	cg) case $arg in /*) cgs="$cgs$arg
+" ;; esac ;;
+	pg) case $arg in '' | *[!0-9]*) ;; *) pgs="$pgs$arg " ;; esac ;;
+	unpg) case $arg in '' | *[!0-9]*) ;; *)
+		case $pgs in *" $arg "*) pgs="${pgs%% $arg *} ${pgs#* $arg }" ;; esac ;;
+	esac ;;
+	esac
+done
+has() {
+	[ -f "$1/cgroup.events" ] || return 1
+	while read -r k v; do
+		[ "$k $v" = "$2" ] && return 0
+	done <"$1/cgroup.events"
+	return 1
+}
+kill_each() {
+	while read -r p; do kill -s KILL "$p"; done <"$1/cgroup.procs"
+	for c in "$1"/*/; do [ -d "$c" ] && kill_each "${c%/}"; done
+}
+kill_cg() {
+	[ -f "$1/cgroup.procs" ] || return
+	if [ -f "$1/cgroup.kill" ] && echo 1 >"$1/cgroup.kill"; then return; fi
+	echo 1 >"$1/cgroup.freeze"
+	n=0
+	while ! has "$1" "frozen 1" && has "$1" "populated 1" && [ "$n" -lt 100 ]; do
+		sleep 0.01 </dev/null
+		n=$((n + 1))
+	done
+	kill_each "$1"
+	echo 0 >"$1/cgroup.freeze"
+}
+rm_tree() {
+	for c in "$1"/*/; do [ -d "$c" ] && rm_tree "${c%/}"; done
+	rmdir "$1"
+}
+for p in $pgs; do kill -s KILL -- "-$p"; done
+while read -r d; do
+	[ -n "$d" ] && kill_cg "$d"
+done <<EOF
+$cgs
+EOF
+while read -r d; do
+	[ -n "$d" ] && [ -f "$d/cgroup.procs" ] || continue
+	n=0
+	while has "$d" "populated 1" && [ "$n" -lt 200 ]; do
+		sleep 0.01 </dev/null
+		n=$((n + 1))
+	done
+	rm_tree "$d"
+done <<EOF
+$cgs
+EOF
+exit 0
+"#;
+
+/// A running guardian: its process and the host's end of the socket.
+///
+/// Never dropped while the guardian may still run: closing `sock` is the
+/// guardian's signal to kill everything. [`retire`] kills it first.
+struct Guardian {
+    proc: Proc,
+    sock: UnixStream,
+}
+
+enum Phase {
+    /// Not started yet; starts with the first container.
+    Idle,
+    /// Running (as far as was last seen).
+    Running(Guardian),
+    /// Found dead while the host lives, or could not be started; another
+    /// start is tried with the next container or registration (up to
+    /// [`MAX_STARTS`] starts in all).
+    Lost(String),
+    /// Off for good (opted out, or too many starts).
+    Off(String),
+}
+
+struct State {
+    phase: Phase,
+    /// Every registered cgroup directory, for replay into a new guardian.
+    cgroups: Vec<PathBuf>,
+    /// Every registered, not yet released process group.
+    pgroups: Vec<u32>,
+    /// Guardians started so far.
+    starts: u32,
+}
+
+static STATE: Mutex<State> = Mutex::new(State {
+    phase: Phase::Idle,
+    cgroups: Vec::new(),
+    pgroups: Vec::new(),
+    starts: 0,
+});
+
+fn state() -> MutexGuard<'static, State> {
+    STATE.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Starts the guardian if it is not running yet (or restarts a dead one).
+/// Called when a container is created, before any child is placed in it.
+pub(crate) fn ensure_started() {
+    let mut st = state();
+    settle_opt_out(&mut st);
+    match &st.phase {
+        Phase::Off(_) => {}
+        Phase::Idle | Phase::Lost(_) => start(&mut st),
+        Phase::Running(g) => {
+            if g.proc.exited() {
+                let reason = format!(
+                    "the guardian (pid {}) exited while this process was running",
+                    g.proc.pid
+                );
+                st.phase = Phase::Lost(reason);
+                start(&mut st);
+            }
+        }
+    }
+}
 
 /// Registers a cgroup directory to be killed and removed at host death.
-pub(crate) fn register_cgroup(_dir: &Path) {}
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+pub(crate) fn register_cgroup(dir: &Path) {
+    let mut st = state();
+    if matches!(st.phase, Phase::Off(_)) || st.cgroups.iter().any(|d| d == dir) {
+        return;
+    }
+    let Some(line) = cgroup_line(dir) else {
+        crate::trace::guardian_unavailable(&format!(
+            "cgroup {} cannot be registered with the guardian (not an absolute path, or it holds a \
+             newline or ends in white space); only destructors tear it down",
+            dir.display()
+        ));
+        return;
+    };
+    st.cgroups.push(dir.to_owned());
+    deliver(&mut st, &line);
+}
 
 /// Registers a process group to be killed at host death.
-pub(crate) fn register_pgroup(_pgid: u32) {}
+pub(crate) fn register_pgroup(pgid: u32) {
+    let mut st = state();
+    settle_opt_out(&mut st);
+    if matches!(st.phase, Phase::Off(_)) {
+        return;
+    }
+    st.pgroups.push(pgid);
+    match st.phase {
+        // The group exists already: start a guardian now rather than leave
+        // it unguarded until the next container.
+        Phase::Idle | Phase::Lost(_) => start(&mut st),
+        _ => deliver(&mut st, format!("pg {pgid}\n").as_bytes()),
+    }
+}
 
 /// Forgets a process group that was torn down normally.
-pub(crate) fn unregister_pgroup(_pgid: u32) {}
+pub(crate) fn unregister_pgroup(pgid: u32) {
+    let mut st = state();
+    let Some(i) = st.pgroups.iter().position(|&p| p == pgid) else {
+        return;
+    };
+    st.pgroups.swap_remove(i);
+    if matches!(st.phase, Phase::Running(_)) {
+        deliver(&mut st, format!("unpg {pgid}\n").as_bytes());
+    }
+}
 
-/// The guarantee in force.
-pub(crate) fn guarantee() -> crate::Guarantee {
-    crate::Guarantee::DropOnly { reason: "the guardian is not implemented yet".into() }
+/// Keeps the guardian from starting. Returns `true` when no guardian runs
+/// from now on, `false` when one has already started (it keeps running).
+pub(crate) fn disable() -> bool {
+    let mut st = state();
+    match st.phase {
+        Phase::Idle => {
+            let reason = "the guardian is disabled by processkit::disable_guardian()".to_owned();
+            crate::trace::guardian_unavailable(&reason);
+            st.phase = Phase::Off(reason);
+            st.cgroups.clear();
+            st.pgroups.clear();
+            true
+        }
+        Phase::Off(_) => true,
+        Phase::Running(_) | Phase::Lost(_) => false,
+    }
+}
+
+/// The guarantee in force. Never spawns anything.
+pub(crate) fn guarantee() -> Guarantee {
+    let mut st = state();
+    settle_opt_out(&mut st);
+    match &st.phase {
+        Phase::Idle => match shell_usable() {
+            Ok(()) => Guarantee::Guardian,
+            Err(reason) => Guarantee::DropOnly { reason },
+        },
+        Phase::Running(g) => {
+            if !g.proc.exited() {
+                return Guarantee::Guardian;
+            }
+            let reason = format!(
+                "the guardian (pid {}) has exited; a new one starts with the next container",
+                g.proc.pid
+            );
+            crate::trace::guardian_unavailable(&reason);
+            st.phase = Phase::Lost(reason.clone());
+            Guarantee::DropOnly { reason }
+        }
+        Phase::Lost(reason) | Phase::Off(reason) => Guarantee::DropOnly {
+            reason: reason.clone(),
+        },
+    }
+}
+
+/// Turns an `Idle` state into `Off` when the environment opts out.
+fn settle_opt_out(st: &mut State) {
+    if !matches!(st.phase, Phase::Idle) {
+        return;
+    }
+    let Some(value) = std::env::var_os(OPT_OUT_VAR) else {
+        return;
+    };
+    if value.is_empty() || value == "0" {
+        return;
+    }
+    let reason = format!("the guardian is disabled by the {OPT_OUT_VAR} environment variable");
+    crate::trace::guardian_unavailable(&reason);
+    st.phase = Phase::Off(reason);
+    st.cgroups.clear();
+    st.pgroups.clear();
+}
+
+fn shell_usable() -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    match std::fs::metadata(SHELL) {
+        Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => Ok(()),
+        Ok(_) => Err(format!(
+            "{SHELL} is not an executable file, so no guardian can run"
+        )),
+        Err(e) => Err(format!(
+            "{SHELL} is not usable ({e}), so no guardian can run"
+        )),
+    }
+}
+
+/// The registration line for `dir`, or `None` if the shell could not read
+/// it back intact.
+fn cgroup_line(dir: &Path) -> Option<Vec<u8>> {
+    let bytes = dir.as_os_str().as_bytes();
+    let last = *bytes.last()?;
+    if bytes.first() != Some(&b'/') || bytes.contains(&b'\n') || last == b' ' || last == b'\t' {
+        return None;
+    }
+    let mut line = Vec::with_capacity(bytes.len() + 4);
+    line.extend_from_slice(b"cg ");
+    line.extend_from_slice(bytes);
+    line.push(b'\n');
+    Some(line)
+}
+
+/// Everything registered so far, as one batch of lines.
+fn replay(st: &State) -> Vec<u8> {
+    let mut out = Vec::new();
+    for dir in &st.cgroups {
+        if let Some(line) = cgroup_line(dir) {
+            out.extend_from_slice(&line);
+        }
+    }
+    for pgid in &st.pgroups {
+        out.extend_from_slice(format!("pg {pgid}\n").as_bytes());
+    }
+    out
+}
+
+/// Sends `line` to a running guardian; on failure, replaces the guardian
+/// (the replacement gets the whole registry, `line` included).
+fn deliver(st: &mut State, line: &[u8]) {
+    let Phase::Running(g) = &st.phase else { return };
+    if let Err(e) = send_all(&g.sock, line) {
+        let reason = format!("the guardian (pid {}) stopped reading: {e}", g.proc.pid);
+        if let Phase::Running(g) = std::mem::replace(&mut st.phase, Phase::Lost(reason)) {
+            retire(g);
+        }
+        start(st);
+    }
+}
+
+/// Starts a guardian, replays the registry into it, and records the
+/// outcome in `st.phase`.
+fn start(st: &mut State) {
+    if st.starts >= MAX_STARTS {
+        let why = match &st.phase {
+            Phase::Lost(r) => format!(": {r}"),
+            _ => String::new(),
+        };
+        let reason =
+            format!("the guardian was started {MAX_STARTS} times and did not stay up{why}");
+        crate::trace::guardian_unavailable(&reason);
+        st.phase = Phase::Off(reason);
+        return;
+    }
+    st.starts += 1;
+    let outcome = shell_usable()
+        .and_then(|()| spawn_guardian().map_err(|e| format!("cannot start {SHELL}: {e}")));
+    match outcome {
+        Ok(g) => {
+            let batch = replay(st);
+            if let Err(e) = send_all(&g.sock, &batch) {
+                let reason = format!(
+                    "the new guardian (pid {}) did not accept registrations: {e}",
+                    g.proc.pid
+                );
+                retire(g);
+                crate::trace::guardian_unavailable(&reason);
+                st.phase = Phase::Lost(reason);
+                return;
+            }
+            crate::trace::guardian_started(g.proc.pid);
+            st.phase = Phase::Running(g);
+        }
+        Err(reason) => {
+            let reason = format!("the guardian could not be started: {reason}");
+            crate::trace::guardian_unavailable(&reason);
+            st.phase = Phase::Lost(reason);
+        }
+    }
+}
+
+/// Kills a guardian that is no longer trusted, then (on the reaper thread)
+/// reaps it and only then closes its socket: a guardian that saw EOF while
+/// the host lives would kill the host's live children.
+fn retire(g: Guardian) {
+    g.proc.kill();
+    let mut g = Some(g);
+    reaper::submit(reaper::Task::Poll(Box::new(move || {
+        let done = g.as_ref().is_none_or(|old| old.proc.exited());
+        if done {
+            g = None; // closes the socket only now
+        }
+        done
+    })));
+}
+
+/// Flags for `send`: never SIGPIPE on a dead guardian (Apple targets use
+/// the `SO_NOSIGPIPE` socket option instead).
+#[cfg(not(target_vendor = "apple"))]
+const SEND_FLAGS: libc::c_int = libc::MSG_NOSIGNAL;
+#[cfg(target_vendor = "apple")]
+const SEND_FLAGS: libc::c_int = 0;
+
+/// How long a send waits for room in the socket buffer before the guardian
+/// counts as stalled.
+const SEND_PATIENCE: Duration = Duration::from_millis(500);
+
+fn send_all(sock: &UnixStream, mut buf: &[u8]) -> io::Result<()> {
+    let deadline = Instant::now() + SEND_PATIENCE;
+    while !buf.is_empty() {
+        // SAFETY: the fd is open for the duration of the call (borrowed from
+        // `sock`) and `buf` is a valid, initialised slice of `buf.len()` bytes.
+        let n = unsafe { libc::send(sock.as_raw_fd(), buf.as_ptr().cast(), buf.len(), SEND_FLAGS) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if e.kind() == io::ErrorKind::WouldBlock && !left.is_zero() {
+                // The buffer is full: give the guardian a moment to read.
+                use rustix::event::{PollFd, PollFlags, Timespec, poll};
+                let timeout = Timespec::try_from(left).unwrap_or(Timespec {
+                    tv_sec: 0,
+                    tv_nsec: 0,
+                });
+                let _ = poll(&mut [PollFd::new(sock, PollFlags::OUT)], Some(&timeout));
+                continue;
+            }
+            return Err(e);
+        }
+        buf = &buf[n as usize..];
+    }
+    Ok(())
+}
+
+fn spawn_guardian() -> io::Result<Guardian> {
+    // std creates both ends close-on-exec (atomically where the platform can).
+    let (host_end, guardian_end) = UnixStream::pair()?;
+    host_end.set_nonblocking(true)?;
+    #[cfg(target_vendor = "apple")]
+    {
+        let one: libc::c_int = 1;
+        // SAFETY: valid socket fd; the option value is a live c_int of the
+        // size passed.
+        let rc = unsafe {
+            libc::setsockopt(
+                host_end.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_NOSIGPIPE,
+                (&one as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    let proc = spawn_shell(OwnedFd::from(guardian_end))?;
+    Ok(Guardian {
+        proc,
+        sock: host_end,
+    })
+}
+
+fn guardian_args() -> [OsString; 4] {
+    [
+        OsString::from("-c"),
+        OsString::from(SCRIPT),
+        OsString::from(ARGV_TAG),
+        OsString::from(std::process::id().to_string()),
+    ]
+}
+
+fn devnull() -> io::Result<OwnedFd> {
+    use rustix::fs::{Mode, OFlags, open};
+    Ok(open(
+        "/dev/null",
+        OFlags::RDWR | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?)
+}
+
+/// Linux: the crate's vfork-style spawner, with no cgroup join and a new
+/// session; std's spawner if `clone` is refused or `PROCESSKIT_SPAWNER=std`.
+#[cfg(target_os = "linux")]
+fn spawn_shell(stdin: OwnedFd) -> io::Result<Proc> {
+    use crate::sys::linux::spawn::{self, PgMode, Setup, SpawnFailure};
+    use crate::sys::{SpawnRequest, StdioKind};
+
+    let null = devnull()?;
+    let forced_std = std::env::var_os("PROCESSKIT_SPAWNER").is_some_and(|v| v == "std");
+    if !forced_std {
+        let args = guardian_args();
+        let req = SpawnRequest {
+            display_name: ARGV_TAG,
+            program: std::ffi::OsStr::new(SHELL),
+            args: &args,
+            env: vec![(OsString::from("PATH"), OsString::from(GUARDIAN_PATH))],
+            cwd: Some(Path::new("/")),
+            stdin: StdioKind::Null,
+            stdout: StdioKind::Null,
+            stderr: StdioKind::Null,
+            setsid: true,
+            uid: None,
+            gid: None,
+            kill_on_parent_death: false,
+            create_no_window: false,
+        };
+        let plan =
+            crate::sys::unix::prep::plan(&req).map_err(|e| io::Error::other(e.to_string()))?;
+        let setup = Setup {
+            plan: &plan,
+            cgroup_procs: -1,
+            pgroup: PgMode::Setsid,
+            stdio: [stdin.as_raw_fd(), null.as_raw_fd(), null.as_raw_fd()],
+            uid: None,
+            gid: None,
+            pdeathsig: false,
+        };
+        match spawn::spawn(&setup) {
+            Ok((pid, pidfd)) => {
+                return Ok(Proc {
+                    pid,
+                    pidfd: Some(pidfd),
+                });
+            }
+            Err(SpawnFailure::CloneRefused(_)) => {}
+            Err(SpawnFailure::Child(stage, e)) => {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("child setup ({stage:?}): {e}"),
+                ));
+            }
+            Err(SpawnFailure::Parent(e)) => return Err(e),
+        }
+    }
+    let pid = spawn_std(stdin, &null)?;
+    let pidfd = rustix::process::Pid::from_raw(pid as i32)
+        .and_then(|p| rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok());
+    Ok(Proc { pid, pidfd })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn spawn_shell(stdin: OwnedFd) -> io::Result<Proc> {
+    let null = devnull()?;
+    Ok(Proc {
+        pid: spawn_std(stdin, &null)?,
+    })
+}
+
+/// `std::process` with a `setsid` hook; returns the pid (the child is not
+/// waited for by std: dropping std's handle neither waits nor kills).
+fn spawn_std(stdin: OwnedFd, null: &OwnedFd) -> io::Result<u32> {
+    use std::os::unix::process::CommandExt;
+    use std::process::Stdio;
+    let mut cmd = std::process::Command::new(SHELL);
+    cmd.args(guardian_args())
+        .env_clear()
+        .env("PATH", GUARDIAN_PATH)
+        .current_dir("/")
+        .stdin(Stdio::from(stdin))
+        .stdout(Stdio::from(null.try_clone()?))
+        .stderr(Stdio::from(null.try_clone()?));
+    // SAFETY: the hook only calls setsid(2), which is async-signal-safe, and
+    // touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = cmd.spawn()?;
+    Ok(child.id())
+}
+
+/// The guardian process, a direct child of the host that only this module
+/// reaps.
+struct Proc {
+    pid: u32,
+    #[cfg(target_os = "linux")]
+    pidfd: Option<OwnedFd>,
+}
+
+impl Proc {
+    /// `true` once the guardian has exited; reaps it then (so it is never
+    /// signalled afterwards: every caller stops using it on `true`).
+    fn exited(&self) -> bool {
+        #[cfg(target_os = "linux")]
+        if let Some(fd) = &self.pidfd {
+            use rustix::process::{WaitId, WaitIdOptions, waitid};
+            use std::os::fd::AsFd;
+            return match waitid(
+                WaitId::PidFd(fd.as_fd()),
+                WaitIdOptions::EXITED | WaitIdOptions::NOHANG,
+            ) {
+                Ok(Some(_)) => true,
+                Ok(None) => false,
+                Err(rustix::io::Errno::INTR) => false,
+                Err(_) => true, // ECHILD: reaped by someone else (SIGCHLD ignored)
+            };
+        }
+        let mut status = 0;
+        // SAFETY: plain syscall on our own, not yet reaped child; `status` is
+        // a valid out pointer.
+        let rc = unsafe { libc::waitpid(self.pid as libc::pid_t, &mut status, libc::WNOHANG) };
+        if rc == 0 {
+            return false;
+        }
+        rc > 0 || io::Error::last_os_error().raw_os_error() != Some(libc::EINTR)
+    }
+
+    /// SIGKILLs the guardian (it is not reaped yet, so the pid is still its).
+    fn kill(&self) {
+        #[cfg(target_os = "linux")]
+        if let Some(fd) = &self.pidfd {
+            // SAFETY: valid pidfd borrowed for the call, null siginfo, no flags.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_pidfd_send_signal,
+                    fd.as_raw_fd(),
+                    libc::SIGKILL,
+                    std::ptr::null::<libc::siginfo_t>(),
+                    0,
+                );
+            }
+            return;
+        }
+        // SAFETY: plain syscall with integer arguments on our unreaped child.
+        unsafe {
+            libc::kill(self.pid as libc::pid_t, libc::SIGKILL);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+    use std::process::{Child, Command, Stdio};
+
+    #[test]
+    fn cgroup_lines_refuse_what_the_shell_would_mangle() {
+        assert_eq!(
+            cgroup_line(Path::new("/sys/fs/cgroup/a b")).unwrap(),
+            b"cg /sys/fs/cgroup/a b\n"
+        );
+        assert!(cgroup_line(Path::new("relative/dir")).is_none());
+        assert!(cgroup_line(Path::new("/a\nb")).is_none());
+        assert!(cgroup_line(Path::new("/trailing ")).is_none());
+        assert!(cgroup_line(Path::new("")).is_none());
+    }
+
+    #[test]
+    fn the_script_starts_with_its_marker() {
+        assert!(SCRIPT.starts_with("# processkit-guardian"));
+    }
+
+    /// Runs the guardian script on `input` (then EOF) and waits for it.
+    fn run_script(input: &str) {
+        let mut sh = Command::new(SHELL)
+            .args(guardian_args())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the script");
+        sh.stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write");
+        assert!(sh.wait().expect("wait").success());
+    }
+
+    fn sleeper_in_own_group() -> Child {
+        Command::new("sleep")
+            .arg("300")
+            .process_group(0)
+            .spawn()
+            .expect("sleep")
+    }
+
+    fn killed(child: &mut Child) -> bool {
+        // The script has exited, so any kill it sent has been delivered.
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                return status.signal() == Some(libc::SIGKILL);
+            }
+            if start.elapsed() > std::time::Duration::from_secs(5) {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
+    fn still_running(child: &mut Child) -> bool {
+        let running = child.try_wait().expect("try_wait").is_none();
+        let _ = child.kill();
+        let _ = child.wait();
+        running
+    }
+
+    #[test]
+    fn script_kills_registered_groups_and_spares_released_ones_and_cut_lines() {
+        let mut kept = sleeper_in_own_group();
+        let mut released = sleeper_in_own_group();
+        let mut cut = sleeper_in_own_group();
+        let input = format!(
+            "pg {k}\npg {r}\npg 99999x\nunpg {r}\nbogus line\npg {c}",
+            k = kept.id(),
+            r = released.id(),
+            c = cut.id()
+        );
+        run_script(&input);
+        assert!(killed(&mut kept), "a registered group survived");
+        assert!(
+            still_running(&mut released),
+            "an unregistered group was killed"
+        );
+        assert!(
+            still_running(&mut cut),
+            "a line cut short by EOF was acted on"
+        );
+    }
+
+    /// Without `cgroup.kill` (Linux before 5.14) the script freezes the
+    /// cgroup, kills each member listed in every `cgroup.procs` below it and
+    /// thaws it. Removal only ever uses `rmdir`, so files stay.
+    #[test]
+    fn script_without_cgroup_kill_kills_each_member_and_only_rmdirs() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path().join("root");
+        let sub = root.join("leaf");
+        std::fs::create_dir_all(&sub).expect("mkdir");
+        let mut top = sleeper_in_own_group();
+        let mut low = sleeper_in_own_group();
+        std::fs::write(root.join("cgroup.procs"), format!("{}\n", top.id())).expect("write");
+        std::fs::write(sub.join("cgroup.procs"), format!("{}\n", low.id())).expect("write");
+        std::fs::write(root.join("cgroup.events"), "populated 0\nfrozen 1\n").expect("write");
+        std::fs::write(root.join("cgroup.freeze"), "").expect("write");
+        run_script(&format!("cg {}\n", root.display()));
+        assert!(
+            killed(&mut top) && killed(&mut low),
+            "members were not killed"
+        );
+        assert_eq!(
+            std::fs::read_to_string(root.join("cgroup.freeze")).expect("read"),
+            "0\n",
+            "not thawed"
+        );
+        assert!(sub.join("cgroup.procs").exists(), "a file was removed");
+    }
+
+    #[test]
+    fn script_writes_cgroup_kill_and_ignores_directories_that_are_not_cgroups() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let cg = dir.path().join("cg");
+        let plain = dir.path().join("plain");
+        std::fs::create_dir_all(&cg).expect("mkdir");
+        std::fs::create_dir_all(plain.join("empty")).expect("mkdir");
+        std::fs::write(cg.join("cgroup.procs"), "").expect("write");
+        std::fs::write(cg.join("cgroup.kill"), "").expect("write");
+        run_script(&format!("cg {}\ncg {}\n", cg.display(), plain.display()));
+        assert_eq!(
+            std::fs::read_to_string(cg.join("cgroup.kill")).expect("read"),
+            "1\n"
+        );
+        assert!(
+            plain.join("empty").is_dir(),
+            "a directory without cgroup.procs was touched"
+        );
+    }
 }
