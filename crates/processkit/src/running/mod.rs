@@ -94,12 +94,17 @@ impl Proc {
     fn kill_tree(&mut self) {
         match self {
             Proc::Real { member, child, owner } => {
+                // On Unix a one-shot member *is* its container, so this
+                // covers the whole tree.
                 let _ = member.kill_tree();
-                if let Owner::Own(container) = owner
-                    && !container.is_empty().unwrap_or(false)
-                {
+                // A Job Object member can only lose its direct child; the
+                // owned job takes the rest.
+                #[cfg(windows)]
+                if let Owner::Own(container) = owner {
                     let _ = container.kill_all();
                 }
+                #[cfg(not(windows))]
+                let _ = owner;
                 let _ = child.signal(kill_signal());
             }
             Proc::Scripted { killed, .. } => *killed = true,

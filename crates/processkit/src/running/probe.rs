@@ -142,12 +142,23 @@ impl RunningProcess {
     {
         let deadline = Instant::now() + within;
         loop {
+            // A cancelled run is never ready (polling the exit drives the token).
+            self.has_exited()?;
+            if let Some(e) = self.final_error() {
+                return Err(e);
+            }
             if let Ok(true) = tokio::time::timeout_at(deadline, check()).await {
                 return Ok(());
             }
             if self.has_exited()? {
                 if let Some(e) = self.final_error() {
                     return Err(e);
+                }
+                if self.timed_out {
+                    return Err(Error::Timeout {
+                        program: self.program.clone(),
+                        timeout: self.timeout.unwrap_or_default(),
+                    });
                 }
                 return Err(self.not_ready(self.exited_reason()));
             }

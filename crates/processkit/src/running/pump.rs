@@ -21,8 +21,15 @@ use crate::sys::io::poll_read_vec;
 /// The longest line delivered in one piece (1 MiB).
 pub const MAX_LINE: usize = 1024 * 1024;
 
-/// How much spare room each read asks for.
+/// How much spare room a read asks for at first (a default pipe's worth).
 const CHUNK: usize = 64 * 1024;
+
+/// The most a line-mode read asks for: a grown pipe's worth (see
+/// `sys::unix::pipe`), so a busy pipe is drained in one read.
+const MAX_READ: usize = 1024 * 1024;
+
+/// The most capture mode reserves ahead of the data it holds.
+const MAX_RESERVE: usize = 4 * 1024 * 1024;
 
 /// Turns a raw line (without its `\n`) into text.
 fn to_text(mut raw: &[u8]) -> String {
@@ -43,6 +50,12 @@ pub(crate) struct Pump {
     start: usize,
     /// In capture mode: how far the handler has seen.
     scanned: usize,
+    /// In line mode: `buf[start..searched]` holds no newline (so a long line
+    /// arriving in pieces is scanned once, not once per read).
+    searched: usize,
+    /// Line and buffer mode: how much the next read asks for. Doubles (up to
+    /// [`MAX_READ`]) whenever a read fills all it asked for.
+    read_size: usize,
     eof: bool,
     handler: Option<LineHandler>,
 }
@@ -50,7 +63,7 @@ pub(crate) struct Pump {
 impl Pump {
     pub(crate) fn new(pipe: Option<ReadPipe>, handler: Option<LineHandler>) -> Self {
         let eof = pipe.is_none();
-        Pump { pipe, buf: Vec::new(), start: 0, scanned: 0, eof, handler }
+        Pump { pipe, buf: Vec::new(), start: 0, scanned: 0, searched: 0, read_size: CHUNK, eof, handler }
     }
 
     /// `true` once the pipe reported EOF (or there never was one).
@@ -58,20 +71,25 @@ impl Pump {
         self.eof
     }
 
-    /// One read into the buffer. `Ready(Ok(false))` at EOF.
-    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<bool>> {
+    /// One read into the buffer, with at least `want` bytes of room.
+    /// `Ready(Ok(false))` at EOF.
+    fn poll_fill(&mut self, cx: &mut Context<'_>, want: usize) -> Poll<io::Result<bool>> {
         let Some(pipe) = self.pipe.as_mut() else {
             self.eof = true;
             return Poll::Ready(Ok(false));
         };
-        let chunk = CHUNK.max(self.buf.len() / 8).min(4 * 1024 * 1024);
-        match poll_read_vec(pipe, cx, &mut self.buf, chunk) {
+        match poll_read_vec(pipe, cx, &mut self.buf, want) {
             Poll::Ready(Ok(0)) => {
                 self.eof = true;
                 self.pipe = None;
                 Poll::Ready(Ok(false))
             }
-            Poll::Ready(Ok(_)) => Poll::Ready(Ok(true)),
+            Poll::Ready(Ok(n)) => {
+                if n >= self.read_size {
+                    self.read_size = (self.read_size * 2).min(MAX_READ);
+                }
+                Poll::Ready(Ok(true))
+            }
             Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => Poll::Ready(Ok(true)),
             Poll::Ready(Err(e)) => {
                 self.eof = true;
@@ -82,17 +100,34 @@ impl Pump {
         }
     }
 
+    /// Room to ask for in capture mode: an eighth of what is held (so the
+    /// buffer grows geometrically, never by small steps), at least
+    /// [`CHUNK`], at most [`MAX_RESERVE`].
+    fn capture_want(&self) -> usize {
+        (self.buf.len() / 8).clamp(CHUNK, MAX_RESERVE).max(self.read_size)
+    }
+
     /// Takes the next complete line out of the buffer, if there is one.
     fn next_buffered_line(&mut self) -> Option<String> {
-        let pending = &self.buf[self.start..];
-        let (raw_end, next) = match pending.iter().position(|&b| b == b'\n') {
-            Some(i) if i <= MAX_LINE => (i, i + 1),
-            _ if pending.len() >= MAX_LINE => (MAX_LINE, MAX_LINE),
-            _ if self.eof && !pending.is_empty() => (pending.len(), pending.len()),
-            _ => return None,
+        let from = self.searched.max(self.start);
+        let (raw_end, next) = match self.buf[from..].iter().position(|&b| b == b'\n') {
+            Some(i) if from - self.start + i <= MAX_LINE => {
+                let i = from - self.start + i;
+                (i, i + 1)
+            }
+            _ if self.buf.len() - self.start >= MAX_LINE => (MAX_LINE, MAX_LINE),
+            _ if self.eof && self.buf.len() > self.start => {
+                let n = self.buf.len() - self.start;
+                (n, n)
+            }
+            _ => {
+                self.searched = self.buf.len();
+                return None;
+            }
         };
-        let line = to_text(&pending[..raw_end]);
+        let line = to_text(&self.buf[self.start..self.start + raw_end]);
         self.start += next;
+        self.searched = self.start;
         self.scanned = self.scanned.max(self.start);
         if let Some(h) = &self.handler {
             h(&line);
@@ -105,6 +140,7 @@ impl Pump {
         if self.start > 0 && (self.start == self.buf.len() || self.start >= self.buf.len() / 2) {
             self.buf.drain(..self.start);
             self.scanned -= self.start.min(self.scanned);
+            self.searched -= self.start.min(self.searched);
             self.start = 0;
         }
     }
@@ -119,7 +155,7 @@ impl Pump {
                 return Poll::Ready(None);
             }
             self.compact();
-            match self.poll_fill(cx) {
+            match self.poll_fill(cx, self.read_size) {
                 Poll::Ready(_) => continue,
                 Poll::Pending => return Poll::Pending,
             }
@@ -152,7 +188,7 @@ impl Pump {
                 self.scan_for_handler();
                 return Poll::Ready(());
             }
-            match self.poll_fill(cx) {
+            match self.poll_fill(cx, self.capture_want()) {
                 Poll::Ready(_) => self.scan_for_handler(),
                 Poll::Pending => return Poll::Pending,
             }
@@ -170,7 +206,7 @@ impl Pump {
             if self.buf.len() - self.start >= cap {
                 return Poll::Pending;
             }
-            match self.poll_fill(cx) {
+            match self.poll_fill(cx, self.read_size) {
                 Poll::Ready(_) => {}
                 Poll::Pending => return Poll::Pending,
             }
@@ -190,6 +226,7 @@ impl Pump {
         }
         self.start = 0;
         self.scanned = 0;
+        self.searched = 0;
         out
     }
 
@@ -238,6 +275,92 @@ mod tests {
         std::future::poll_fn(|cx| p.poll_capture(cx)).await;
         assert_eq!(p.take_captured(), b"x\xff\ny\nz");
         assert_eq!(*seen.lock().unwrap(), ["x\u{fffd}", "y", "z"]);
+    }
+
+    /// A reader that hands out `data` in pieces of the given sizes (cycled),
+    /// returning `Pending` (after a wake) between pieces, like a pipe that a
+    /// slow writer fills bit by bit.
+    struct Trickle {
+        data: Vec<u8>,
+        pos: usize,
+        sizes: Vec<usize>,
+        turn: usize,
+        pending_next: bool,
+    }
+
+    impl tokio::io::AsyncRead for Trickle {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            if self.pending_next {
+                self.pending_next = false;
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            let size = self.sizes[self.turn % self.sizes.len()].max(1);
+            self.turn += 1;
+            let n = size.min(self.data.len() - self.pos).min(buf.remaining());
+            let pos = self.pos;
+            buf.put_slice(&self.data[pos..pos + n]);
+            self.pos += n;
+            self.pending_next = true;
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    fn trickle(data: Vec<u8>, sizes: Vec<usize>) -> Pump {
+        Pump::new(Some(Box::new(Trickle { data, pos: 0, sizes, turn: 0, pending_next: false }) as ReadPipe), None)
+    }
+
+    /// The splitting rules, written the obvious way.
+    fn reference_lines(data: &[u8]) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut rest = data;
+        while !rest.is_empty() {
+            let (line, next) = match rest.iter().position(|&b| b == b'\n') {
+                Some(i) if i <= MAX_LINE => (&rest[..i], &rest[i + 1..]),
+                _ if rest.len() >= MAX_LINE => (&rest[..MAX_LINE], &rest[MAX_LINE..]),
+                _ => (rest, &rest[rest.len()..]),
+            };
+            out.push(to_text(line));
+            rest = next;
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn a_line_arriving_in_pieces_is_joined() {
+        let got = lines(trickle(b"he\r\nllo wor\nld\n\nend".to_vec(), vec![1, 2, 3])).await;
+        assert_eq!(got, ["he", "llo wor", "ld", "", "end"]);
+    }
+
+    #[tokio::test]
+    async fn an_overlong_line_arriving_in_pieces_is_split_at_the_cap() {
+        let mut data = vec![b'x'; MAX_LINE + 5];
+        data.extend_from_slice(b"\nshort\n");
+        let got = lines(trickle(data, vec![4096, 70_000, 1])).await;
+        assert_eq!(got.iter().map(String::len).collect::<Vec<_>>(), [MAX_LINE, 5, 5]);
+        assert_eq!(got[2], "short");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        #[test]
+        fn lines_match_the_reference_for_any_read_pattern(
+            data in proptest::collection::vec(proptest::prop_oneof![
+                proptest::strategy::Just(b'\n'),
+                proptest::strategy::Just(b'\r'),
+                proptest::strategy::Just(0xffu8),
+                0x20u8..0x7f
+            ], 0..2000),
+            sizes in proptest::collection::vec(1usize..300, 1..8),
+        ) {
+            let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+            let got = rt.block_on(lines(trickle(data.clone(), sizes)));
+            proptest::prop_assert_eq!(got, reference_lines(&data));
+        }
     }
 
     #[tokio::test]
