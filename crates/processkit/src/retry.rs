@@ -75,26 +75,36 @@ type Classifier = Arc<dyn Fn(&Attempt<'_>) -> bool + Send + Sync>;
 
 /// How to retry a failing run.
 ///
-/// The default classifier retries a non-zero exit, a timeout, a kill and a
-/// transient spawn or I/O error, and never retries a missing program, bad
-/// input, an unsupported request or a cancellation.
+/// The default classifier retries every unsuccessful attempt: a non-zero
+/// exit, a timeout, a kill, a transient spawn or I/O error. Some errors are
+/// never retried, whatever the classifier says, because another attempt
+/// would give the same answer or the caller asked to stop: a missing
+/// program ([`Error::NotFound`]), a bad working directory, a permission
+/// error, invalid input, an unsupported request, an unenforceable resource
+/// limit, a scripted runner with no answer, and a cancellation
+/// ([`Error::Cancelled`]). A cancellation that lands while another attempt
+/// is due (after a failed attempt, or during its backoff delay) ends the
+/// loop at once with [`Error::Cancelled`]: the loop was abandoned, so no
+/// attempt's result stands for it.
+///
+/// The outcome is the last attempt's, success or not: a capture verb returns
+/// its [`ProcessResult`], and a verb that requires success turns it into the
+/// matching error.
 ///
 /// ```
 /// use processkit::{Command, RetryPolicy};
 /// use std::time::Duration;
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> processkit::Result<()> {
-/// let dir = std::env::temp_dir().join(format!("pk-doc-retry-{}", std::process::id()));
-/// std::fs::create_dir_all(&dir).ok();
-/// let count = dir.join("count");
+/// let dir = tempfile::tempdir().expect("a temp dir");
+/// let count = dir.path().join("count");
 /// // Fails twice, then succeeds.
 /// let script = format!("echo x >> {0}; [ $(wc -l < {0}) -ge 3 ]", count.display());
 /// let out = Command::new("sh").args(["-c", &script])
 ///     .retry(RetryPolicy::new(5).backoff(Duration::from_millis(1), 1.0).jitter(false))
 ///     .output_string().await?;
 /// assert!(out.is_success());
-/// assert_eq!(std::fs::read_to_string(&count)?.lines().count(), 3);
-/// std::fs::remove_dir_all(dir).ok();
+/// assert_eq!(std::fs::read_to_string(&count).expect("the counter file").lines().count(), 3);
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
@@ -155,7 +165,7 @@ impl RetryPolicy {
     /// ```
     pub fn backoff(mut self, base: Duration, multiplier: f64) -> Self {
         self.base = base;
-        self.multiplier = if multiplier.is_finite() && multiplier >= 1.0 { multiplier } else { 1.0 };
+        self.multiplier = sane_multiplier(multiplier);
         self
     }
 
@@ -182,14 +192,18 @@ impl RetryPolicy {
         self
     }
 
-    /// Retries only the attempts for which `classify` returns `true` (a
-    /// successful attempt always ends the loop).
+    /// Retries only the attempts for which `classify` returns `true`. A
+    /// successful attempt always ends the loop, and the errors listed on
+    /// [`RetryPolicy`] are never retried, whatever `classify` says.
     ///
     /// ```
     /// let p = processkit::RetryPolicy::new(3).retry_if(|a| a.timed_out());
     /// # let _ = p;
     /// ```
-    pub fn retry_if(mut self, classify: impl Fn(&Attempt<'_>) -> bool + Send + Sync + 'static) -> Self {
+    pub fn retry_if(
+        mut self,
+        classify: impl Fn(&Attempt<'_>) -> bool + Send + Sync + 'static,
+    ) -> Self {
         self.classifier = Some(Arc::new(classify));
         self
     }
@@ -214,19 +228,14 @@ impl RetryPolicy {
         if attempt <= 1 {
             return Duration::ZERO;
         }
-        let factor = self.multiplier.powi((attempt - 2).min(64) as i32);
-        let secs = (self.base.as_secs_f64() * factor).min(self.max_backoff.as_secs_f64());
-        Duration::try_from_secs_f64(secs).unwrap_or(self.max_backoff).min(self.max_backoff)
+        backoff_delay(self.base, self.multiplier, self.max_backoff, attempt - 1)
     }
 
     fn should_retry(&self, attempt: &Attempt<'_>) -> bool {
         if attempt.succeeded() {
             return false;
         }
-        if let Some(Error::Cancelled { .. } | Error::NotFound { .. } | Error::InvalidInput { .. })
-        | Some(Error::Unsupported { .. } | Error::BadDirectory { .. } | Error::PermissionDenied { .. }) =
-            attempt.error()
-        {
+        if attempt.error().is_some_and(is_permanent) {
             return false;
         }
         match &self.classifier {
@@ -235,8 +244,15 @@ impl RetryPolicy {
         }
     }
 
-    /// Runs `once` until it succeeds or the policy gives up.
-    pub(crate) async fn drive<F, Fut>(&self, cmd: &Command, mut once: F) -> Result<ProcessResult<Vec<u8>>>
+    /// Runs `once` until it succeeds or the policy gives up, and returns the
+    /// last attempt's outcome. A cancellation that lands while another
+    /// attempt is due (after a failed attempt, or during the backoff delay)
+    /// ends the loop at once with [`Error::Cancelled`].
+    pub(crate) async fn drive<F, Fut>(
+        &self,
+        cmd: &Command,
+        mut once: F,
+    ) -> Result<ProcessResult<Vec<u8>>>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<ProcessResult<Vec<u8>>>>,
@@ -244,17 +260,90 @@ impl RetryPolicy {
         let mut n = 1;
         loop {
             let outcome = once().await;
-            let attempt = Attempt { number: n, outcome: &outcome };
-            if n >= self.max_attempts || !self.should_retry(&attempt) || cmd.is_cancelled() {
+            let attempt = Attempt {
+                number: n,
+                outcome: &outcome,
+            };
+            if n >= self.max_attempts || !self.should_retry(&attempt) {
                 return outcome;
+            }
+            if cmd.is_cancelled() {
+                // The loop would go on, but the caller asked to stop.
+                return Err(Error::Cancelled {
+                    program: cmd.name().to_owned(),
+                });
             }
             n += 1;
             let mut delay = self.delay_before(n);
-            if self.jitter && !delay.is_zero() {
-                delay = delay.mul_f64(0.5 + fastrand::f64() * 0.5);
+            if self.jitter {
+                delay = jittered(delay);
             }
             crate::trace::retry(cmd.name(), n, delay);
-            tokio::time::sleep(delay).await;
+            sleep_unless_cancelled(cmd, delay).await?;
         }
     }
+}
+
+/// Errors that another attempt cannot fix: the same input gives the same
+/// answer, or the caller asked to stop.
+fn is_permanent(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::Cancelled { .. }
+            | Error::NotFound { .. }
+            | Error::InvalidInput { .. }
+            | Error::Unsupported { .. }
+            | Error::BadDirectory { .. }
+            | Error::PermissionDenied { .. }
+            | Error::ResourceLimit { .. }
+            | Error::NoScriptedOutcome { .. }
+    )
+}
+
+/// The un-jittered delay before the `step`-th repetition (1-based):
+/// `base * multiplier^(step - 1)`, capped at `cap`. Shared by retries and
+/// supervision.
+pub(crate) fn backoff_delay(base: Duration, multiplier: f64, cap: Duration, step: u32) -> Duration {
+    if step == 0 {
+        return Duration::ZERO;
+    }
+    let factor = multiplier.powi((step - 1).min(1024) as i32);
+    let secs = (base.as_secs_f64() * factor).min(cap.as_secs_f64());
+    Duration::try_from_secs_f64(secs).unwrap_or(cap).min(cap)
+}
+
+/// A backoff multiplier that cannot shrink or explode the delay: finite and
+/// at least 1.
+pub(crate) fn sane_multiplier(multiplier: f64) -> f64 {
+    if multiplier.is_finite() && multiplier >= 1.0 {
+        multiplier
+    } else {
+        1.0
+    }
+}
+
+/// A random 50–100 % of `delay`, so that many clients backing off at once
+/// spread out instead of arriving together.
+pub(crate) fn jittered(delay: Duration) -> Duration {
+    if delay.is_zero() {
+        return delay;
+    }
+    delay.mul_f64(0.5 + fastrand::f64() * 0.5)
+}
+
+/// Sleeps for `delay`, or returns [`Error::Cancelled`] as soon as the
+/// command's cancellation token fires.
+pub(crate) async fn sleep_unless_cancelled(cmd: &Command, delay: Duration) -> Result<()> {
+    #[cfg(feature = "cancellation")]
+    if let Some(token) = &cmd.cancel {
+        return tokio::select! {
+            biased;
+            _ = token.cancelled() => Err(Error::Cancelled { program: cmd.name().to_owned() }),
+            _ = tokio::time::sleep(delay) => Ok(()),
+        };
+    }
+    #[cfg(not(feature = "cancellation"))]
+    let _ = cmd;
+    tokio::time::sleep(delay).await;
+    Ok(())
 }
