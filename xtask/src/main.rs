@@ -29,7 +29,11 @@ fn main() -> ExitCode {
                  vm-test      run the limits/stats tests on a pure cgroup v2 kernel under qemu\n  \
                  valgrind     run the spawner tests under valgrind memcheck"
             );
-            return if lane == "help" { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+            return if lane == "help" {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            };
         }
     };
     match outcome {

@@ -6,7 +6,9 @@ use std::process::Command;
 /// The workspace root (the parent of `xtask/`).
 pub fn workspace_root() -> PathBuf {
     let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    here.parent().expect("xtask lives inside the workspace").to_path_buf()
+    here.parent()
+        .expect("xtask lives inside the workspace")
+        .to_path_buf()
 }
 
 /// Runs a command, echoing it first; an error names the program and the exit status.

@@ -17,23 +17,46 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let root = workspace_root();
     let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .current_dir(&root)
-        .args(["test", "-p", "processkit", "--test", "spawner", "--no-run", "--message-format=json"])
+        .args([
+            "test",
+            "-p",
+            "processkit",
+            "--test",
+            "spawner",
+            "--no-run",
+            "--message-format=json",
+        ])
         .output()
         .map_err(|e| format!("could not run cargo: {e}"))?;
     if !out.status.success() {
-        return Err(format!("building the spawner tests failed:\n{}", String::from_utf8_lossy(&out.stderr)));
+        return Err(format!(
+            "building the spawner tests failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
     }
     let exe = String::from_utf8_lossy(&out.stdout)
         .lines()
-        .filter(|l| l.contains("\"reason\":\"compiler-artifact\"") && l.contains("\"executable\":\""))
-        .filter_map(|l| l.split("\"executable\":\"").nth(1)?.split('"').next().map(str::to_owned))
+        .filter(|l| {
+            l.contains("\"reason\":\"compiler-artifact\"") && l.contains("\"executable\":\"")
+        })
+        .filter_map(|l| {
+            l.split("\"executable\":\"")
+                .nth(1)?
+                .split('"')
+                .next()
+                .map(str::to_owned)
+        })
         .find(|p| p.contains("spawner"))
         .ok_or("no spawner test executable in cargo's output")?;
     let mut cmd = Command::new("valgrind");
     cmd.env("PK_SPAWN_COUNT", "100");
     cmd.args(["--error-exitcode=99", "--quiet", "--trace-children=no"])
         .arg(&exe)
-        .args(["--test-threads=1", "--skip", "exec_failures_are_typed_and_leave_no_zombie"])
+        .args([
+            "--test-threads=1",
+            "--skip",
+            "exec_failures_are_typed_and_leave_no_zombie",
+        ])
         .args(args);
     run_checked(&mut cmd).map_err(|e| format!("valgrind lane: {e}"))?;
     println!("valgrind: spawner tests passed under memcheck");

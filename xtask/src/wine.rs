@@ -116,13 +116,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let outcome = run_teed(cargo_test()?.args(args), timeout, || wine.stop());
     drop(wine);
 
-    let stdout = match &outcome {
-        Ok((_, stdout)) => stdout.as_str(),
-        Err(_) => "",
-    };
-    let (passed, failed) = count_results(stdout);
+    let (status, stdout) = outcome?;
+    let (passed, failed) = count_results(&stdout);
     println!("wine-test: {passed} passed, {failed} failed");
-    let (status, _) = outcome?;
+    let status = status?;
     if failed > 0 {
         Err(format!("{failed} test(s) failed"))
     } else if !status.success() {
@@ -312,13 +309,14 @@ fn wait_with_timeout(child: &mut Child, timeout: Duration) -> Result<ExitStatus,
 }
 
 /// Runs `cmd`, streaming its stdout and stderr to ours while keeping its
-/// stdout; `after_exit` runs once the command has exited (or been killed on
-/// `timeout`), before the pipes are drained to their end.
+/// stdout (returned also when the command timed out); `after_exit` runs once
+/// the command has exited (or been killed on `timeout`), before the pipes are
+/// drained to their end.
 fn run_teed(
     cmd: &mut Command,
     timeout: Duration,
     after_exit: impl FnOnce(),
-) -> Result<(ExitStatus, String), String> {
+) -> Result<(Result<ExitStatus, String>, String), String> {
     eprintln!("+ {cmd:?}");
     let mut child = cmd
         .stdin(Stdio::null())
@@ -335,7 +333,7 @@ fn run_teed(
     after_exit();
     let stdout = out.join().unwrap_or_default();
     let _ = err.join();
-    let status = status.map_err(|e| format!("{:?} {e}", cmd.get_program()))?;
+    let status = status.map_err(|e| format!("{:?} {e}", cmd.get_program()));
     Ok((status, String::from_utf8_lossy(&stdout).into_owned()))
 }
 

@@ -298,7 +298,7 @@ impl Container {
             }
             Container::Pgroup(_) => Err(Error::unsupported(
                 "process group",
-                "adopt",
+                &format!("adopting pid {pid}"),
                 "a running process cannot be moved into another process group unless it is a \
                  child of the caller that has not yet called exec; use the cgroup mechanism",
             )),

@@ -6,7 +6,7 @@
 //! std's own spawn attributes are used (`process_group`, `uid`, `gid`), so
 //! std can stay on its `posix_spawn` path; `setsid` needs a hook.
 
-use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::process::Stdio;
 
@@ -93,7 +93,6 @@ fn make_child(pid: u32, defer_reap: bool, name: &str) -> Result<Child, Error> {
     // The child is ours and unreaped, so the pid cannot have been recycled.
     let fd = rustix::process::pidfd_open(raw, rustix::process::PidfdFlags::empty())
         .map_err(|e| Error::io(name, "opening a pidfd", e.into()))?;
-    let _ = OwnedFd::from_raw_fd; // keep the import used on every target
     Ok(Child::new(pid, fd, defer_reap))
 }
 
