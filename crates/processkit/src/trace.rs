@@ -44,6 +44,7 @@ pub(crate) fn timed_out(program: &str, timeout: Duration) {
 }
 
 /// A run was cancelled and its tree was killed.
+#[cfg_attr(not(feature = "cancellation"), allow(dead_code))]
 pub(crate) fn cancelled(program: &str) {
     #[cfg(feature = "tracing")]
     ev!(info, program, "cancelled; tree killed");

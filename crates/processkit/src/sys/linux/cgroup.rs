@@ -100,6 +100,36 @@ mod tests {
         assert_eq!(super::unescape_mount("/x\\é1"), "/x\\é1");
         assert_eq!(super::unescape_mount("/end\\04"), "/end\\04");
     }
+
+    /// The path for kernels without `cgroup.kill` (before 5.14): freeze,
+    /// kill every member through a pidfd, thaw.
+    #[test]
+    fn kill_without_cgroup_kill_freezes_sweeps_and_thaws() {
+        let Ok(host) = super::host() else {
+            eprintln!("skipped: no writable cgroup v2");
+            return;
+        };
+        let cg = super::Cg::create_under(&host.root, "t").unwrap();
+        let mut kids = Vec::new();
+        for _ in 0..3 {
+            let child = std::process::Command::new("sleep").arg("300").spawn().unwrap();
+            std::fs::write(cg.path.join("cgroup.procs"), child.id().to_string()).unwrap();
+            kids.push(child);
+        }
+        assert!(cg.populated().unwrap());
+        cg.kill(false).unwrap();
+        for mut k in kids {
+            let status = k.wait().unwrap();
+            assert!(!status.success(), "killed");
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        while cg.populated().unwrap() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(!cg.populated().unwrap());
+        assert!(cg.read("cgroup.events").unwrap().contains("frozen 0"), "thawed again");
+        cg.remove_tree().unwrap();
+    }
 }
 
 /// This process's cgroup v2 path (the `0::` line of `/proc/self/cgroup`).

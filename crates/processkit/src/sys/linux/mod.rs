@@ -4,6 +4,7 @@
 pub(crate) mod cgroup;
 pub(crate) mod pidfd;
 pub(crate) mod spawn;
+pub(crate) mod stats;
 
 use std::os::fd::AsRawFd;
 

@@ -192,7 +192,13 @@ pub(crate) fn spawn(setup: &Setup<'_>) -> Result<(u32, OwnedFd), SpawnFailure> {
     drop(err_w);
     let (pid, pidfd) = match result {
         Ok(v) => v,
-        Err(e) => return Err(SpawnFailure::CloneRefused(e)),
+        // A filter or an old kernel says no to this kind of clone: another
+        // spawner may still work.
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EPERM | libc::ENOSYS | libc::EINVAL)) => {
+            return Err(SpawnFailure::CloneRefused(e));
+        }
+        // Out of processes or memory: a real failure of this spawn only.
+        Err(e) => return Err(SpawnFailure::Parent(e)),
     };
     let pidfd = if pidfd >= 0 {
         // SAFETY: CLONE_PIDFD succeeded, so `pidfd` is a new fd that we own.
