@@ -72,10 +72,11 @@ pub mod testing;
 mod trace;
 
 pub use batch::{output_all, wait_all, wait_any};
+pub use cli::CliClient;
 pub use command::Command;
 pub use error::{Error, Result};
 pub use group::{ProcessGroup, ProcessGroupOptions};
-pub use guarantee::{Guarantee, guarantee};
+pub use guarantee::{Guarantee, disable_guardian, guarantee};
 pub use mechanism::{Mechanism, Preflight, preflight};
 pub use pipeline::Pipeline;
 pub use result::{ExitStatus, ProcessResult};
@@ -85,6 +86,17 @@ pub use running::{RunningProcess, StdinWriter, StdoutLines};
 #[cfg(feature = "process-control")]
 pub use signal::Signal;
 pub use stdin::Stdin;
+#[cfg(feature = "stats")]
+#[cfg_attr(docsrs, doc(cfg(feature = "stats")))]
+pub use stats::{GroupStats, Profile};
+#[cfg(feature = "mock")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
+pub use testing::MockRunner;
+#[cfg(feature = "record")]
+#[cfg_attr(docsrs, doc(cfg(feature = "record")))]
+pub use testing::RecordReplayRunner;
+pub use testing::{ScriptedOutcome, ScriptedRunner};
+pub use supervisor::{RestartPolicy, StopReason, SupervisionOutcome, Supervisor};
 pub use tokio_stream::StreamExt;
 #[cfg(feature = "cancellation")]
 #[cfg_attr(docsrs, doc(cfg(feature = "cancellation")))]
@@ -92,6 +104,32 @@ pub use tokio_util::sync::CancellationToken;
 
 #[cfg(not(feature = "process-control"))]
 use signal::Signal;
+
+/// The guides in `docs/`, compiled as doctests so their snippets keep
+/// matching the API.
+#[cfg(all(doctest, unix, feature = "cancellation", feature = "record", feature = "limits", feature = "mock"))]
+mod guides {
+    #[doc = include_str!("../../../docs/cookbook.md")]
+    struct Cookbook;
+    #[doc = include_str!("../../../docs/running-commands.md")]
+    struct RunningCommands;
+    #[doc = include_str!("../../../docs/process-groups.md")]
+    struct ProcessGroups;
+    #[doc = include_str!("../../../docs/streaming.md")]
+    struct Streaming;
+    #[doc = include_str!("../../../docs/pipelines.md")]
+    struct Pipelines;
+    #[doc = include_str!("../../../docs/supervision.md")]
+    struct Supervision;
+    #[doc = include_str!("../../../docs/timeouts-and-cancellation.md")]
+    struct TimeoutsAndCancellation;
+    #[doc = include_str!("../../../docs/limits-and-stats.md")]
+    struct LimitsAndStats;
+    #[doc = include_str!("../../../docs/testing.md")]
+    struct Testing;
+    #[doc = include_str!("../../../docs/guardian.md")]
+    struct Guardian;
+}
 
 /// Runs `program` with `args` and returns its trimmed stdout; a non-zero
 /// exit is an error. Shorthand for `Command::new(program).args(args).run()`.
