@@ -94,17 +94,18 @@ impl Proc {
     fn kill_tree(&mut self) {
         match self {
             Proc::Real { member, child, owner } => {
-                // On Unix a one-shot member *is* its container, so this
-                // covers the whole tree.
-                let _ = member.kill_tree();
-                // A Job Object member can only lose its direct child; the
-                // owned job takes the rest.
-                #[cfg(windows)]
-                if let Owner::Own(container) = owner {
-                    let _ = container.kill_all();
+                match owner {
+                    // The handle owns the container (a one-shot run, or a
+                    // started pipeline whose other stages share it): the
+                    // whole container goes.
+                    Owner::Own(container) => {
+                        let _ = container.kill_all();
+                    }
+                    // A group member or pipeline stage: only its own subtree.
+                    Owner::Shared | Owner::Stage => {
+                        let _ = member.kill_tree();
+                    }
                 }
-                #[cfg(not(windows))]
-                let _ = owner;
                 let _ = child.signal(kill_signal());
             }
             Proc::Scripted { killed, .. } => *killed = true,
@@ -459,6 +460,16 @@ impl RunningProcess {
     }
 
     fn poll_next_line(&mut self, cx: &mut Context<'_>) -> Poll<Option<String>> {
+        // A line already in the buffer needs no exit check, reactor round
+        // trip or syscall (the exit, deadline and token are polled again as
+        // soon as the buffer runs dry). A requested cancellation or an
+        // expired deadline still takes the full path at once.
+        if !self.is_cancel_requested()
+            && !self.deadline.as_ref().is_some_and(|d| d.is_elapsed())
+            && let Some(line) = self.stdout.buffered_line()
+        {
+            return Poll::Ready(Some(line));
+        }
         let exit = self.poll_exit(cx);
         if self.cancelled {
             // A cancelled run is abandoned: its stream ends, unread lines included.

@@ -226,7 +226,13 @@ impl Container {
     pub(crate) fn kill_all(&self) -> io::Result<()> {
         match self {
             #[cfg(target_os = "linux")]
-            Container::Cgroup(c) => c.cg.kill(c.has_kill),
+            Container::Cgroup(c) => {
+                if c.cg.populated().unwrap_or(true) {
+                    c.cg.kill(c.has_kill)
+                } else {
+                    Ok(())
+                }
+            }
             Container::Pgroup(pg) => pg.signal_all(libc::SIGKILL),
         }
     }
