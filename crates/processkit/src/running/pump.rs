@@ -145,6 +145,12 @@ impl Pump {
         }
     }
 
+    /// Line mode without I/O: the next complete line already read, if any
+    /// (at EOF also the final unterminated one).
+    pub(crate) fn buffered_line(&mut self) -> Option<String> {
+        self.next_buffered_line()
+    }
+
     /// Line mode: the next line, or `None` at EOF.
     pub(crate) fn poll_line(&mut self, cx: &mut Context<'_>) -> Poll<Option<String>> {
         loop {

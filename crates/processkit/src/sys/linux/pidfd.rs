@@ -87,29 +87,54 @@ impl PidfdChild {
     }
 
     /// Polls for the child's exit. Cancel-safe: all state lives in `self`.
+    ///
+    /// Once the pidfd is registered with the reactor, `waitid` runs only
+    /// when the pidfd reports readiness (the process exited): a poll that
+    /// finds the child still running costs no syscall. Callers poll this on
+    /// every line of a streamed output, so that matters.
     pub(crate) fn poll_wait(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<ExitStatus>> {
         loop {
-            match self.try_wait() {
-                Ok(Some(s)) => return Poll::Ready(Ok(s)),
-                Ok(None) => {}
-                Err(e) => return Poll::Ready(Err(e)),
+            if let Some(s) = self.status {
+                return Poll::Ready(Ok(s));
             }
-            if let Fd::Plain(_) = self.fd {
-                let Fd::Plain(fd) = std::mem::replace(&mut self.fd, Fd::Gone) else { unreachable!() };
-                // SAFETY: an OwnedFd stays open and refers to the same pidfd
-                // for as long as the AsyncFd owns it.
-                match unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) } {
-                    Ok(afd) => self.fd = Fd::Registered(afd),
-                    Err(e) => return Poll::Ready(Err(e.into())),
+            match &self.fd {
+                Fd::Plain(_) => {
+                    // First poll: the child may have exited already.
+                    match self.try_wait() {
+                        Ok(Some(s)) => return Poll::Ready(Ok(s)),
+                        Ok(None) => {}
+                        Err(e) => return Poll::Ready(Err(e)),
+                    }
+                    let Fd::Plain(fd) = std::mem::replace(&mut self.fd, Fd::Gone) else { unreachable!() };
+                    // SAFETY: an OwnedFd stays open and refers to the same pidfd
+                    // for as long as the AsyncFd owns it.
+                    match unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) } {
+                        Ok(afd) => self.fd = Fd::Registered(afd),
+                        Err(e) => return Poll::Ready(Err(e.into())),
+                    }
                 }
-            }
-            let Fd::Registered(afd) = &self.fd else {
-                return Poll::Ready(Err(io::Error::other("pidfd closed")));
-            };
-            match afd.poll_read_ready(cx) {
-                Poll::Ready(Ok(mut guard)) => guard.clear_ready(),
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => return Poll::Pending,
+                Fd::Registered(afd) => {
+                    let mut guard = match afd.poll_read_ready(cx) {
+                        Poll::Ready(Ok(guard)) => guard,
+                        Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                        Poll::Pending => return Poll::Pending,
+                    };
+                    let mut opts = WaitIdOptions::EXITED | WaitIdOptions::NOHANG;
+                    if self.defer_reap {
+                        opts |= WaitIdOptions::NOWAIT;
+                    }
+                    match waitid(WaitId::PidFd(guard.get_inner().as_fd()), opts) {
+                        Ok(Some(s)) => {
+                            let status = to_status(s);
+                            self.status = Some(status);
+                            return Poll::Ready(Ok(status));
+                        }
+                        // Readiness without an exit to collect: wait again.
+                        Ok(None) => guard.clear_ready(),
+                        Err(e) => return Poll::Ready(Err(e.into())),
+                    }
+                }
+                Fd::Gone => return Poll::Ready(Err(io::Error::other("pidfd closed"))),
             }
         }
     }
