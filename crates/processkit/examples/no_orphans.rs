@@ -41,7 +41,11 @@ async fn main() -> processkit::Result<()> {
         }
         if let Some((kind, pid)) = line.split_once(' ') {
             let pid: u32 = pid.parse().expect("the shell prints numeric pids");
-            let label = if kind == "new-session" { "sleep (setsid)" } else { "sleep (background)" };
+            let label = if kind == "new-session" {
+                "sleep (setsid)"
+            } else {
+                "sleep (background)"
+            };
             if kind == "new-session" {
                 // Give `setsid` a moment to leave the shell's session.
                 let until = Instant::now() + Duration::from_secs(1);
@@ -49,7 +53,10 @@ async fn main() -> processkit::Result<()> {
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }
             }
-            println!("  grandchild: {label:<20} pid {pid:<7} session {}", session_of(pid));
+            println!(
+                "  grandchild: {label:<20} pid {pid:<7} session {}",
+                session_of(pid)
+            );
             pids.push((label, pid));
         }
     }
@@ -66,14 +73,21 @@ async fn main() -> processkit::Result<()> {
             for (label, pid) in &pids {
                 println!("  {label:<20} pid {pid:<7} gone");
             }
-            println!("\nall {} processes gone {:?} after the drop — no orphans.", pids.len(), dropped.elapsed());
+            println!(
+                "\nall {} processes gone {:?} after the drop — no orphans.",
+                pids.len(),
+                dropped.elapsed()
+            );
             return Ok(());
         }
         if Instant::now() > deadline {
             for (label, pid) in alive {
                 println!("  {label:<20} pid {pid:<7} STILL RUNNING");
             }
-            println!("\nthe {} mechanism could not catch every escapee (see docs/platform-support.md)", report.mechanism);
+            println!(
+                "\nthe {} mechanism could not catch every escapee (see docs/platform-support.md)",
+                report.mechanism
+            );
             std::process::exit(1);
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -84,7 +98,10 @@ async fn main() -> processkit::Result<()> {
 fn session_of(pid: u32) -> String {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
-        .and_then(|s| s.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().nth(3).unwrap_or("?").to_owned()))
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, rest)| rest.split_whitespace().nth(3).unwrap_or("?").to_owned())
+        })
         .unwrap_or_else(|| "?".to_owned())
 }
 
@@ -92,10 +109,17 @@ fn session_of(pid: u32) -> String {
 fn is_alive(pid: u32) -> bool {
     if cfg!(target_os = "linux") {
         match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-            Ok(s) => !matches!(s.rsplit_once(')').map(|(_, r)| r.trim_start().chars().next()), Some(Some('Z' | 'X'))),
+            Ok(s) => !matches!(
+                s.rsplit_once(')')
+                    .map(|(_, r)| r.trim_start().chars().next()),
+                Some(Some('Z' | 'X'))
+            ),
             Err(_) => false,
         }
     } else {
-        std::process::Command::new("kill").args(["-0", &pid.to_string()]).status().is_ok_and(|s| s.success())
+        std::process::Command::new("kill")
+            .args(["-0", &pid.to_string()])
+            .status()
+            .is_ok_and(|s| s.success())
     }
 }

@@ -81,7 +81,11 @@ pub async fn wait_all(procs: &mut [&mut RunningProcess]) -> Result<Vec<Option<i3
 /// assert_eq!(failed, 5);
 /// # Ok(()) }
 /// ```
-pub async fn output_all<I, R>(commands: I, concurrency: usize, runner: &R) -> Vec<Result<ProcessResult<String>>>
+pub async fn output_all<I, R>(
+    commands: I,
+    concurrency: usize,
+    runner: &R,
+) -> Vec<Result<ProcessResult<String>>>
 where
     I: IntoIterator<Item = Command>,
     R: ProcessRunner + ?Sized,
@@ -91,7 +95,10 @@ where
     let futures = commands.iter().map(|cmd| {
         let permits = permits.clone();
         async move {
-            let _permit = permits.acquire_owned().await.expect("semaphore never closed");
+            let _permit = permits
+                .acquire_owned()
+                .await
+                .expect("semaphore never closed");
             runner.output_string(cmd).await
         }
     });
@@ -115,8 +122,14 @@ where
                 remaining -= 1;
             }
         }
-        if remaining == 0 { Poll::Ready(()) } else { Poll::Pending }
+        if remaining == 0 {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
     })
     .await;
-    out.into_iter().map(|v| v.expect("every future completed")).collect()
+    out.into_iter()
+        .map(|v| v.expect("every future completed"))
+        .collect()
 }

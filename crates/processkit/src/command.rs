@@ -130,7 +130,8 @@ impl Command {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        self.args.extend(args.into_iter().map(|a| a.as_ref().to_owned()));
+        self.args
+            .extend(args.into_iter().map(|a| a.as_ref().to_owned()));
         self
     }
 
@@ -144,7 +145,8 @@ impl Command {
     /// # Ok(()) }
     /// ```
     pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Self {
-        self.env_ops.push((key.as_ref().to_owned(), Some(value.as_ref().to_owned())));
+        self.env_ops
+            .push((key.as_ref().to_owned(), Some(value.as_ref().to_owned())));
         self
     }
 
@@ -466,8 +468,11 @@ impl Command {
     /// assert_eq!(c.get_env_names(), vec!["A", "B"]);
     /// ```
     pub fn get_env_names(&self) -> Vec<String> {
-        let mut names: Vec<String> =
-            self.env_ops.iter().map(|(k, _)| k.to_string_lossy().into_owned()).collect();
+        let mut names: Vec<String> = self
+            .env_ops
+            .iter()
+            .map(|(k, _)| k.to_string_lossy().into_owned())
+            .collect();
         names.sort();
         names.dedup();
         names
@@ -501,7 +506,9 @@ impl Command {
         let mut env: Vec<(OsString, OsString)> = match &self.env_base {
             EnvBase::Inherit => std::env::vars_os().collect(),
             EnvBase::Empty => Vec::new(),
-            EnvBase::Only(names) => std::env::vars_os().filter(|(k, _)| names.iter().any(|n| env_eq(n, k))).collect(),
+            EnvBase::Only(names) => std::env::vars_os()
+                .filter(|(k, _)| names.iter().any(|n| env_eq(n, k)))
+                .collect(),
         };
         for (k, v) in &self.env_ops {
             env.retain(|(ek, _)| !env_eq(ek, k));
@@ -607,7 +614,10 @@ impl Command {
     /// assert_eq!(line.as_deref(), Some("bb"));
     /// # Ok(()) }
     /// ```
-    pub async fn first_line(&self, pred: impl FnMut(&str) -> bool + Send) -> Result<Option<String>> {
+    pub async fn first_line(
+        &self,
+        pred: impl FnMut(&str) -> bool + Send,
+    ) -> Result<Option<String>> {
         JobRunner.first_line(self, pred).await
     }
 
@@ -630,7 +640,8 @@ impl Command {
 
 #[cfg(windows)]
 fn env_eq(a: &OsStr, b: &OsStr) -> bool {
-    a.to_string_lossy().eq_ignore_ascii_case(&b.to_string_lossy())
+    a.to_string_lossy()
+        .eq_ignore_ascii_case(&b.to_string_lossy())
 }
 
 #[cfg(not(windows))]
@@ -652,11 +663,14 @@ impl fmt::Debug for Command {
             d.field("env_names", &names);
         }
         if self.env_base != EnvBase::Inherit {
-            d.field("env_base", &match &self.env_base {
-                EnvBase::Empty => "cleared".to_owned(),
-                EnvBase::Only(n) => format!("only {n:?}"),
-                EnvBase::Inherit => unreachable!(),
-            });
+            d.field(
+                "env_base",
+                &match &self.env_base {
+                    EnvBase::Empty => "cleared".to_owned(),
+                    EnvBase::Only(n) => format!("only {n:?}"),
+                    EnvBase::Inherit => unreachable!(),
+                },
+            );
         }
         d.field("stdin", &self.stdin);
         if let Some(t) = self.timeout {

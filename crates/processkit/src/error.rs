@@ -239,11 +239,18 @@ impl Error {
     }
 
     pub(crate) fn io(program: &str, context: impl Into<String>, source: io::Error) -> Self {
-        Error::Io { program: program.to_owned(), context: context.into(), source }
+        Error::Io {
+            program: program.to_owned(),
+            context: context.into(),
+            source,
+        }
     }
 
     pub(crate) fn invalid(program: &str, reason: impl Into<String>) -> Self {
-        Error::InvalidInput { program: program.to_owned(), reason: reason.into() }
+        Error::InvalidInput {
+            program: program.to_owned(),
+            reason: reason.into(),
+        }
     }
 
     pub(crate) fn unsupported(program: &str, operation: &str, reason: impl Into<String>) -> Self {
@@ -258,20 +265,29 @@ impl Error {
     pub(crate) fn from_spawn(program: &str, cwd: Option<&std::path::Path>, e: io::Error) -> Self {
         match e.kind() {
             io::ErrorKind::NotFound => match cwd {
-                Some(dir) if !dir.is_dir() => {
-                    Error::BadDirectory { program: program.to_owned(), dir: dir.to_owned(), source: e }
-                }
-                _ => Error::NotFound { program: program.to_owned(), searched: None },
+                Some(dir) if !dir.is_dir() => Error::BadDirectory {
+                    program: program.to_owned(),
+                    dir: dir.to_owned(),
+                    source: e,
+                },
+                _ => Error::NotFound {
+                    program: program.to_owned(),
+                    searched: None,
+                },
             },
             io::ErrorKind::NotADirectory => Error::BadDirectory {
                 program: program.to_owned(),
                 dir: cwd.map(|p| p.to_owned()).unwrap_or_default(),
                 source: e,
             },
-            io::ErrorKind::PermissionDenied => {
-                Error::PermissionDenied { program: program.to_owned(), source: e }
-            }
-            _ => Error::Spawn { program: program.to_owned(), source: e },
+            io::ErrorKind::PermissionDenied => Error::PermissionDenied {
+                program: program.to_owned(),
+                source: e,
+            },
+            _ => Error::Spawn {
+                program: program.to_owned(),
+                source: e,
+            },
         }
     }
 }

@@ -152,7 +152,9 @@ struct Inner {
 
 impl std::fmt::Debug for ProcessGroup {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ProcessGroup").field("mechanism", &self.mechanism()).finish_non_exhaustive()
+        f.debug_struct("ProcessGroup")
+            .field("mechanism", &self.mechanism())
+            .finish_non_exhaustive()
     }
 }
 
@@ -187,7 +189,9 @@ impl ProcessGroup {
         if options.has_limits() {
             crate::stats::apply_limits(&container, &options)?;
         }
-        Ok(ProcessGroup { inner: Arc::new(Inner { container, options }) })
+        Ok(ProcessGroup {
+            inner: Arc::new(Inner { container, options }),
+        })
     }
 
     /// The mechanism containing this group.
@@ -262,7 +266,10 @@ impl ProcessGroup {
     /// ```
     pub fn kill(&self) -> Result<()> {
         crate::trace::teardown("kill", self.mechanism());
-        self.inner.container.kill_all().map_err(|e| Error::io(GROUP, "killing the tree", e))
+        self.inner
+            .container
+            .kill_all()
+            .map_err(|e| Error::io(GROUP, "killing the tree", e))
     }
 
     /// Same as [`kill`](Self::kill).
@@ -292,19 +299,24 @@ impl ProcessGroup {
         crate::trace::teardown("shutdown", self.mechanism());
         let c = &self.inner.container;
         if cfg!(unix) {
-            c.signal_all(term_signal()).map_err(|e| Error::io(GROUP, "sending SIGTERM", e))?;
+            c.signal_all(term_signal())
+                .map_err(|e| Error::io(GROUP, "sending SIGTERM", e))?;
             if self.wait_empty(self.inner.options.grace).await? {
                 return Ok(());
             }
         }
-        c.kill_all().map_err(|e| Error::io(GROUP, "killing the tree", e))?;
+        c.kill_all()
+            .map_err(|e| Error::io(GROUP, "killing the tree", e))?;
         if self.wait_empty(Duration::from_secs(10)).await? {
             Ok(())
         } else {
             Err(Error::io(
                 GROUP,
                 "waiting for the tree to exit",
-                std::io::Error::new(std::io::ErrorKind::TimedOut, "processes remain after SIGKILL"),
+                std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "processes remain after SIGKILL",
+                ),
             ))
         }
     }
@@ -333,7 +345,10 @@ impl ProcessGroup {
     /// # Ok::<(), processkit::Error>(())
     /// ```
     pub fn is_empty(&self) -> Result<bool> {
-        self.inner.container.is_empty().map_err(|e| Error::io(GROUP, "reading the container state", e))
+        self.inner
+            .container
+            .is_empty()
+            .map_err(|e| Error::io(GROUP, "reading the container state", e))
     }
 
     /// Sends `signal` to every member. [`Signal::Kill`](crate::Signal::Kill)
@@ -353,7 +368,10 @@ impl ProcessGroup {
     #[cfg_attr(docsrs, doc(cfg(feature = "process-control")))]
     pub fn signal(&self, signal: crate::Signal) -> Result<()> {
         let sig = signal.to_raw(GROUP)?;
-        self.inner.container.signal_all(sig).map_err(|e| Error::io(GROUP, format!("sending {}", signal.name()), e))
+        self.inner
+            .container
+            .signal_all(sig)
+            .map_err(|e| Error::io(GROUP, format!("sending {}", signal.name()), e))
     }
 
     /// Freezes the whole tree (`cgroup.freeze`; SIGSTOP on process groups;
@@ -369,7 +387,10 @@ impl ProcessGroup {
     #[cfg(feature = "process-control")]
     #[cfg_attr(docsrs, doc(cfg(feature = "process-control")))]
     pub fn suspend(&self) -> Result<()> {
-        self.inner.container.freeze(true).map_err(|e| Error::io(GROUP, "suspending", e))
+        self.inner
+            .container
+            .freeze(true)
+            .map_err(|e| Error::io(GROUP, "suspending", e))
     }
 
     /// Lets a suspended tree run again.
@@ -382,7 +403,10 @@ impl ProcessGroup {
     #[cfg(feature = "process-control")]
     #[cfg_attr(docsrs, doc(cfg(feature = "process-control")))]
     pub fn resume(&self) -> Result<()> {
-        self.inner.container.freeze(false).map_err(|e| Error::io(GROUP, "resuming", e))
+        self.inner
+            .container
+            .freeze(false)
+            .map_err(|e| Error::io(GROUP, "resuming", e))
     }
 
     /// A snapshot of the live member pids: the whole tree on a cgroup or a
@@ -399,7 +423,10 @@ impl ProcessGroup {
     #[cfg(feature = "process-control")]
     #[cfg_attr(docsrs, doc(cfg(feature = "process-control")))]
     pub fn members(&self) -> Result<Vec<u32>> {
-        self.inner.container.members().map_err(|e| Error::io(GROUP, "listing members", e))
+        self.inner
+            .container
+            .members()
+            .map_err(|e| Error::io(GROUP, "listing members", e))
     }
 
     /// Moves an existing process into the group, where the mechanism allows
@@ -438,7 +465,11 @@ fn term_signal() -> i32 {
 
 impl ProcessRunner for ProcessGroup {
     fn execute<'a>(&'a self, cmd: &'a Command) -> BoxFuture<'a, Result<ProcessResult<Vec<u8>>>> {
-        Box::pin(async move { crate::runner::start_in(&self.inner.container, cmd)?.output_bytes().await })
+        Box::pin(async move {
+            crate::runner::start_in(&self.inner.container, cmd)?
+                .output_bytes()
+                .await
+        })
     }
 
     fn start<'a>(&'a self, cmd: &'a Command) -> BoxFuture<'a, Result<RunningProcess>> {

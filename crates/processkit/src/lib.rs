@@ -85,10 +85,11 @@ pub use runner::{BoxFuture, JobRunner, ProcessRunner, ProcessRunnerExt};
 pub use running::{RunningProcess, StdinWriter, StdoutLines};
 #[cfg(feature = "process-control")]
 pub use signal::Signal;
-pub use stdin::Stdin;
 #[cfg(feature = "stats")]
 #[cfg_attr(docsrs, doc(cfg(feature = "stats")))]
 pub use stats::{GroupStats, Profile};
+pub use stdin::Stdin;
+pub use supervisor::{RestartPolicy, StopReason, SupervisionOutcome, Supervisor};
 #[cfg(feature = "mock")]
 #[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
 pub use testing::MockRunner;
@@ -96,7 +97,6 @@ pub use testing::MockRunner;
 #[cfg_attr(docsrs, doc(cfg(feature = "record")))]
 pub use testing::RecordReplayRunner;
 pub use testing::{ScriptedOutcome, ScriptedRunner};
-pub use supervisor::{RestartPolicy, StopReason, SupervisionOutcome, Supervisor};
 pub use tokio_stream::StreamExt;
 #[cfg(feature = "cancellation")]
 #[cfg_attr(docsrs, doc(cfg(feature = "cancellation")))]
@@ -107,7 +107,14 @@ use signal::Signal;
 
 /// The guides in `docs/`, compiled as doctests so their snippets keep
 /// matching the API.
-#[cfg(all(doctest, unix, feature = "cancellation", feature = "record", feature = "limits", feature = "mock"))]
+#[cfg(all(
+    doctest,
+    unix,
+    feature = "cancellation",
+    feature = "record",
+    feature = "limits",
+    feature = "mock"
+))]
 mod guides {
     #[doc = include_str!("../../../docs/cookbook.md")]
     struct Cookbook;
@@ -158,7 +165,10 @@ where
 /// assert_eq!(r.code(), Some(4));
 /// # Ok(()) }
 /// ```
-pub async fn output<I, S>(program: impl AsRef<std::ffi::OsStr>, args: I) -> Result<ProcessResult<String>>
+pub async fn output<I, S>(
+    program: impl AsRef<std::ffi::OsStr>,
+    args: I,
+) -> Result<ProcessResult<String>>
 where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,

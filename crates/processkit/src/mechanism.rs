@@ -85,7 +85,11 @@ pub struct Preflight {
 
 impl fmt::Display for Preflight {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "mechanism: {}; spawner: {}; guarantee: {}", self.mechanism, self.spawner, self.guarantee)?;
+        write!(
+            f,
+            "mechanism: {}; spawner: {}; guarantee: {}",
+            self.mechanism, self.spawner, self.guarantee
+        )?;
         if let Some(r) = &self.fallback_reason {
             write!(f, "; fallback because: {r}")?;
         }

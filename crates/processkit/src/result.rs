@@ -25,7 +25,10 @@ impl ExitStatus {
     /// assert!(processkit::ExitStatus::from_code(0).success());
     /// ```
     pub fn from_code(code: i32) -> Self {
-        ExitStatus { code: Some(code), signal: None }
+        ExitStatus {
+            code: Some(code),
+            signal: None,
+        }
     }
 
     /// A status for a process killed by signal `signal` (on Windows, a
@@ -37,7 +40,10 @@ impl ExitStatus {
     /// assert_eq!(s.signal(), Some(9));
     /// ```
     pub fn from_signal(signal: i32) -> Self {
-        ExitStatus { code: None, signal: Some(signal) }
+        ExitStatus {
+            code: None,
+            signal: Some(signal),
+        }
     }
 
     /// The exit code, if the process exited normally.
@@ -122,7 +128,14 @@ impl<T> ProcessResult<T> {
         timed_out: bool,
         duration: Duration,
     ) -> Self {
-        ProcessResult { program: program.into(), status, stdout, stderr, timed_out, duration }
+        ProcessResult {
+            program: program.into(),
+            status,
+            stdout,
+            stderr,
+            timed_out,
+            duration,
+        }
     }
 
     /// The program that ran (for a pipeline: the stage the outcome is attributed to).

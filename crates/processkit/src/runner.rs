@@ -83,10 +83,15 @@ impl<R: ProcessRunner + ?Sized> ProcessRunner for Box<R> {
 /// ```
 pub trait ProcessRunnerExt: ProcessRunner {
     /// See [`Command::output_bytes`]. Applies the command's retry policy.
-    fn output_bytes<'a>(&'a self, cmd: &'a Command) -> BoxFuture<'a, Result<ProcessResult<Vec<u8>>>> {
+    fn output_bytes<'a>(
+        &'a self,
+        cmd: &'a Command,
+    ) -> BoxFuture<'a, Result<ProcessResult<Vec<u8>>>> {
         Box::pin(async move {
             if cmd.is_cancelled() {
-                return Err(Error::Cancelled { program: cmd.name().to_owned() });
+                return Err(Error::Cancelled {
+                    program: cmd.name().to_owned(),
+                });
             }
             match &cmd.retry {
                 None => self.execute(cmd).await,
@@ -96,7 +101,10 @@ pub trait ProcessRunnerExt: ProcessRunner {
     }
 
     /// See [`Command::output_string`].
-    fn output_string<'a>(&'a self, cmd: &'a Command) -> BoxFuture<'a, Result<ProcessResult<String>>> {
+    fn output_string<'a>(
+        &'a self,
+        cmd: &'a Command,
+    ) -> BoxFuture<'a, Result<ProcessResult<String>>> {
         Box::pin(async move { Ok(self.output_bytes(cmd).await?.into_lossy()) })
     }
 
@@ -136,13 +144,19 @@ pub trait ProcessRunnerExt: ProcessRunner {
     }
 
     /// See [`Command::first_line`].
-    fn first_line<'a, P>(&'a self, cmd: &'a Command, pred: P) -> BoxFuture<'a, Result<Option<String>>>
+    fn first_line<'a, P>(
+        &'a self,
+        cmd: &'a Command,
+        pred: P,
+    ) -> BoxFuture<'a, Result<Option<String>>>
     where
         P: FnMut(&str) -> bool + Send + 'a,
     {
         Box::pin(async move {
             if cmd.is_cancelled() {
-                return Err(Error::Cancelled { program: cmd.name().to_owned() });
+                return Err(Error::Cancelled {
+                    program: cmd.name().to_owned(),
+                });
             }
             let mut run = self.start(cmd).await?;
             let line = run.first_matching_line(pred).await;
@@ -169,7 +183,10 @@ pub(crate) fn require_success<T: AsRef<[u8]>>(cmd: &Command, r: &ProcessResult<T
 
 fn require_exit<T: AsRef<[u8]>>(cmd: &Command, r: &ProcessResult<T>) -> Result<i32> {
     if r.timed_out() {
-        return Err(Error::Timeout { program: r.program().to_owned(), timeout: cmd.timeout.unwrap_or_default() });
+        return Err(Error::Timeout {
+            program: r.program().to_owned(),
+            timeout: cmd.timeout.unwrap_or_default(),
+        });
     }
     match r.code() {
         Some(c) => Ok(c),
@@ -218,7 +235,9 @@ impl ProcessRunner for JobRunner {
 /// Starts `cmd` in a private container owned by the returned handle.
 pub(crate) fn start_owned(cmd: &Command) -> Result<RunningProcess> {
     if cmd.is_cancelled() {
-        return Err(Error::Cancelled { program: cmd.name().to_owned() });
+        return Err(Error::Cancelled {
+            program: cmd.name().to_owned(),
+        });
     }
     check_platform(cmd)?;
     let container = sys::Container::one_shot(sys::Request::Best)?;
@@ -230,7 +249,9 @@ pub(crate) fn start_owned(cmd: &Command) -> Result<RunningProcess> {
 /// Starts `cmd` in a shared container (a group member).
 pub(crate) fn start_in(container: &sys::Container, cmd: &Command) -> Result<RunningProcess> {
     if cmd.is_cancelled() {
-        return Err(Error::Cancelled { program: cmd.name().to_owned() });
+        return Err(Error::Cancelled {
+            program: cmd.name().to_owned(),
+        });
     }
     check_platform(cmd)?;
     let spawned = container.spawn(request(cmd, None, None)?)?;
@@ -242,7 +263,11 @@ pub(crate) fn assemble(cmd: &Command, s: sys::Spawned, owner: Owner) -> RunningP
     RunningProcess::from_parts(
         Parts {
             program: cmd.name().to_owned(),
-            proc_: Proc::Real { child: s.child, member: s.member, owner },
+            proc_: Proc::Real {
+                child: s.child,
+                member: s.member,
+                owner,
+            },
             stdin: s.stdin,
             stdout: s.stdout,
             stderr: s.stderr,
@@ -264,7 +289,11 @@ pub(crate) fn check_platform(cmd: &Command) -> Result<()> {
             None
         };
         if let Some(flag) = flag {
-            return Err(Error::unsupported(cmd.name(), flag, "it is a POSIX-only spawn flag"));
+            return Err(Error::unsupported(
+                cmd.name(),
+                flag,
+                "it is a POSIX-only spawn flag",
+            ));
         }
     }
     Ok(())
@@ -272,7 +301,11 @@ pub(crate) fn check_platform(cmd: &Command) -> Result<()> {
 
 /// Builds the spawn request for `cmd`. `stdin`/`stdout` override the
 /// command's own choices (pipelines connect stages this way).
-pub(crate) fn request(cmd: &Command, stdin: Option<StdioKind>, stdout: Option<StdioKind>) -> Result<SpawnRequest<'_>> {
+pub(crate) fn request(
+    cmd: &Command,
+    stdin: Option<StdioKind>,
+    stdout: Option<StdioKind>,
+) -> Result<SpawnRequest<'_>> {
     let stdin = match stdin {
         Some(k) => k,
         None if cmd.keep_stdin_open => StdioKind::Piped,
@@ -281,8 +314,13 @@ pub(crate) fn request(cmd: &Command, stdin: Option<StdioKind>, stdout: Option<St
             StdinKind::Inherit => StdioKind::Inherit,
             StdinKind::Bytes(_) | StdinKind::Lines(_) => StdioKind::Piped,
             StdinKind::File(path) => {
-                let f = std::fs::File::open(path)
-                    .map_err(|e| Error::io(cmd.name(), format!("opening stdin file {}", path.display()), e))?;
+                let f = std::fs::File::open(path).map_err(|e| {
+                    Error::io(
+                        cmd.name(),
+                        format!("opening stdin file {}", path.display()),
+                        e,
+                    )
+                })?;
                 StdioKind::Io(f.into())
             }
         },

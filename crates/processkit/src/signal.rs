@@ -66,7 +66,12 @@ impl Signal {
             Signal::Usr1 => libc::SIGUSR1,
             Signal::Usr2 => libc::SIGUSR2,
             Signal::Other(n) if n > 0 && n < 65 => n,
-            Signal::Other(n) => return Err(Error::invalid(program, format!("{n} is not a valid signal number"))),
+            Signal::Other(n) => {
+                return Err(Error::invalid(
+                    program,
+                    format!("{n} is not a valid signal number"),
+                ));
+            }
         })
     }
 

@@ -92,7 +92,9 @@ impl Stdin {
     where
         S: Stream<Item = String> + Send + 'static,
     {
-        Stdin(StdinKind::Lines(Arc::new(Mutex::new(Some(Box::pin(lines))))))
+        Stdin(StdinKind::Lines(Arc::new(Mutex::new(Some(Box::pin(
+            lines,
+        ))))))
     }
 
     /// The contents of the file at `path` (opened when the process starts;
@@ -107,7 +109,10 @@ impl Stdin {
 
     /// `true` when the process gets data from the parent (not null, not inherited).
     pub(crate) fn has_data(&self) -> bool {
-        matches!(self.0, StdinKind::Bytes(_) | StdinKind::Lines(_) | StdinKind::File(_))
+        matches!(
+            self.0,
+            StdinKind::Bytes(_) | StdinKind::Lines(_) | StdinKind::File(_)
+        )
     }
 }
 

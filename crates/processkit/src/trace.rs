@@ -16,13 +16,21 @@ macro_rules! ev {
 /// A weaker containment mechanism is in use (reported once per process).
 pub(crate) fn fallback(reason: &str) {
     #[cfg(feature = "tracing")]
-    ev!(warn, reason, "cgroup v2 unavailable; falling back to POSIX process groups");
+    ev!(
+        warn,
+        reason,
+        "cgroup v2 unavailable; falling back to POSIX process groups"
+    );
 }
 
 /// The vfork-style spawner was refused; std's spawner is used from now on.
 pub(crate) fn spawner_fallback(reason: &str) {
     #[cfg(feature = "tracing")]
-    ev!(warn, reason, "vfork-style spawner unavailable; using std::process");
+    ev!(
+        warn,
+        reason,
+        "vfork-style spawner unavailable; using std::process"
+    );
 }
 
 /// A child was spawned.
@@ -32,15 +40,34 @@ pub(crate) fn spawned(program: &str, pid: Option<u32>, mechanism: crate::Mechani
 }
 
 /// A child exited.
-pub(crate) fn exited(program: &str, pid: Option<u32>, code: Option<i32>, signal: Option<i32>, elapsed: Duration) {
+pub(crate) fn exited(
+    program: &str,
+    pid: Option<u32>,
+    code: Option<i32>,
+    signal: Option<i32>,
+    elapsed: Duration,
+) {
     #[cfg(feature = "tracing")]
-    ev!(debug, program, pid, code, signal, elapsed_ms = elapsed.as_millis() as u64, "exited");
+    ev!(
+        debug,
+        program,
+        pid,
+        code,
+        signal,
+        elapsed_ms = elapsed.as_millis() as u64,
+        "exited"
+    );
 }
 
 /// A run's deadline passed and its tree was killed.
 pub(crate) fn timed_out(program: &str, timeout: Duration) {
     #[cfg(feature = "tracing")]
-    ev!(info, program, timeout_ms = timeout.as_millis() as u64, "timed out; tree killed");
+    ev!(
+        info,
+        program,
+        timeout_ms = timeout.as_millis() as u64,
+        "timed out; tree killed"
+    );
 }
 
 /// A run was cancelled and its tree was killed.
@@ -59,19 +86,36 @@ pub(crate) fn teardown(what: &str, mechanism: crate::Mechanism) {
 /// A retry is about to happen.
 pub(crate) fn retry(program: &str, attempt: u32, delay: Duration) {
     #[cfg(feature = "tracing")]
-    ev!(info, program, attempt, delay_ms = delay.as_millis() as u64, "retrying");
+    ev!(
+        info,
+        program,
+        attempt,
+        delay_ms = delay.as_millis() as u64,
+        "retrying"
+    );
 }
 
 /// A supervised command is restarted.
 pub(crate) fn restart(program: &str, restarts: u32, delay: Duration) {
     #[cfg(feature = "tracing")]
-    ev!(info, program, restarts, delay_ms = delay.as_millis() as u64, "restarting");
+    ev!(
+        info,
+        program,
+        restarts,
+        delay_ms = delay.as_millis() as u64,
+        "restarting"
+    );
 }
 
 /// The supervisor's failure-storm guard tripped.
 pub(crate) fn storm(program: &str, pause: Duration) {
     #[cfg(feature = "tracing")]
-    ev!(warn, program, pause_ms = pause.as_millis() as u64, "failure storm; pausing restarts");
+    ev!(
+        warn,
+        program,
+        pause_ms = pause.as_millis() as u64,
+        "failure storm; pausing restarts"
+    );
 }
 
 /// The guardian process started (it tears containers down if this process
@@ -85,5 +129,9 @@ pub(crate) fn guardian_started(pid: u32) {
 /// not be started or kept running): an abrupt death can leave descendants.
 pub(crate) fn guardian_unavailable(reason: &str) {
     #[cfg(feature = "tracing")]
-    ev!(warn, reason, "no guardian: only destructors tear containers down");
+    ev!(
+        warn,
+        reason,
+        "no guardian: only destructors tear containers down"
+    );
 }

@@ -19,7 +19,10 @@ async fn nul_bytes_anywhere_are_invalid_input_naming_the_program() {
     ];
     for cmd in cases {
         let err = cmd.run().await.unwrap_err();
-        assert!(matches!(err, Error::InvalidInput { .. }), "{cmd:?}: {err:?}");
+        assert!(
+            matches!(err, Error::InvalidInput { .. }),
+            "{cmd:?}: {err:?}"
+        );
         assert!(err.to_string().contains("NUL"), "{err}");
     }
 }
@@ -28,23 +31,40 @@ async fn nul_bytes_anywhere_are_invalid_input_naming_the_program() {
 async fn an_empty_program_or_bad_env_name_is_invalid_input() {
     let err = Command::new("").run().await.unwrap_err();
     assert!(matches!(err, Error::InvalidInput { .. }), "{err:?}");
-    let err = Command::new("echo").env("A=B", "x").run().await.unwrap_err();
+    let err = Command::new("echo")
+        .env("A=B", "x")
+        .run()
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::InvalidInput { .. }), "{err:?}");
 }
 
 #[tokio::test]
 async fn a_missing_program_is_not_found_naming_it() {
-    let err = Command::new("pk-no-such-program-anywhere").run().await.unwrap_err();
+    let err = Command::new("pk-no-such-program-anywhere")
+        .run()
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
-    assert!(err.to_string().contains("pk-no-such-program-anywhere"), "{err}");
-    let err = Command::new("/nonexistent/dir/tool").output_string().await.unwrap_err();
+    assert!(
+        err.to_string().contains("pk-no-such-program-anywhere"),
+        "{err}"
+    );
+    let err = Command::new("/nonexistent/dir/tool")
+        .output_string()
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
     assert!(err.to_string().contains("/nonexistent/dir/tool"), "{err}");
 }
 
 #[tokio::test]
 async fn a_missing_working_directory_names_the_directory() {
-    let err = Command::new("ls").current_dir("/nonexistent/pk-cwd").run().await.unwrap_err();
+    let err = Command::new("ls")
+        .current_dir("/nonexistent/pk-cwd")
+        .run()
+        .await
+        .unwrap_err();
     match &err {
         Error::BadDirectory { program, dir, .. } => {
             assert_eq!(program, "ls");
@@ -56,7 +76,11 @@ async fn a_missing_working_directory_names_the_directory() {
     let dir = common::scratch();
     let file = dir.path().join("not-a-dir");
     std::fs::write(&file, "").unwrap();
-    let err = Command::new("ls").current_dir(&file).run().await.unwrap_err();
+    let err = Command::new("ls")
+        .current_dir(&file)
+        .run()
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::BadDirectory { .. }), "{err:?}");
 }
 
@@ -70,7 +94,10 @@ async fn a_non_executable_file_is_permission_denied() {
     assert!(matches!(err, Error::PermissionDenied { .. }), "{err:?}");
     assert!(err.to_string().contains("script.sh"), "{err}");
     let err = Command::new(dir.path()).run().await.unwrap_err();
-    assert!(matches!(err, Error::PermissionDenied { .. } | Error::NotFound { .. }), "{err:?}");
+    assert!(
+        matches!(err, Error::PermissionDenied { .. } | Error::NotFound { .. }),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
@@ -89,7 +116,10 @@ async fn bad_input_errors_leave_no_child_or_fd_behind() {
     let before = common::fd_count();
     for _ in 0..50 {
         let _ = Command::new("pk-no-such-program-anywhere").run().await;
-        let _ = Command::new("ls").current_dir("/nonexistent/pk-cwd").run().await;
+        let _ = Command::new("ls")
+            .current_dir("/nonexistent/pk-cwd")
+            .run()
+            .await;
         let _ = Command::new("echo").arg("a\0b").run().await;
     }
     let after = common::fd_count();

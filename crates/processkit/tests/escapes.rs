@@ -55,24 +55,34 @@ fn is_setsid(label: &str) -> bool {
 fn settle_sessions(entries: &[(String, u32)], shell_session: Option<u32>) {
     for (label, pid) in entries {
         if is_setsid(label) {
-            common::wait_until(Duration::from_secs(2), || common::session_of(*pid) != shell_session);
+            common::wait_until(Duration::from_secs(2), || {
+                common::session_of(*pid) != shell_session
+            });
         }
     }
 }
 
 /// Asserts the outcome for `mechanism`, then kills any documented survivor.
 fn check_outcome(entries: &[(String, u32)], mechanism: Mechanism, what: &str) {
-    let (must_survive, must_die): (Vec<_>, Vec<_>) =
-        entries.iter().partition(|(label, _)| mechanism == Mechanism::ProcessGroup && is_setsid(label));
+    let (must_survive, must_die): (Vec<_>, Vec<_>) = entries
+        .iter()
+        .partition(|(label, _)| mechanism == Mechanism::ProcessGroup && is_setsid(label));
     let dying: Vec<u32> = must_die.iter().map(|(_, p)| *p).collect();
     assert_all_gone(&dying, Duration::from_secs(2), what);
     for (label, pid) in &must_survive {
-        assert!(alive(*pid), "{what}: {label} escapee {pid} should survive a process group (documented)");
+        assert!(
+            alive(*pid),
+            "{what}: {label} escapee {pid} should survive a process group (documented)"
+        );
         // Clean up the documented survivor ourselves.
         unsafe { libc::kill(*pid as i32, libc::SIGKILL) };
     }
     if mechanism == Mechanism::ProcessGroup {
-        assert_eq!(must_survive.len(), 2, "{what}: exactly the two setsid escapees survive");
+        assert_eq!(
+            must_survive.len(),
+            2,
+            "{what}: exactly the two setsid escapees survive"
+        );
     }
 }
 
@@ -81,7 +91,10 @@ async fn group_matrix(options: ProcessGroupOptions) {
     let file = dir.path().join("pids");
     let group = ProcessGroup::with_options(options).unwrap();
     let mechanism = group.mechanism();
-    let run = group.start(&Command::new("sh").args(["-c", &escape_script(&file)])).await.unwrap();
+    let run = group
+        .start(&Command::new("sh").args(["-c", &escape_script(&file)]))
+        .await
+        .unwrap();
     let shell_session = common::session_of(run.pid().unwrap());
     read_pids(&file, ESCAPES, Duration::from_secs(10));
     let entries = labelled(&file);
@@ -109,7 +122,11 @@ async fn dropping_a_process_group_group_kills_all_but_setsid_escapees() {
 async fn dropping_a_started_handle_kills_every_escapee_its_mechanism_can_catch() {
     let dir = common::scratch();
     let file = dir.path().join("pids");
-    let run = Command::new("sh").args(["-c", &escape_script(&file)]).start().await.unwrap();
+    let run = Command::new("sh")
+        .args(["-c", &escape_script(&file)])
+        .start()
+        .await
+        .unwrap();
     let shell_session = common::session_of(run.pid().unwrap());
     read_pids(&file, ESCAPES, Duration::from_secs(10));
     let entries = labelled(&file);
@@ -123,7 +140,12 @@ async fn a_timeout_kills_a_backgrounded_grandchild() {
     let dir = common::scratch();
     let file = dir.path().join("pids");
     let script = format!("sleep 300 & echo $! > {}; wait", file.display());
-    let r = Command::new("sh").args(["-c", &script]).timeout(Duration::from_millis(500)).output_string().await.unwrap();
+    let r = Command::new("sh")
+        .args(["-c", &script])
+        .timeout(Duration::from_millis(500))
+        .output_string()
+        .await
+        .unwrap();
     assert!(r.timed_out());
     let pids = read_pids(&file, 1, Duration::from_secs(1));
     assert_all_gone(&pids, Duration::from_secs(2), "timed-out run's grandchild");
@@ -133,7 +155,10 @@ async fn a_timeout_kills_a_backgrounded_grandchild() {
 async fn dropped_future_kills_setsid_grandchild() {
     let dir = common::scratch();
     let file = dir.path().join("pids");
-    let script = format!("setsid sh -c 'echo $$ > {}; exec sleep 300' & wait", file.display());
+    let script = format!(
+        "setsid sh -c 'echo $$ > {}; exec sleep 300' & wait",
+        file.display()
+    );
     let cmd = Command::new("sh").args(["-c", &script]);
     let fut = cmd.run();
     let pids = tokio::select! {
@@ -149,10 +174,17 @@ async fn dropped_future_kills_setsid_grandchild() {
     };
     // `select!` dropped the run's future here.
     if on_process_groups() {
-        assert!(alive(pids[0]), "a setsid grandchild escapes a process group (documented)");
+        assert!(
+            alive(pids[0]),
+            "a setsid grandchild escapes a process group (documented)"
+        );
         unsafe { libc::kill(pids[0] as i32, libc::SIGKILL) };
     } else {
-        assert_all_gone(&pids, Duration::from_secs(2), "dropped future's setsid grandchild");
+        assert_all_gone(
+            &pids,
+            Duration::from_secs(2),
+            "dropped future's setsid grandchild",
+        );
     }
 }
 
@@ -161,7 +193,11 @@ async fn a_run_inside_tokio_timeout_is_killed_with_its_tree_when_it_expires() {
     let dir = common::scratch();
     let file = dir.path().join("pids");
     let script = format!("sleep 300 & echo $! > {}; wait", file.display());
-    let r = tokio::time::timeout(Duration::from_millis(300), Command::new("sh").args(["-c", &script]).output_string()).await;
+    let r = tokio::time::timeout(
+        Duration::from_millis(300),
+        Command::new("sh").args(["-c", &script]).output_string(),
+    )
+    .await;
     assert!(r.is_err(), "the outer timeout fired");
     let pids = read_pids(&file, 1, Duration::from_secs(1));
     assert_all_gone(&pids, Duration::from_secs(2), "grandchild of a dropped run");
@@ -174,7 +210,11 @@ async fn a_panic_in_the_owning_task_kills_the_tree() {
     let script = format!("sleep 300 & echo $! > {}; wait", file.display());
     let f2 = file.clone();
     let task = tokio::spawn(async move {
-        let run = Command::new("sh").args(["-c", &script]).start().await.unwrap();
+        let run = Command::new("sh")
+            .args(["-c", &script])
+            .start()
+            .await
+            .unwrap();
         common::wait_until_async(Duration::from_secs(5), || f2.exists()).await;
         let _keep = run;
         panic!("the owner panics while holding the handle");
@@ -189,10 +229,23 @@ async fn setsid_on_the_command_keeps_containment() {
     let dir = common::scratch();
     let file = dir.path().join("pids");
     let script = format!("sleep 300 & echo $! > {}; wait", file.display());
-    let run = Command::new("sh").args(["-c", &script]).setsid().start().await.unwrap();
+    let run = Command::new("sh")
+        .args(["-c", &script])
+        .setsid()
+        .start()
+        .await
+        .unwrap();
     let pid = run.pid().unwrap();
-    assert!(common::wait_until(Duration::from_secs(2), || common::session_of(pid) == Some(pid)), "child leads a new session");
+    assert!(
+        common::wait_until(Duration::from_secs(2), || common::session_of(pid)
+            == Some(pid)),
+        "child leads a new session"
+    );
     let pids = read_pids(&file, 1, Duration::from_secs(5));
     drop(run);
-    assert_all_gone(&[pid, pids[0]], Duration::from_secs(2), "setsid command tree");
+    assert_all_gone(
+        &[pid, pids[0]],
+        Duration::from_secs(2),
+        "setsid command tree",
+    );
 }

@@ -22,6 +22,8 @@ async fn no_fd_growth_over_300_runs() {
         cmd.output_string().await.unwrap();
     }
     let after = common::fd_count();
-    assert!(after <= before + 4, "fds grew from {before} to {after} over 300 runs");
+    assert!(
+        after <= before + 4,
+        "fds grew from {before} to {after} over 300 runs"
+    );
 }
-

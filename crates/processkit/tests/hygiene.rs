@@ -16,11 +16,18 @@ fn my_cgroup_dirs() -> Option<Vec<std::path::PathBuf>> {
     let mount = std::fs::read_to_string("/proc/self/mountinfo")
         .ok()?
         .lines()
-        .find(|l| l.split(" - ").nth(1).is_some_and(|t| t.starts_with("cgroup2 ")))?
+        .find(|l| {
+            l.split(" - ")
+                .nth(1)
+                .is_some_and(|t| t.starts_with("cgroup2 "))
+        })?
         .split_whitespace()
         .nth(4)?
         .to_owned();
-    let own = std::fs::read_to_string("/proc/self/cgroup").ok()?.lines().find_map(|l| l.strip_prefix("0::").map(str::to_owned))?;
+    let own = std::fs::read_to_string("/proc/self/cgroup")
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("0::").map(str::to_owned))?;
     let parent = std::path::Path::new(&mount).join(own.trim_start_matches('/'));
     let me = format!("processkit-{}-", std::process::id());
     let root = std::fs::read_dir(&parent)
@@ -45,8 +52,12 @@ fn zombie_children() -> Vec<u32> {
     let me = std::process::id().to_string();
     let mut out = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
         let Some(i) = stat.rfind(')') else { continue };
         let f: Vec<&str> = stat[i + 2..].split_whitespace().collect();
         if f.first() == Some(&"Z") && f.get(1) == Some(&me.as_str()) {
@@ -60,7 +71,12 @@ fn zombie_children() -> Vec<u32> {
 async fn two_hundred_concurrent_runs_all_succeed() {
     let mut tasks = Vec::new();
     for i in 0..200 {
-        tasks.push(tokio::spawn(async move { Command::new("sh").args(["-c", &format!("echo {i}")]).run().await }));
+        tasks.push(tokio::spawn(async move {
+            Command::new("sh")
+                .args(["-c", &format!("echo {i}")])
+                .run()
+                .await
+        }));
     }
     for (i, t) in tasks.into_iter().enumerate() {
         assert_eq!(t.await.unwrap().unwrap(), i.to_string());
@@ -70,8 +86,17 @@ async fn two_hundred_concurrent_runs_all_succeed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runs_leave_no_zombies_behind() {
     for _ in 0..40 {
-        Command::new("sh").args(["-c", "sleep 0.01 & true"]).run().await.unwrap();
-        let _ = Command::new("sleep").arg("5").timeout(Duration::from_millis(10)).output_string().await.unwrap();
+        Command::new("sh")
+            .args(["-c", "sleep 0.01 & true"])
+            .run()
+            .await
+            .unwrap();
+        let _ = Command::new("sleep")
+            .arg("5")
+            .timeout(Duration::from_millis(10))
+            .output_string()
+            .await
+            .unwrap();
     }
     let ok = common::wait_until(Duration::from_secs(3), || zombie_children().is_empty());
     assert!(ok, "zombie children left: {:?}", zombie_children());
@@ -92,7 +117,18 @@ async fn output_all_never_exceeds_its_concurrency_cap() {
     });
     let results = output_all(cmds, 3, &JobRunner).await;
     assert_eq!(results.len(), 24);
-    let max = results.iter().map(|r| r.as_ref().unwrap().stdout().trim().parse::<usize>().unwrap()).max().unwrap();
+    let max = results
+        .iter()
+        .map(|r| {
+            r.as_ref()
+                .unwrap()
+                .stdout()
+                .trim()
+                .parse::<usize>()
+                .unwrap()
+        })
+        .max()
+        .unwrap();
     assert!(max <= 3, "saw {max} live at once with a cap of 3");
     assert!(max >= 2, "the batch did run concurrently (max {max})");
 }
@@ -106,7 +142,10 @@ async fn output_all_collects_every_outcome_without_short_circuiting() {
     ];
     let results = output_all(cmds, 2, &JobRunner).await;
     assert_eq!(results[0].as_ref().unwrap().code(), Some(1));
-    assert!(matches!(results[1], Err(processkit::Error::NotFound { .. })));
+    assert!(matches!(
+        results[1],
+        Err(processkit::Error::NotFound { .. })
+    ));
     assert_eq!(results[2].as_ref().unwrap().stdout(), "ok\n");
 }
 
@@ -124,7 +163,11 @@ async fn runs_and_groups_leave_no_cgroup_directories() {
         return;
     };
     for _ in 0..40 {
-        Command::new("sh").args(["-c", "sleep 30 & echo x"]).run().await.unwrap();
+        Command::new("sh")
+            .args(["-c", "sleep 30 & echo x"])
+            .run()
+            .await
+            .unwrap();
     }
     for _ in 0..100 {
         let g = ProcessGroup::new().unwrap();
@@ -134,8 +177,14 @@ async fn runs_and_groups_leave_no_cgroup_directories() {
     // One-shot leaves are pooled for reuse (bounded); group directories go away.
     let ok = common::wait_until(Duration::from_secs(5), || {
         let dirs = my_cgroup_dirs().unwrap_or_default();
-        let groups = dirs.iter().filter(|d| d.file_name().unwrap().to_string_lossy().starts_with('g')).count();
-        let leaves = dirs.iter().filter(|d| d.file_name().unwrap().to_string_lossy().starts_with('r')).count();
+        let groups = dirs
+            .iter()
+            .filter(|d| d.file_name().unwrap().to_string_lossy().starts_with('g'))
+            .count();
+        let leaves = dirs
+            .iter()
+            .filter(|d| d.file_name().unwrap().to_string_lossy().starts_with('r'))
+            .count();
         groups == 0 && leaves <= 32
     });
     assert!(ok, "left behind: {:?}", my_cgroup_dirs());

@@ -13,11 +13,18 @@ fn cgroup_parent() -> Option<PathBuf> {
     let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
     let mount = info
         .lines()
-        .find(|l| l.split(" - ").nth(1).is_some_and(|t| t.starts_with("cgroup2 ")))?
+        .find(|l| {
+            l.split(" - ")
+                .nth(1)
+                .is_some_and(|t| t.starts_with("cgroup2 "))
+        })?
         .split_whitespace()
         .nth(4)?
         .to_owned();
-    let own = std::fs::read_to_string("/proc/self/cgroup").ok()?.lines().find_map(|l| l.strip_prefix("0::").map(str::to_owned))?;
+    let own = std::fs::read_to_string("/proc/self/cgroup")
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("0::").map(str::to_owned))?;
     Some(PathBuf::from(mount).join(own.trim_start_matches('/')))
 }
 
@@ -28,7 +35,10 @@ fn sweep_helper_process() {
     if std::env::var_os("PK_SWEEP_HELPER").is_none() {
         return;
     }
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async { processkit::Command::new("true").run().await.unwrap() });
 }
 
@@ -47,7 +57,10 @@ fn a_planted_leftover_of_a_dead_owner_is_swept_by_the_next_process() {
     let root = parent.join(format!("processkit-{dead_pid}-1"));
     let leaf = root.join("g1").join("c1");
     std::fs::create_dir_all(&leaf).unwrap();
-    let mut straggler = std::process::Command::new("sleep").arg("300").spawn().unwrap();
+    let mut straggler = std::process::Command::new("sleep")
+        .arg("300")
+        .spawn()
+        .unwrap();
     std::fs::write(leaf.join("cgroup.procs"), straggler.id().to_string()).unwrap();
 
     // This process is a live owner: `preflight` above created its root.
@@ -69,8 +82,15 @@ fn a_planted_leftover_of_a_dead_owner_is_swept_by_the_next_process() {
     assert!(status.success());
 
     let waited = std::thread::spawn(move || straggler.wait().unwrap());
-    assert!(common::wait_until(Duration::from_secs(3), || waited.is_finished()), "the straggler was killed");
+    assert!(
+        common::wait_until(Duration::from_secs(3), || waited.is_finished()),
+        "the straggler was killed"
+    );
     assert!(!waited.join().unwrap().success());
-    assert!(common::wait_until(Duration::from_secs(5), || !root.exists()), "leftover {} removed", root.display());
+    assert!(
+        common::wait_until(Duration::from_secs(5), || !root.exists()),
+        "leftover {} removed",
+        root.display()
+    );
     assert!(mine(), "a live owner's root is never swept");
 }

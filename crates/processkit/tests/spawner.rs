@@ -18,7 +18,9 @@ fn zombie_children() -> usize {
         .flatten()
         .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
         .filter(|stat| {
-            let Some(i) = stat.rfind(')') else { return false };
+            let Some(i) = stat.rfind(')') else {
+                return false;
+            };
             let f: Vec<&str> = stat[i + 2..].split_whitespace().collect();
             f.first() == Some(&"Z") && f.get(1) == Some(&me.as_str())
         })
@@ -45,12 +47,19 @@ async fn exec_failures_are_typed_and_leave_no_zombie() {
         assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
         let err = Command::new(&not_exec).run().await.unwrap_err();
         assert!(matches!(err, Error::PermissionDenied { .. }), "{err:?}");
-        let err = Command::new("true").current_dir(dir.path().join("missing")).run().await.unwrap_err();
+        let err = Command::new("true")
+            .current_dir(dir.path().join("missing"))
+            .run()
+            .await
+            .unwrap_err();
         assert!(matches!(err, Error::BadDirectory { .. }), "{err:?}");
         let err = Command::new("pk-no-such-program").run().await.unwrap_err();
         assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
     }
-    assert!(common::wait_until(Duration::from_secs(2), || zombie_children() == 0), "zombies left");
+    assert!(
+        common::wait_until(Duration::from_secs(2), || zombie_children() == 0),
+        "zombies left"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -58,9 +67,12 @@ async fn no_parent_fd_leaks_into_the_child_except_stdio() {
     // Distinctive fds in the parent, plus concurrent spawns holding pidfds,
     // pipes and cgroup.procs fds while the probe child starts.
     let dir = common::scratch();
-    let _files: Vec<std::fs::File> =
-        (0..5).map(|i| std::fs::File::create(dir.path().join(format!("marker-{i}"))).unwrap()).collect();
-    let busy: Vec<_> = (0..8).map(|_| tokio::spawn(async { Command::new("sleep").arg("1").run().await })).collect();
+    let _files: Vec<std::fs::File> = (0..5)
+        .map(|i| std::fs::File::create(dir.path().join(format!("marker-{i}"))).unwrap())
+        .collect();
+    let busy: Vec<_> = (0..8)
+        .map(|_| tokio::spawn(async { Command::new("sleep").arg("1").run().await }))
+        .collect();
     // Fds this process inherited without close-on-exec from whoever started
     // it pass through to every child, as with std::process; everything the
     // process opened itself must not.
@@ -70,21 +82,40 @@ async fn no_parent_fd_leaks_into_the_child_except_stdio() {
         .filter_map(|e| {
             let fd: u32 = e.file_name().to_str()?.parse().ok()?;
             let info = std::fs::read_to_string(e.path()).ok()?;
-            let flags = info.lines().find_map(|l| l.strip_prefix("flags:"))?.trim().to_owned();
+            let flags = info
+                .lines()
+                .find_map(|l| l.strip_prefix("flags:"))?
+                .trim()
+                .to_owned();
             let flags = u32::from_str_radix(&flags, 8).ok()?;
             (flags & libc::O_CLOEXEC as u32 == 0).then_some(fd)
         })
         .collect();
     for _ in 0..10 {
-        let listing = Command::new("ls").args(["-l", "/proc/self/fd/"]).run().await.unwrap();
+        let listing = Command::new("ls")
+            .args(["-l", "/proc/self/fd/"])
+            .run()
+            .await
+            .unwrap();
         let fds: Vec<&str> = listing.lines().filter(|l| l.contains("->")).collect();
         for line in &fds {
-            let fd: u32 = line.split(" -> ").next().unwrap().split_whitespace().last().unwrap().parse().unwrap();
+            let fd: u32 = line
+                .split(" -> ")
+                .next()
+                .unwrap()
+                .split_whitespace()
+                .last()
+                .unwrap()
+                .parse()
+                .unwrap();
             assert!(
                 fd <= 2 || line.contains("/proc/") || inherited.contains(&fd),
                 "leaked fd in the child: {line}\n{listing}"
             );
-            assert!(!line.contains("marker-") && !line.contains("cgroup") && !line.contains("pidfd"), "{line}");
+            assert!(
+                !line.contains("marker-") && !line.contains("cgroup") && !line.contains("pidfd"),
+                "{line}"
+            );
         }
     }
     for b in busy {
@@ -125,12 +156,22 @@ async fn a_parent_signal_handler_never_runs_in_the_child() {
         Command::new("true").run().await.unwrap();
     }
     // A caught signal in the parent becomes the default action in the child.
-    let r = Command::new("sh").args(["-c", "kill -USR1 $$; echo survived"]).output_string().await.unwrap();
+    let r = Command::new("sh")
+        .args(["-c", "kill -USR1 $$; echo survived"])
+        .output_string()
+        .await
+        .unwrap();
     assert_eq!(r.signal(), Some(libc::SIGUSR1), "{r:?}");
     stop.store(true, Ordering::Relaxed);
     storm.join().unwrap();
-    assert!(HANDLED.load(Ordering::Relaxed) > 0, "the storm reached the parent");
-    assert!(!IN_CHILD.load(Ordering::Relaxed), "the parent's handler ran in a child");
+    assert!(
+        HANDLED.load(Ordering::Relaxed) > 0,
+        "the storm reached the parent"
+    );
+    assert!(
+        !IN_CHILD.load(Ordering::Relaxed),
+        "the parent's handler ran in a child"
+    );
 }
 
 #[tokio::test]
@@ -142,12 +183,27 @@ async fn the_child_starts_with_an_empty_signal_mask_and_default_sigpipe() {
         libc::sigaddset(&mut set, libc::SIGUSR2);
         libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
     }
-    let status = Command::new("sh").args(["-c", "grep -E '^Sig(Blk|Ign)' /proc/self/status"]).run().await.unwrap();
+    let status = Command::new("sh")
+        .args(["-c", "grep -E '^Sig(Blk|Ign)' /proc/self/status"])
+        .run()
+        .await
+        .unwrap();
     let blk = status.lines().find(|l| l.starts_with("SigBlk")).unwrap();
-    assert!(blk.split_whitespace().last().unwrap().chars().all(|c| c == '0'), "{blk}");
+    assert!(
+        blk.split_whitespace()
+            .last()
+            .unwrap()
+            .chars()
+            .all(|c| c == '0'),
+        "{blk}"
+    );
     let ign = status.lines().find(|l| l.starts_with("SigIgn")).unwrap();
     let mask = u64::from_str_radix(ign.split_whitespace().last().unwrap(), 16).unwrap();
-    assert_eq!(mask & (1 << (libc::SIGPIPE - 1)), 0, "SIGPIPE must not be ignored in the child: {ign}");
+    assert_eq!(
+        mask & (1 << (libc::SIGPIPE - 1)),
+        0,
+        "SIGPIPE must not be ignored in the child: {ign}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -171,11 +227,16 @@ async fn a_thousand_spawns_while_other_threads_allocate_heavily() {
         })
         .collect();
     // The valgrind lane lowers the count: every spawn is ~100x slower there.
-    let count: usize = std::env::var("PK_SPAWN_COUNT").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
+    let count: usize = std::env::var("PK_SPAWN_COUNT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
     let work = async {
         let mut tasks = Vec::new();
         for i in 0..count {
-            tasks.push(tokio::spawn(async move { Command::new("echo").arg(i.to_string()).run().await }));
+            tasks.push(tokio::spawn(async move {
+                Command::new("echo").arg(i.to_string()).run().await
+            }));
             if tasks.len() >= 16 {
                 for t in tasks.drain(..) {
                     t.await.unwrap().unwrap();
@@ -186,7 +247,9 @@ async fn a_thousand_spawns_while_other_threads_allocate_heavily() {
             t.await.unwrap().unwrap();
         }
     };
-    tokio::time::timeout(Duration::from_secs(120), work).await.expect("no deadlock");
+    tokio::time::timeout(Duration::from_secs(120), work)
+        .await
+        .expect("no deadlock");
     stop.store(true, Ordering::Relaxed);
     for c in churners {
         c.join().unwrap();
@@ -199,22 +262,45 @@ async fn uid_and_gid_drop_works_under_the_cgroup_mechanism() {
         eprintln!("skipped: needs root to change ids");
         return;
     }
-    let out = Command::new("id").uid(65534).gid(65534).run().await.unwrap();
+    let out = Command::new("id")
+        .uid(65534)
+        .gid(65534)
+        .run()
+        .await
+        .unwrap();
     assert!(out.starts_with("uid=65534"), "{out}");
     assert!(out.contains("gid=65534"), "{out}");
-    assert!(!out.contains("groups=0"), "supplementary groups reset: {out}");
+    assert!(
+        !out.contains("groups=0"),
+        "supplementary groups reset: {out}"
+    );
     let group = processkit::ProcessGroup::new().unwrap();
-    let out = group.start(&Command::new("id").args(["-u"]).uid(65534)).await.unwrap().output_string().await.unwrap();
+    let out = group
+        .start(&Command::new("id").args(["-u"]).uid(65534))
+        .await
+        .unwrap()
+        .output_string()
+        .await
+        .unwrap();
     assert_eq!(out.stdout().trim(), "65534");
-    eprintln!("mechanism: {} (cgroup expected on this host: {})", group.mechanism(), Mechanism::current());
+    eprintln!(
+        "mechanism: {} (cgroup expected on this host: {})",
+        group.mechanism(),
+        Mechanism::current()
+    );
 }
 
 /// Runs inside a re-executed copy of this test binary (see below): starts
 /// `sleep 300`, prints its pid, then waits to be killed.
 #[test]
 fn pdeath_helper_process() {
-    let Ok(mode) = std::env::var("PK_PDEATH_HELPER") else { return };
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let Ok(mode) = std::env::var("PK_PDEATH_HELPER") else {
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let mut cmd = Command::new("sleep").arg("300");
         if mode == "armed" {
@@ -230,7 +316,12 @@ fn pdeath_helper_process() {
 fn sleep_pid_of_killed_helper(mode: &str) -> u32 {
     use std::io::BufRead;
     let mut helper = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "pdeath_helper_process", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "pdeath_helper_process",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("PK_PDEATH_HELPER", mode)
         // Only PR_SET_PDEATHSIG may act here: no guardian, and process groups
         // (no atexit cgroup teardown can run after SIGKILL anyway).
@@ -256,11 +347,18 @@ fn sleep_pid_of_killed_helper(mode: &str) -> u32 {
 #[test]
 fn kill_on_parent_death_kills_the_direct_child_when_the_parent_is_sigkilled() {
     let armed = sleep_pid_of_killed_helper("armed");
-    common::assert_all_gone(&[armed], Duration::from_secs(2), "child armed with PR_SET_PDEATHSIG");
+    common::assert_all_gone(
+        &[armed],
+        Duration::from_secs(2),
+        "child armed with PR_SET_PDEATHSIG",
+    );
     // Control: without the flag (and without guardian) the child outlives its parent.
     let unarmed = sleep_pid_of_killed_helper("plain");
     std::thread::sleep(Duration::from_millis(300));
     let survived = common::alive(unarmed);
     unsafe { libc::kill(unarmed as i32, libc::SIGKILL) };
-    assert!(survived, "control: an unarmed child survives a SIGKILLed parent without the guardian");
+    assert!(
+        survived,
+        "control: an unarmed child survives a SIGKILLed parent without the guardian"
+    );
 }

@@ -51,8 +51,16 @@ pub(crate) enum Owner {
 
 /// The process behind a handle: a real child or a scripted stand-in.
 pub(crate) enum Proc {
-    Real { child: sys::Child, member: sys::Member, owner: Owner },
-    Scripted { status: ExitStatus, exit_at: Option<Pin<Box<Sleep>>>, killed: bool },
+    Real {
+        child: sys::Child,
+        member: sys::Member,
+        owner: Owner,
+    },
+    Scripted {
+        status: ExitStatus,
+        exit_at: Option<Pin<Box<Sleep>>>,
+        killed: bool,
+    },
 }
 
 impl Proc {
@@ -64,17 +72,33 @@ impl Proc {
     }
 
     fn owns_tree(&self) -> bool {
-        matches!(self, Proc::Real { owner: Owner::Own(_), .. })
+        matches!(
+            self,
+            Proc::Real {
+                owner: Owner::Own(_),
+                ..
+            }
+        )
     }
 
     fn kills_tree_on_exit(&self) -> bool {
-        matches!(self, Proc::Real { owner: Owner::Own(_) | Owner::Stage, .. })
+        matches!(
+            self,
+            Proc::Real {
+                owner: Owner::Own(_) | Owner::Stage,
+                ..
+            }
+        )
     }
 
     fn poll_wait(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<ExitStatus>> {
         match self {
             Proc::Real { child, .. } => child.poll_wait(cx),
-            Proc::Scripted { status, exit_at, killed } => {
+            Proc::Scripted {
+                status,
+                exit_at,
+                killed,
+            } => {
                 if *killed {
                     return Poll::Ready(Ok(ExitStatus::from_signal(9)));
                 }
@@ -93,7 +117,11 @@ impl Proc {
     /// pipeline: every stage).
     fn kill_tree(&mut self) {
         match self {
-            Proc::Real { member, child, owner } => {
+            Proc::Real {
+                member,
+                child,
+                owner,
+            } => {
                 match owner {
                     // The handle owns the container (a one-shot run, or a
                     // started pipeline whose other stages share it): the
@@ -134,7 +162,10 @@ impl Proc {
     #[allow(dead_code)]
     pub(crate) fn container(&self) -> Option<&sys::Container> {
         match self {
-            Proc::Real { owner: Owner::Own(c), .. } => Some(c),
+            Proc::Real {
+                owner: Owner::Own(c),
+                ..
+            } => Some(c),
             _ => None,
         }
     }
@@ -191,7 +222,10 @@ pub struct RunningProcess {
     deadline: Option<Pin<Box<Sleep>>>,
     drain: Option<Pin<Box<Sleep>>>,
     #[cfg(feature = "cancellation")]
-    cancel: Option<(tokio_util::sync::CancellationToken, Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>)>,
+    cancel: Option<(
+        tokio_util::sync::CancellationToken,
+        Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>,
+    )>,
     stdin: Option<StdinWriter>,
     feeder: Option<tokio::task::JoinHandle<()>>,
     stdout: Pump,
@@ -377,7 +411,13 @@ impl RunningProcess {
         match self.proc_.poll_wait(cx) {
             Poll::Ready(Ok(status)) => {
                 self.status = Some(status);
-                crate::trace::exited(&self.program, self.pid, status.code(), status.signal(), self.elapsed());
+                crate::trace::exited(
+                    &self.program,
+                    self.pid,
+                    status.code(),
+                    status.signal(),
+                    self.elapsed(),
+                );
                 if self.proc_.kills_tree_on_exit() {
                     // Take down whatever the child left behind.
                     self.proc_.kill_tree();
@@ -386,7 +426,9 @@ impl RunningProcess {
                 self.drain = Some(Box::pin(tokio::time::sleep(DRAIN)));
                 Poll::Ready(Ok(status))
             }
-            Poll::Ready(Err(e)) => Poll::Ready(Err(Error::io(&self.program, "waiting for the process", e))),
+            Poll::Ready(Err(e)) => {
+                Poll::Ready(Err(Error::io(&self.program, "waiting for the process", e)))
+            }
             Poll::Pending => Poll::Pending,
         }
     }
@@ -401,7 +443,9 @@ impl RunningProcess {
     /// Moves stderr to a background task (for streaming paths).
     fn detach_stderr(&mut self) {
         if let Stderr::Inline(_) = self.stderr {
-            let Stderr::Inline(mut pump) = std::mem::replace(&mut self.stderr, Stderr::Done(Vec::new())) else {
+            let Stderr::Inline(mut pump) =
+                std::mem::replace(&mut self.stderr, Stderr::Done(Vec::new()))
+            else {
                 unreachable!()
             };
             if pump.is_eof() {
@@ -436,7 +480,9 @@ impl RunningProcess {
 
     fn final_error(&self) -> Option<Error> {
         if self.is_cancel_requested() && (self.cancelled || self.timed_out) {
-            return Some(Error::Cancelled { program: self.program.clone() });
+            return Some(Error::Cancelled {
+                program: self.program.clone(),
+            });
         }
         None
     }
@@ -540,7 +586,9 @@ impl RunningProcess {
                 }
                 Poll::Ready(Ok(()))
             }
-            Poll::Ready(Err(e)) => Poll::Ready(Err(Error::io(&self.program, "waiting for the process", e))),
+            Poll::Ready(Err(e)) => {
+                Poll::Ready(Err(Error::io(&self.program, "waiting for the process", e)))
+            }
             Poll::Pending => Poll::Pending,
         })
         .await
@@ -565,7 +613,9 @@ impl RunningProcess {
             self.proc_.kill_tree();
             return Ok(());
         }
-        self.proc_.signal_tree(sig).map_err(|e| Error::io(&self.program, "sending a signal", e))
+        self.proc_
+            .signal_tree(sig)
+            .map_err(|e| Error::io(&self.program, "sending a signal", e))
     }
 
     /// Reads the rest of stdout (running the line handler, discarding the
@@ -621,7 +671,8 @@ impl RunningProcess {
     /// # Ok(()) }
     /// ```
     pub async fn output_bytes(mut self) -> Result<ProcessResult<Vec<u8>>> {
-        let mut stderr_inline = match std::mem::replace(&mut self.stderr, Stderr::Done(Vec::new())) {
+        let mut stderr_inline = match std::mem::replace(&mut self.stderr, Stderr::Done(Vec::new()))
+        {
             Stderr::Inline(p) => Some(p),
             other => {
                 self.stderr = other;
@@ -686,7 +737,10 @@ impl RunningProcess {
 
     /// Reads stdout lines until one satisfies `pred`; `Ok(None)` when stdout
     /// closes first. Used by [`Command::first_line`](crate::Command::first_line).
-    pub(crate) async fn first_matching_line(&mut self, mut pred: impl FnMut(&str) -> bool) -> Result<Option<String>> {
+    pub(crate) async fn first_matching_line(
+        &mut self,
+        mut pred: impl FnMut(&str) -> bool,
+    ) -> Result<Option<String>> {
         self.detach_stderr();
         loop {
             let line = poll_fn(|cx| self.poll_next_line(cx)).await;
@@ -741,7 +795,9 @@ pub struct StdoutLines<'a> {
 
 impl std::fmt::Debug for StdoutLines<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StdoutLines").field("program", &self.run.program).finish()
+        f.debug_struct("StdoutLines")
+            .field("program", &self.run.program)
+            .finish()
     }
 }
 

@@ -22,7 +22,10 @@ const PROBE_INTERVAL: Duration = Duration::from_millis(25);
 
 impl RunningProcess {
     fn not_ready(&self, reason: impl Into<String>) -> Error {
-        Error::NotReady { program: self.program.clone(), reason: reason.into() }
+        Error::NotReady {
+            program: self.program.clone(),
+            reason: reason.into(),
+        }
     }
 
     fn exited_reason(&self) -> String {
@@ -48,7 +51,11 @@ impl RunningProcess {
     /// assert_eq!(line, "listening on 8080");
     /// # Ok(()) }
     /// ```
-    pub async fn wait_for_line(&mut self, mut pred: impl FnMut(&str) -> bool, within: Duration) -> Result<String> {
+    pub async fn wait_for_line(
+        &mut self,
+        mut pred: impl FnMut(&str) -> bool,
+        within: Duration,
+    ) -> Result<String> {
         self.detach_stderr();
         let deadline = tokio::time::sleep(within);
         tokio::pin!(deadline);
@@ -61,7 +68,9 @@ impl RunningProcess {
             })
             .await;
             match next {
-                Err(()) => return Err(self.not_ready(format!("no matching line within {within:?}"))),
+                Err(()) => {
+                    return Err(self.not_ready(format!("no matching line within {within:?}")));
+                }
                 Ok(Some(line)) if pred(&line) => return Ok(line),
                 Ok(Some(_)) => continue,
                 Ok(None) => {
@@ -99,14 +108,21 @@ impl RunningProcess {
     pub async fn wait_for_port(&mut self, addr: SocketAddr, within: Duration) -> Result<()> {
         self.probe_until(within, move || async move {
             matches!(
-                tokio::time::timeout(Duration::from_millis(500), tokio::net::TcpStream::connect(addr)).await,
+                tokio::time::timeout(
+                    Duration::from_millis(500),
+                    tokio::net::TcpStream::connect(addr)
+                )
+                .await,
                 Ok(Ok(_))
             )
         })
         .await
         .map_err(|e| match e {
             Error::NotReady { program, reason } if reason.starts_with("not ready within") => {
-                Error::NotReady { program, reason: format!("{addr} did not accept a connection within {within:?}") }
+                Error::NotReady {
+                    program,
+                    reason: format!("{addr} did not accept a connection within {within:?}"),
+                }
             }
             other => other,
         })

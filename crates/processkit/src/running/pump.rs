@@ -63,7 +63,16 @@ pub(crate) struct Pump {
 impl Pump {
     pub(crate) fn new(pipe: Option<ReadPipe>, handler: Option<LineHandler>) -> Self {
         let eof = pipe.is_none();
-        Pump { pipe, buf: Vec::new(), start: 0, scanned: 0, searched: 0, read_size: CHUNK, eof, handler }
+        Pump {
+            pipe,
+            buf: Vec::new(),
+            start: 0,
+            scanned: 0,
+            searched: 0,
+            read_size: CHUNK,
+            eof,
+            handler,
+        }
     }
 
     /// `true` once the pipe reported EOF (or there never was one).
@@ -104,7 +113,9 @@ impl Pump {
     /// buffer grows geometrically, never by small steps), at least
     /// [`CHUNK`], at most [`MAX_RESERVE`].
     fn capture_want(&self) -> usize {
-        (self.buf.len() / 8).clamp(CHUNK, MAX_RESERVE).max(self.read_size)
+        (self.buf.len() / 8)
+            .clamp(CHUNK, MAX_RESERVE)
+            .max(self.read_size)
     }
 
     /// Takes the next complete line out of the buffer, if there is one.
@@ -317,7 +328,16 @@ mod tests {
     }
 
     fn trickle(data: Vec<u8>, sizes: Vec<usize>) -> Pump {
-        Pump::new(Some(Box::new(Trickle { data, pos: 0, sizes, turn: 0, pending_next: false }) as ReadPipe), None)
+        Pump::new(
+            Some(Box::new(Trickle {
+                data,
+                pos: 0,
+                sizes,
+                turn: 0,
+                pending_next: false,
+            }) as ReadPipe),
+            None,
+        )
     }
 
     /// The splitting rules, written the obvious way.
@@ -347,7 +367,10 @@ mod tests {
         let mut data = vec![b'x'; MAX_LINE + 5];
         data.extend_from_slice(b"\nshort\n");
         let got = lines(trickle(data, vec![4096, 70_000, 1])).await;
-        assert_eq!(got.iter().map(String::len).collect::<Vec<_>>(), [MAX_LINE, 5, 5]);
+        assert_eq!(
+            got.iter().map(String::len).collect::<Vec<_>>(),
+            [MAX_LINE, 5, 5]
+        );
         assert_eq!(got[2], "short");
     }
 
@@ -373,6 +396,9 @@ mod tests {
     async fn overlong_line_is_split_at_the_cap() {
         let big: &'static [u8] = Box::leak(vec![b'a'; MAX_LINE * 2 + 10].into_boxed_slice());
         let got = lines(pump_over(big, None)).await;
-        assert_eq!(got.iter().map(String::len).collect::<Vec<_>>(), [MAX_LINE, MAX_LINE, 10]);
+        assert_eq!(
+            got.iter().map(String::len).collect::<Vec<_>>(),
+            [MAX_LINE, MAX_LINE, 10]
+        );
     }
 }

@@ -34,13 +34,19 @@ pub struct StdinWriter {
 
 impl std::fmt::Debug for StdinWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StdinWriter").field("program", &self.program).field("open", &self.pipe.is_some()).finish()
+        f.debug_struct("StdinWriter")
+            .field("program", &self.program)
+            .field("open", &self.pipe.is_some())
+            .finish()
     }
 }
 
 impl StdinWriter {
     pub(crate) fn new(program: String, pipe: WritePipe) -> Self {
-        StdinWriter { program, pipe: Some(pipe) }
+        StdinWriter {
+            program,
+            pipe: Some(pipe),
+        }
     }
 
     fn pipe(&mut self) -> Result<&mut WritePipe> {
@@ -64,8 +70,12 @@ impl StdinWriter {
     pub async fn write_all(&mut self, bytes: impl AsRef<[u8]>) -> Result<()> {
         let program = self.program.clone();
         let pipe = self.pipe()?;
-        pipe.write_all(bytes.as_ref()).await.map_err(|e| Error::io(&program, "writing to stdin", e))?;
-        pipe.flush().await.map_err(|e| Error::io(&program, "writing to stdin", e))
+        pipe.write_all(bytes.as_ref())
+            .await
+            .map_err(|e| Error::io(&program, "writing to stdin", e))?;
+        pipe.flush()
+            .await
+            .map_err(|e| Error::io(&program, "writing to stdin", e))
     }
 
     /// Writes `line` followed by `\n`.

@@ -29,9 +29,9 @@ pub(crate) mod reaper;
 #[cfg(unix)]
 pub(crate) mod unix;
 #[cfg(unix)]
-pub(crate) use unix::guardian::guarantee;
-#[cfg(unix)]
 pub(crate) use unix::guardian::disable as disable_guardian;
+#[cfg(unix)]
+pub(crate) use unix::guardian::guarantee;
 /// No guardian process exists off Unix (a Job Object covers abrupt death):
 /// there is nothing to disable.
 #[cfg(not(unix))]
@@ -47,7 +47,9 @@ pub(crate) mod linux;
 #[cfg(windows)]
 pub(crate) mod windows;
 #[cfg(windows)]
-pub(crate) use windows::{Child, Container, Member, OwnedIo, guarantee, host_mechanism, spawner_name};
+pub(crate) use windows::{
+    Child, Container, Member, OwnedIo, guarantee, host_mechanism, spawner_name,
+};
 
 /// The read side of a child's stdout or stderr pipe.
 pub(crate) type ReadPipe = Box<dyn tokio::io::AsyncRead + Send + Unpin>;

@@ -114,6 +114,8 @@ fn run(rx: Receiver<Task>) {
                 }
             }
         }
-        pending.retain_mut(|(task, since)| !task.step() && (task.never_gives_up() || since.elapsed() < GIVE_UP));
+        pending.retain_mut(|(task, since)| {
+            !task.step() && (task.never_gives_up() || since.elapsed() < GIVE_UP)
+        });
     }
 }

@@ -11,7 +11,10 @@ use std::time::{Duration, Instant};
 pub fn alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => match stat.rfind(')') {
-            Some(i) => !matches!(stat[i + 1..].trim_start().chars().next(), Some('Z') | Some('X')),
+            Some(i) => !matches!(
+                stat[i + 1..].trim_start().chars().next(),
+                Some('Z') | Some('X')
+            ),
             None => false,
         },
         Err(_) => false,
@@ -62,7 +65,10 @@ pub fn assert_all_gone(pids: &[u32], within: Duration, what: &str) {
 
 /// A unique scratch directory (removed on drop).
 pub fn scratch() -> tempfile::TempDir {
-    tempfile::Builder::new().prefix("pk-test-").tempdir().expect("temp dir")
+    tempfile::Builder::new()
+        .prefix("pk-test-")
+        .tempdir()
+        .expect("temp dir")
 }
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -85,13 +91,19 @@ pub fn read_pids(path: &std::path::Path, count: usize, within: Duration) -> Vec<
             .collect();
         pids.len() >= count
     });
-    assert!(pids.len() >= count, "expected {count} pids in {}, got {pids:?}", path.display());
+    assert!(
+        pids.len() >= count,
+        "expected {count} pids in {}, got {pids:?}",
+        path.display()
+    );
     pids
 }
 
 /// Number of open fds of this process.
 pub fn fd_count() -> usize {
-    std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0)
 }
 
 /// Whether tests run on the process-group mechanism.

@@ -79,7 +79,9 @@ fn unescape_mount(s: &str) -> String {
     while i < b.len() {
         if b[i] == b'\\'
             && i + 4 <= b.len()
-            && let Some(v) = std::str::from_utf8(&b[i + 1..i + 4]).ok().and_then(|o| u8::from_str_radix(o, 8).ok())
+            && let Some(v) = std::str::from_utf8(&b[i + 1..i + 4])
+                .ok()
+                .and_then(|o| u8::from_str_radix(o, 8).ok())
         {
             out.push(v);
             i += 4;
@@ -112,7 +114,10 @@ mod tests {
         let cg = super::Cg::create_under(&host.root, "t").unwrap();
         let mut kids = Vec::new();
         for _ in 0..3 {
-            let child = std::process::Command::new("sleep").arg("300").spawn().unwrap();
+            let child = std::process::Command::new("sleep")
+                .arg("300")
+                .spawn()
+                .unwrap();
             std::fs::write(cg.path.join("cgroup.procs"), child.id().to_string()).unwrap();
             kids.push(child);
         }
@@ -127,7 +132,10 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
         assert!(!cg.populated().unwrap());
-        assert!(cg.read("cgroup.events").unwrap().contains("frozen 0"), "thawed again");
+        assert!(
+            cg.read("cgroup.events").unwrap().contains("frozen 0"),
+            "thawed again"
+        );
         cg.remove_tree().unwrap();
     }
 }
@@ -135,7 +143,9 @@ mod tests {
 /// This process's cgroup v2 path (the `0::` line of `/proc/self/cgroup`).
 pub(crate) fn own_cgroup() -> Option<String> {
     let text = fs::read_to_string("/proc/self/cgroup").ok()?;
-    text.lines().find_map(|l| l.strip_prefix("0::")).map(|p| p.trim_end_matches(" (deleted)").to_owned())
+    text.lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .map(|p| p.trim_end_matches(" (deleted)").to_owned())
 }
 
 /// The start time (clock ticks since boot) of `pid`, field 22 of its stat file.
@@ -157,11 +167,17 @@ fn init_host() -> Result<Host, String> {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
         Err(e) => {
-            return Err(format!("cannot create a cgroup under {}: {e}", parent.display()));
+            return Err(format!(
+                "cannot create a cgroup under {}: {e}",
+                parent.display()
+            ));
         }
     }
     // Prove the directory is usable: we must be able to open cgroup.procs for writing.
-    if let Err(e) = fs::OpenOptions::new().write(true).open(root.join("cgroup.procs")) {
+    if let Err(e) = fs::OpenOptions::new()
+        .write(true)
+        .open(root.join("cgroup.procs"))
+    {
         let _ = fs::remove_dir(&root);
         return Err(format!("cgroup {} is not writable: {e}", root.display()));
     }
@@ -178,7 +194,9 @@ fn init_host() -> Result<Host, String> {
 /// Removes host roots of dead owners under `parent` (the second line of
 /// defence after the guardian).
 fn sweep_leftovers(parent: &Path, mine: &Path) {
-    let Ok(entries) = fs::read_dir(parent) else { return };
+    let Ok(entries) = fs::read_dir(parent) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         if path == mine {
@@ -186,9 +204,15 @@ fn sweep_leftovers(parent: &Path, mine: &Path) {
         }
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        let Some(rest) = name.strip_prefix("processkit-") else { continue };
-        let Some((pid, start)) = rest.split_once('-') else { continue };
-        let (Ok(pid), Ok(start)) = (pid.parse::<u32>(), start.parse::<u64>()) else { continue };
+        let Some(rest) = name.strip_prefix("processkit-") else {
+            continue;
+        };
+        let Some((pid, start)) = rest.split_once('-') else {
+            continue;
+        };
+        let (Ok(pid), Ok(start)) = (pid.parse::<u32>(), start.parse::<u64>()) else {
+            continue;
+        };
         if start_time(pid) == Some(start) {
             continue; // owner alive
         }
@@ -210,7 +234,10 @@ pub(crate) struct Cg {
 
 impl Cg {
     pub(crate) fn at(path: PathBuf) -> Cg {
-        Cg { path, events: Default::default() }
+        Cg {
+            path,
+            events: Default::default(),
+        }
     }
 
     /// Creates a new, uniquely named directory under `parent`.
@@ -241,12 +268,16 @@ impl Cg {
 
     /// Opens `cgroup.procs` for the spawner to write `0` into.
     pub(crate) fn procs_fd(&self) -> io::Result<OwnedFd> {
-        let f = fs::OpenOptions::new().write(true).open(self.path.join("cgroup.procs"))?;
+        let f = fs::OpenOptions::new()
+            .write(true)
+            .open(self.path.join("cgroup.procs"))?;
         Ok(f.into())
     }
 
     fn write(&self, file: &str, value: &str) -> io::Result<()> {
-        let mut f = fs::OpenOptions::new().write(true).open(self.path.join(file))?;
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .open(self.path.join(file))?;
         f.write_all(value.as_bytes())
     }
 
@@ -267,7 +298,9 @@ impl Cg {
         if has_kill {
             match self.write("cgroup.kill", "1") {
                 Ok(()) => return Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::NotFound && !self.path.exists() => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::NotFound && !self.path.exists() => {
+                    return Ok(());
+                }
                 Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
                 Err(_) => {}
             }

@@ -12,7 +12,9 @@ use std::os::fd::AsRawFd;
 /// between listing and signalling is never confused with a recycled one
 /// (the open fails instead). Errors are ignored: the target is gone.
 pub(crate) fn kill_pid_by_pidfd(pid: u32, sig: i32) {
-    let Some(pid) = rustix::process::Pid::from_raw(pid as i32) else { return };
+    let Some(pid) = rustix::process::Pid::from_raw(pid as i32) else {
+        return;
+    };
     let Ok(fd) = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()) else {
         return;
     };

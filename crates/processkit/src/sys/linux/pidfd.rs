@@ -13,8 +13,8 @@
 //! after the final `killpg`.
 
 use std::io;
-use std::task::{Context, Poll};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::task::{Context, Poll};
 
 use rustix::process::{WaitId, WaitIdOptions, WaitIdStatus, waitid};
 use tokio::io::unix::AsyncFd;
@@ -50,7 +50,12 @@ fn to_status(s: WaitIdStatus) -> ExitStatus {
 
 impl PidfdChild {
     pub(crate) fn new(pid: u32, pidfd: OwnedFd, defer_reap: bool) -> Self {
-        PidfdChild { pid, fd: Fd::Plain(pidfd), status: None, defer_reap }
+        PidfdChild {
+            pid,
+            fd: Fd::Plain(pidfd),
+            status: None,
+            defer_reap,
+        }
     }
 
     pub(crate) fn id(&self) -> u32 {
@@ -70,7 +75,9 @@ impl PidfdChild {
         if let Some(s) = self.status {
             return Ok(Some(s));
         }
-        let Some(fd) = self.raw() else { return Ok(self.status) };
+        let Some(fd) = self.raw() else {
+            return Ok(self.status);
+        };
         let mut opts = WaitIdOptions::EXITED | WaitIdOptions::NOHANG;
         if self.defer_reap {
             opts |= WaitIdOptions::NOWAIT;
@@ -105,10 +112,14 @@ impl PidfdChild {
                         Ok(None) => {}
                         Err(e) => return Poll::Ready(Err(e)),
                     }
-                    let Fd::Plain(fd) = std::mem::replace(&mut self.fd, Fd::Gone) else { unreachable!() };
+                    let Fd::Plain(fd) = std::mem::replace(&mut self.fd, Fd::Gone) else {
+                        unreachable!()
+                    };
                     // SAFETY: an OwnedFd stays open and refers to the same pidfd
                     // for as long as the AsyncFd owns it.
-                    match unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) } {
+                    match unsafe {
+                        AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE)
+                    } {
                         Ok(afd) => self.fd = Fd::Registered(afd),
                         Err(e) => return Poll::Ready(Err(e.into())),
                     }
@@ -161,7 +172,11 @@ impl PidfdChild {
             Ok(())
         } else {
             let e = io::Error::last_os_error();
-            if e.raw_os_error() == Some(libc::ESRCH) { Ok(()) } else { Err(e) }
+            if e.raw_os_error() == Some(libc::ESRCH) {
+                Ok(())
+            } else {
+                Err(e)
+            }
         }
     }
 }

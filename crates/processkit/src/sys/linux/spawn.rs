@@ -33,9 +33,9 @@
 //! pipe after `clone` returns and turns it into a typed error.
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::sys::unix::prep::ExecPlan;
 
@@ -126,7 +126,10 @@ thread_local! {
 pub(crate) fn spawn(setup: &Setup<'_>) -> Result<(u32, OwnedFd), SpawnFailure> {
     let (err_r, err_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
         .map_err(|e| SpawnFailure::Parent(e.into()))?;
-    let args = ChildArgs { setup, err_fd: std::os::fd::AsRawFd::as_raw_fd(&err_w) };
+    let args = ChildArgs {
+        setup,
+        err_fd: std::os::fd::AsRawFd::as_raw_fd(&err_w),
+    };
 
     let result = STACK.with(|stack| {
         let mut stack = stack.borrow_mut();
@@ -166,7 +169,8 @@ pub(crate) fn spawn(setup: &Setup<'_>) -> Result<(u32, OwnedFd), SpawnFailure> {
                 &mut pidfd as *mut libc::c_int,
             )
         };
-        if pid < 0 && with_pidfd && io::Error::last_os_error().raw_os_error() == Some(libc::EINVAL) {
+        if pid < 0 && with_pidfd && io::Error::last_os_error().raw_os_error() == Some(libc::EINVAL)
+        {
             // Some environments (older kernels, emulators such as valgrind)
             // reject CLONE_PIDFD: clone without it and open the pidfd after.
             NO_CLONE_PIDFD.store(true, Ordering::Relaxed);
@@ -187,14 +191,23 @@ pub(crate) fn spawn(setup: &Setup<'_>) -> Result<(u32, OwnedFd), SpawnFailure> {
         unsafe {
             libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
         }
-        if pid < 0 { Err(clone_err) } else { Ok((pid, pidfd)) }
+        if pid < 0 {
+            Err(clone_err)
+        } else {
+            Ok((pid, pidfd))
+        }
     });
     drop(err_w);
     let (pid, pidfd) = match result {
         Ok(v) => v,
         // A filter or an old kernel says no to this kind of clone: another
         // spawner may still work.
-        Err(e) if matches!(e.raw_os_error(), Some(libc::EPERM | libc::ENOSYS | libc::EINVAL)) => {
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::EPERM | libc::ENOSYS | libc::EINVAL)
+            ) =>
+        {
             return Err(SpawnFailure::CloneRefused(e));
         }
         // Out of processes or memory: a real failure of this spawn only.
@@ -224,14 +237,19 @@ pub(crate) fn spawn(setup: &Setup<'_>) -> Result<(u32, OwnedFd), SpawnFailure> {
     let mut report = [0u8; 8];
     let n = read_full(&err_r, &mut report);
     if n == 8 {
-        let stage = Stage::from_u32(u32::from_ne_bytes(report[0..4].try_into().expect("4 bytes")));
+        let stage = Stage::from_u32(u32::from_ne_bytes(
+            report[0..4].try_into().expect("4 bytes"),
+        ));
         let errno = i32::from_ne_bytes(report[4..8].try_into().expect("4 bytes"));
         // The child has exited (status 127); reap it so no zombie is left.
         let _ = rustix::process::waitid(
             rustix::process::WaitId::PidFd(std::os::fd::AsFd::as_fd(&pidfd)),
             rustix::process::WaitIdOptions::EXITED,
         );
-        return Err(SpawnFailure::Child(stage, io::Error::from_raw_os_error(errno)));
+        return Err(SpawnFailure::Child(
+            stage,
+            io::Error::from_raw_os_error(errno),
+        ));
     }
     Ok((pid as u32, pidfd))
 }
@@ -302,7 +320,9 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
         }
 
         // 2. Join the cgroup before anything else can fork.
-        if s.cgroup_procs >= 0 && libc::write(s.cgroup_procs, b"0".as_ptr() as *const libc::c_void, 1) != 1 {
+        if s.cgroup_procs >= 0
+            && libc::write(s.cgroup_procs, b"0".as_ptr() as *const libc::c_void, 1) != 1
+        {
             fail(a.err_fd, Stage::Cgroup);
         }
 
@@ -322,7 +342,15 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
         }
 
         // 4. Die with the spawning thread's process.
-        if s.pdeathsig && libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
+        if s.pdeathsig
+            && libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL as libc::c_ulong,
+                0,
+                0,
+                0,
+            ) != 0
+        {
             fail(a.err_fd, Stage::DeathSignal);
         }
 
@@ -381,7 +409,11 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
         libc::sigemptyset(&mut empty);
         libc::pthread_sigmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
 
-        libc::execve(s.plan.program.as_ptr(), s.plan.argv_ptrs.as_ptr(), s.plan.envp_ptrs.as_ptr());
+        libc::execve(
+            s.plan.program.as_ptr(),
+            s.plan.argv_ptrs.as_ptr(),
+            s.plan.envp_ptrs.as_ptr(),
+        );
         fail(a.err_fd, Stage::Exec)
     }
 }

@@ -105,7 +105,9 @@ impl Container {
         // The guardian starts with the first container, before any child.
         guardian::ensure_started();
         match request.resolve() {
-            Request::Exactly(Mechanism::ProcessGroup) => Ok(Container::Pgroup(PgContainer::new(one_shot))),
+            Request::Exactly(Mechanism::ProcessGroup) => {
+                Ok(Container::Pgroup(PgContainer::new(one_shot)))
+            }
             #[cfg(target_os = "linux")]
             Request::Exactly(Mechanism::CgroupV2) => {
                 let host = cgroup::host().map_err(|reason| {
@@ -131,10 +133,18 @@ impl Container {
 
     #[cfg(target_os = "linux")]
     fn cgroup(host: &cgroup::Host, one_shot: bool) -> Result<Container, Error> {
-        let cg = if one_shot { cgroup::take_leaf(host) } else { Cg::create_under(&host.root, "g") };
+        let cg = if one_shot {
+            cgroup::take_leaf(host)
+        } else {
+            Cg::create_under(&host.root, "g")
+        };
         let cg = cg.map_err(|e| Error::io("process group", "creating a cgroup", e))?;
         stats::prepare_cgroup(host, &cg, one_shot);
-        Ok(Container::Cgroup(CgContainer { cg, one_shot, has_kill: host.has_kill }))
+        Ok(Container::Cgroup(CgContainer {
+            cg,
+            one_shot,
+            has_kill: host.has_kill,
+        }))
     }
 
     /// The mechanism in use.
@@ -161,9 +171,21 @@ impl Container {
         let plan = prep::plan(&req)?;
         let name = req.display_name;
         let mut stdio = Stdio::default();
-        stdio.prepare(name, 0, std::mem::replace(&mut req.stdin, StdioKind::Inherit))?;
-        stdio.prepare(name, 1, std::mem::replace(&mut req.stdout, StdioKind::Inherit))?;
-        stdio.prepare(name, 2, std::mem::replace(&mut req.stderr, StdioKind::Inherit))?;
+        stdio.prepare(
+            name,
+            0,
+            std::mem::replace(&mut req.stdin, StdioKind::Inherit),
+        )?;
+        stdio.prepare(
+            name,
+            1,
+            std::mem::replace(&mut req.stdout, StdioKind::Inherit),
+        )?;
+        stdio.prepare(
+            name,
+            2,
+            std::mem::replace(&mut req.stderr, StdioKind::Inherit),
+        )?;
 
         match self {
             #[cfg(target_os = "linux")]
@@ -193,7 +215,12 @@ impl Container {
                 })();
                 match result {
                     Ok(child) => {
-                        let member = Member::Cgroup { leaf, owned, has_kill: c.has_kill, base };
+                        let member = Member::Cgroup {
+                            leaf,
+                            owned,
+                            has_kill: c.has_kill,
+                            base,
+                        };
                         Ok(stdio.finish(child, member))
                     }
                     Err(e) => {
@@ -260,7 +287,9 @@ impl Container {
         match self {
             #[cfg(target_os = "linux")]
             Container::Cgroup(c) => c.cg.set_frozen(frozen),
-            Container::Pgroup(pg) => pg.signal_all(if frozen { libc::SIGSTOP } else { libc::SIGCONT }),
+            Container::Pgroup(pg) => {
+                pg.signal_all(if frozen { libc::SIGSTOP } else { libc::SIGCONT })
+            }
         }
     }
 
@@ -299,7 +328,11 @@ impl Container {
                 let path = leaf.path.join("cgroup.procs");
                 std::fs::write(&path, pid.to_string()).map_err(|e| {
                     let _ = leaf.remove_tree();
-                    Error::io("process group", format!("moving pid {pid} into {}", path.display()), e)
+                    Error::io(
+                        "process group",
+                        format!("moving pid {pid} into {}", path.display()),
+                        e,
+                    )
                 })
             }
             Container::Pgroup(_) => Err(Error::unsupported(
@@ -312,14 +345,19 @@ impl Container {
     }
 
     /// The raw escape hatch: spawns a tokio command inside the container.
-    pub(crate) fn spawn_raw(&self, cmd: &mut tokio::process::Command) -> Result<tokio::process::Child, Error> {
+    pub(crate) fn spawn_raw(
+        &self,
+        cmd: &mut tokio::process::Command,
+    ) -> Result<tokio::process::Child, Error> {
         let name = cmd.as_std().get_program().to_string_lossy().into_owned();
         match self {
             #[cfg(target_os = "linux")]
             Container::Cgroup(c) => {
                 let leaf = Cg::create_under(&c.cg.path, "x")
                     .map_err(|e| Error::io(&name, "creating the child's cgroup", e))?;
-                let procs = leaf.procs_fd().map_err(|e| Error::io(&name, "opening cgroup.procs", e))?;
+                let procs = leaf
+                    .procs_fd()
+                    .map_err(|e| Error::io(&name, "opening cgroup.procs", e))?;
                 let raw = procs.as_raw_fd();
                 // SAFETY: the hook only calls write(2) on an fd that stays
                 // open until spawn returns (`procs` lives past the spawn).
@@ -437,7 +475,9 @@ impl Member {
 impl Drop for Member {
     fn drop(&mut self) {
         #[cfg(target_os = "linux")]
-        if let Member::Cgroup { leaf, owned: true, .. } = self
+        if let Member::Cgroup {
+            leaf, owned: true, ..
+        } = self
             && !leaf.populated().unwrap_or(true)
         {
             let _ = std::fs::remove_dir(&leaf.path);
@@ -459,13 +499,22 @@ impl Stdio {
         match kind {
             StdioKind::Inherit => {}
             StdioKind::Null => {
-                let mode = if index == 0 { rustix::fs::OFlags::RDONLY } else { rustix::fs::OFlags::WRONLY };
-                let fd = rustix::fs::open("/dev/null", mode | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty())
-                    .map_err(|e| Error::io(program, "opening /dev/null", e.into()))?;
+                let mode = if index == 0 {
+                    rustix::fs::OFlags::RDONLY
+                } else {
+                    rustix::fs::OFlags::WRONLY
+                };
+                let fd = rustix::fs::open(
+                    "/dev/null",
+                    mode | rustix::fs::OFlags::CLOEXEC,
+                    rustix::fs::Mode::empty(),
+                )
+                .map_err(|e| Error::io(program, "opening /dev/null", e.into()))?;
                 self.child[index] = Some(fd);
             }
             StdioKind::Piped => {
-                let (r, w) = cloexec_pipe().map_err(|e| Error::io(program, "creating a pipe", e))?;
+                let (r, w) =
+                    cloexec_pipe().map_err(|e| Error::io(program, "creating a pipe", e))?;
                 let (mine, theirs) = if index == 0 { (w, r) } else { (r, w) };
                 self.child[index] = Some(theirs);
                 self.parent[index] = Some(mine);
@@ -504,7 +553,13 @@ impl Stdio {
         };
         let stdout = wrap(self.parent[1].take());
         let stderr = wrap(self.parent[2].take());
-        Spawned { child, member, stdin, stdout, stderr }
+        Spawned {
+            child,
+            member,
+            stdin,
+            stdout,
+            stderr,
+        }
     }
 }
 
@@ -512,11 +567,23 @@ impl Stdio {
 /// instead of a `fcntl` read-modify-write pair).
 /// A pipe whose both ends are close-on-exec.
 pub(crate) fn cloexec_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    #[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "netbsd", target_os = "openbsd", target_os = "dragonfly"))]
+    #[cfg(any(
+        target_os = "linux",
+        target_os = "freebsd",
+        target_os = "netbsd",
+        target_os = "openbsd",
+        target_os = "dragonfly"
+    ))]
     {
         Ok(rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?)
     }
-    #[cfg(not(any(target_os = "linux", target_os = "freebsd", target_os = "netbsd", target_os = "openbsd", target_os = "dragonfly")))]
+    #[cfg(not(any(
+        target_os = "linux",
+        target_os = "freebsd",
+        target_os = "netbsd",
+        target_os = "openbsd",
+        target_os = "dragonfly"
+    )))]
     {
         // No pipe2 here: set the flag right after creation (other threads
         // spawning in between is the same window std::process has here).
@@ -544,7 +611,9 @@ static CLONE_REFUSED: OnceLock<String> = OnceLock::new();
 pub(crate) fn spawner_name() -> &'static str {
     #[cfg(target_os = "linux")]
     {
-        if CLONE_REFUSED.get().is_some() || std::env::var_os("PROCESSKIT_SPAWNER").is_some_and(|v| v == "std") {
+        if CLONE_REFUSED.get().is_some()
+            || std::env::var_os("PROCESSKIT_SPAWNER").is_some_and(|v| v == "std")
+        {
             "std::process (fork + pre_exec)"
         } else {
             "clone(CLONE_VM | CLONE_VFORK)"
@@ -612,5 +681,12 @@ fn spawn_linux(
             }
         }
     }
-    spawn_std::spawn(plan, req, &fds, cgroup_procs, mode != PgMode::Inherit, defer_reap)
+    spawn_std::spawn(
+        plan,
+        req,
+        &fds,
+        cgroup_procs,
+        mode != PgMode::Inherit,
+        defer_reap,
+    )
 }

@@ -73,7 +73,11 @@ fn killpg(pgid: u32, sig: i32) -> io::Result<()> {
         return Ok(());
     }
     let e = io::Error::last_os_error();
-    if e.raw_os_error() == Some(libc::ESRCH) { Ok(()) } else { Err(e) }
+    if e.raw_os_error() == Some(libc::ESRCH) {
+        Ok(())
+    } else {
+        Err(e)
+    }
 }
 
 /// `true` once `pid` has been reaped (or is not our child any more).
@@ -93,13 +97,20 @@ pub(crate) struct PgContainer {
 
 impl PgContainer {
     pub(crate) fn new(one_shot: bool) -> Self {
-        PgContainer { leaders: Mutex::new(Vec::new()), one_shot }
+        PgContainer {
+            leaders: Mutex::new(Vec::new()),
+            one_shot,
+        }
     }
 
     /// Starts tracking a freshly spawned leader.
     pub(crate) fn track(&self, pid: u32) -> Arc<Leader> {
         guardian::register_pgroup(pid);
-        let leader = Arc::new(Leader { pid, released: AtomicBool::new(false), lock: Mutex::new(()) });
+        let leader = Arc::new(Leader {
+            pid,
+            released: AtomicBool::new(false),
+            lock: Mutex::new(()),
+        });
         let mut leaders = self.leaders.lock().unwrap_or_else(|p| p.into_inner());
         leaders.retain(|l| !l.is_released());
         leaders.push(leader.clone());
@@ -116,7 +127,11 @@ impl PgContainer {
     }
 
     pub(crate) fn signal_all(&self, sig: i32) -> io::Result<()> {
-        let leaders = self.leaders.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let leaders = self
+            .leaders
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         let mut first_err = None;
         for l in leaders {
             if let Err(e) = l.signal(sig) {
@@ -129,7 +144,11 @@ impl PgContainer {
     /// Leaders whose group still has a live process (the leader itself or,
     /// for a zombie leader, any other member).
     pub(crate) fn live_leaders(&self) -> Vec<u32> {
-        let leaders = self.leaders.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let leaders = self
+            .leaders
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         leaders
             .iter()
             .filter(|l| !l.is_released() && group_alive(l.pid))
@@ -158,9 +177,15 @@ fn group_alive(pgid: u32) -> bool {
         if let Ok(dir) = std::fs::read_dir("/proc") {
             for e in dir.flatten() {
                 let name = e.file_name();
-                let Some(pid) = name.to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
-                let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
-                let Some(close) = stat.rfind(')') else { continue };
+                let Some(pid) = name.to_str().and_then(|s| s.parse::<u32>().ok()) else {
+                    continue;
+                };
+                let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                    continue;
+                };
+                let Some(close) = stat.rfind(')') else {
+                    continue;
+                };
                 let mut fields = stat[close + 2..].split_whitespace();
                 let state = fields.next();
                 let _ppid = fields.next();

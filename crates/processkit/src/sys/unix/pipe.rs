@@ -38,7 +38,10 @@ pub(crate) struct PipeReader {
 
 impl PipeReader {
     pub(crate) fn new(inner: Receiver) -> Self {
-        PipeReader { inner, grown: !cfg!(target_os = "linux") }
+        PipeReader {
+            inner,
+            grown: !cfg!(target_os = "linux"),
+        }
     }
 
     #[cfg(target_os = "linux")]
@@ -56,11 +59,18 @@ impl PipeReader {
 }
 
 impl AsyncRead for PipeReader {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
         #[cfg(target_os = "linux")]
-        if !self.grown && matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() - before >= DEFAULT_CAPACITY {
+        if !self.grown
+            && matches!(polled, Poll::Ready(Ok(())))
+            && buf.filled().len() - before >= DEFAULT_CAPACITY
+        {
             self.grow();
         }
         #[cfg(not(target_os = "linux"))]
@@ -76,8 +86,10 @@ mod tests {
     use tokio::io::AsyncReadExt;
 
     fn pipe() -> (PipeReader, OwnedFd) {
-        let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC | rustix::pipe::PipeFlags::NONBLOCK)
-            .expect("pipe");
+        let (r, w) = rustix::pipe::pipe_with(
+            rustix::pipe::PipeFlags::CLOEXEC | rustix::pipe::PipeFlags::NONBLOCK,
+        )
+        .expect("pipe");
         let rx = Receiver::from_owned_fd_unchecked(r).expect("register");
         (PipeReader::new(rx), w)
     }
@@ -106,7 +118,11 @@ mod tests {
         let mut buf = vec![0u8; 1 << 20];
         assert_eq!(p.read(&mut buf).await.expect("read"), DEFAULT_CAPACITY);
         // Root may go past pipe-max-size; anyone else gets at most that much.
-        assert!(capacity(&p) >= GROWN_CAPACITY.min(max_size()), "pipe did not grow: {}", capacity(&p));
+        assert!(
+            capacity(&p) >= GROWN_CAPACITY.min(max_size()),
+            "pipe did not grow: {}",
+            capacity(&p)
+        );
     }
 
     fn max_size() -> usize {

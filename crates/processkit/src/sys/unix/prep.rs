@@ -33,7 +33,10 @@ unsafe impl Sync for ExecPlan {}
 
 fn cstring(program: &str, what: &str, s: &OsStr) -> Result<CString, Error> {
     CString::new(s.as_bytes()).map_err(|_| {
-        Error::invalid(program, format!("{what} {:?} contains a NUL byte", s.to_string_lossy()))
+        Error::invalid(
+            program,
+            format!("{what} {:?} contains a NUL byte", s.to_string_lossy()),
+        )
     })
 }
 
@@ -54,7 +57,10 @@ pub(crate) fn plan(req: &SpawnRequest<'_>) -> Result<ExecPlan, Error> {
         if k.is_empty() || k.as_bytes().contains(&b'=') {
             return Err(Error::invalid(
                 name,
-                format!("environment variable name {:?} is empty or contains '='", k.to_string_lossy()),
+                format!(
+                    "environment variable name {:?} is empty or contains '='",
+                    k.to_string_lossy()
+                ),
             ));
         }
         if k == "PATH" {
@@ -97,7 +103,14 @@ pub(crate) fn plan(req: &SpawnRequest<'_>) -> Result<ExecPlan, Error> {
     argv_ptrs.push(std::ptr::null());
     let mut envp_ptrs: Vec<*const libc::c_char> = envp.iter().map(|c| c.as_ptr()).collect();
     envp_ptrs.push(std::ptr::null());
-    Ok(ExecPlan { program, _argv: argv, argv_ptrs, _envp: envp, envp_ptrs, cwd })
+    Ok(ExecPlan {
+        program,
+        _argv: argv,
+        argv_ptrs,
+        _envp: envp,
+        envp_ptrs,
+        cwd,
+    })
 }
 
 /// Finds the file to execute, the way `execvp` would, but in the parent so a
@@ -117,10 +130,16 @@ fn resolve(
         };
         return check_file(name, &full).map(|()| full);
     }
-    let path_var = path_var.map(OsStr::to_owned).unwrap_or_else(|| OsString::from("/usr/bin:/bin"));
+    let path_var = path_var
+        .map(OsStr::to_owned)
+        .unwrap_or_else(|| OsString::from("/usr/bin:/bin"));
     let mut denied: Option<io::Error> = None;
     for dir in std::env::split_paths(&path_var) {
-        let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
+        let dir = if dir.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            dir
+        };
         let candidate = dir.join(p);
         match check_file(name, &candidate) {
             Ok(()) => return Ok(candidate),
@@ -129,7 +148,10 @@ fn resolve(
         }
     }
     if let Some(source) = denied {
-        return Err(Error::PermissionDenied { program: name.to_owned(), source });
+        return Err(Error::PermissionDenied {
+            program: name.to_owned(),
+            source,
+        });
     }
     Err(Error::NotFound {
         program: name.to_owned(),
@@ -159,7 +181,10 @@ fn check_file(name: &str, path: &Path) -> Result<(), Error> {
                 format!("{} is not a regular file", path.display()),
             ),
         }),
-        Err(_) => Err(Error::NotFound { program: name.to_owned(), searched: None }),
+        Err(_) => Err(Error::NotFound {
+            program: name.to_owned(),
+            searched: None,
+        }),
     }
 }
 

@@ -41,7 +41,10 @@ pub(crate) fn spawn(
     let name = req.display_name;
     let program = OsStr::from_bytes(plan.program.as_bytes());
     let mut cmd = std::process::Command::new(program);
-    cmd.arg0(req.program).args(req.args).env_clear().envs(req.env.iter().map(|(k, v)| (k, v)));
+    cmd.arg0(req.program)
+        .args(req.args)
+        .env_clear()
+        .envs(req.env.iter().map(|(k, v)| (k, v)));
     if let Some(dir) = req.cwd {
         cmd.current_dir(dir);
     }
@@ -71,7 +74,15 @@ pub(crate) fn spawn(
                     return Err(std::io::Error::last_os_error());
                 }
                 #[cfg(target_os = "linux")]
-                if pdeathsig && libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
+                if pdeathsig
+                    && libc::prctl(
+                        libc::PR_SET_PDEATHSIG,
+                        libc::SIGKILL as libc::c_ulong,
+                        0,
+                        0,
+                        0,
+                    ) != 0
+                {
                     return Err(std::io::Error::last_os_error());
                 }
                 let _ = pdeathsig;
@@ -79,7 +90,9 @@ pub(crate) fn spawn(
             });
         }
     }
-    let child = cmd.spawn().map_err(|e| Error::from_spawn(name, req.cwd, e))?;
+    let child = cmd
+        .spawn()
+        .map_err(|e| Error::from_spawn(name, req.cwd, e))?;
     let pid = child.id();
     // std's Child neither waits nor kills on drop: from here on the pid is
     // tracked by our own handle.
@@ -89,7 +102,8 @@ pub(crate) fn spawn(
 
 #[cfg(target_os = "linux")]
 fn make_child(pid: u32, defer_reap: bool, name: &str) -> Result<Child, Error> {
-    let raw = rustix::process::Pid::from_raw(pid as i32).expect("a spawned child has a positive pid");
+    let raw =
+        rustix::process::Pid::from_raw(pid as i32).expect("a spawned child has a positive pid");
     // The child is ours and unreaped, so the pid cannot have been recycled.
     let fd = rustix::process::pidfd_open(raw, rustix::process::PidfdFlags::empty())
         .map_err(|e| Error::io(name, "opening a pidfd", e.into()))?;

@@ -7,8 +7,8 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 
 use rustix::process::{Pid, WaitId, WaitIdOptions, waitid};
 
@@ -25,7 +25,12 @@ pub(crate) struct WaitChild {
 
 impl WaitChild {
     pub(crate) fn new(pid: u32, defer_reap: bool) -> Self {
-        WaitChild { pid, status: Arc::new(Mutex::new(None)), defer_reap, waiter: None }
+        WaitChild {
+            pid,
+            status: Arc::new(Mutex::new(None)),
+            defer_reap,
+            waiter: None,
+        }
     }
 
     pub(crate) fn id(&self) -> u32 {
@@ -68,19 +73,21 @@ impl WaitChild {
             let pid = Pid::from_raw(self.pid as i32).expect("positive pid");
             let opts = self.options(true);
             let status = self.status.clone();
-            self.waiter = Some(tokio::task::spawn_blocking(move || -> io::Result<ExitStatus> {
-                loop {
-                    match waitid(WaitId::Pid(pid), opts) {
-                        Ok(Some(s)) => {
-                            let st = convert(s);
-                            *status.lock().unwrap_or_else(|p| p.into_inner()) = Some(st);
-                            return Ok(st);
+            self.waiter = Some(tokio::task::spawn_blocking(
+                move || -> io::Result<ExitStatus> {
+                    loop {
+                        match waitid(WaitId::Pid(pid), opts) {
+                            Ok(Some(s)) => {
+                                let st = convert(s);
+                                *status.lock().unwrap_or_else(|p| p.into_inner()) = Some(st);
+                                return Ok(st);
+                            }
+                            Ok(None) | Err(rustix::io::Errno::INTR) => continue,
+                            Err(e) => return Err(e.into()),
                         }
-                        Ok(None) | Err(rustix::io::Errno::INTR) => continue,
-                        Err(e) => return Err(e.into()),
                     }
-                }
-            }));
+                },
+            ));
         }
         let waiter = self.waiter.as_mut().expect("set above");
         match Pin::new(waiter).poll(cx) {
@@ -97,7 +104,13 @@ impl WaitChild {
     }
 
     pub(crate) fn signal(&self, sig: i32) -> io::Result<()> {
-        if self.status.lock().unwrap_or_else(|p| p.into_inner()).is_some() && !self.defer_reap {
+        if self
+            .status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+            && !self.defer_reap
+        {
             return Ok(()); // reaped: the pid may have been recycled
         }
         // SAFETY: plain syscall; the pid is our unreaped child.
@@ -105,7 +118,11 @@ impl WaitChild {
             Ok(())
         } else {
             let e = io::Error::last_os_error();
-            if e.raw_os_error() == Some(libc::ESRCH) { Ok(()) } else { Err(e) }
+            if e.raw_os_error() == Some(libc::ESRCH) {
+                Ok(())
+            } else {
+                Err(e)
+            }
         }
     }
 }
@@ -120,7 +137,13 @@ fn convert(s: rustix::process::WaitIdStatus) -> ExitStatus {
 
 impl Drop for WaitChild {
     fn drop(&mut self) {
-        if self.defer_reap || self.status.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
+        if self.defer_reap
+            || self
+                .status
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_some()
+        {
             return;
         }
         let pid = self.pid as libc::pid_t;
