@@ -357,3 +357,25 @@ async fn kill_and_signal_on_a_running_process() {
     assert_eq!(run.wait().await.unwrap(), None);
     assert_eq!(run.exit_status().unwrap().signal(), Some(15));
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_timeout_holds_while_streaming_a_flood_on_a_current_thread_runtime() {
+    let mut run = Command::new("yes")
+        .timeout(Duration::from_millis(500))
+        .start()
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut lines = run.stdout_lines();
+    let mut n = 0u64;
+    while lines.next().await.is_some() {
+        n += 1;
+    }
+    assert!(n > 0);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the deadline ended the flood after {:?}",
+        started.elapsed()
+    );
+    assert!(run.timed_out());
+}

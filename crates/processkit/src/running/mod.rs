@@ -402,7 +402,10 @@ impl RunningProcess {
         if !self.timed_out
             && !self.cancelled
             && let Some(d) = self.deadline.as_mut()
-            && d.as_mut().poll(cx).is_ready()
+            // The clock check catches a deadline the timer driver has not
+            // processed yet (a task that never yields, e.g. a flood of
+            // buffered lines on a current-thread runtime).
+            && (tokio::time::Instant::now() >= d.deadline() || d.as_mut().poll(cx).is_ready())
         {
             self.timed_out = true;
             crate::trace::timed_out(&self.program, self.timeout.unwrap_or_default());
@@ -511,7 +514,7 @@ impl RunningProcess {
         // soon as the buffer runs dry). A requested cancellation or an
         // expired deadline still takes the full path at once.
         if !self.is_cancel_requested()
-            && !self.deadline.as_ref().is_some_and(|d| d.is_elapsed())
+            && !self.deadline.as_ref().is_some_and(|d| tokio::time::Instant::now() >= d.deadline())
             && let Some(line) = self.stdout.buffered_line()
         {
             return Poll::Ready(Some(line));
