@@ -205,14 +205,11 @@ impl ProcessGroup {
         self.inner.container.mechanism()
     }
 
+    #[cfg_attr(not(feature = "stats"), allow(dead_code))]
     pub(crate) fn container(&self) -> &sys::Container {
         &self.inner.container
     }
 
-    #[allow(dead_code)]
-    pub(crate) fn options(&self) -> &ProcessGroupOptions {
-        &self.inner.options
-    }
 
     /// Starts `cmd` inside the group. The command's timeout and cancellation
     /// kill only this child's own subtree; its siblings are left alone.

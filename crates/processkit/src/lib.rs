@@ -102,8 +102,6 @@ pub use tokio_stream::StreamExt;
 #[cfg_attr(docsrs, doc(cfg(feature = "cancellation")))]
 pub use tokio_util::sync::CancellationToken;
 
-#[cfg(not(feature = "process-control"))]
-use signal::Signal;
 
 /// The guides in `docs/`, compiled as doctests so their snippets keep
 /// matching the API.

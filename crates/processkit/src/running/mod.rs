@@ -140,6 +140,7 @@ impl Proc {
         }
     }
 
+    #[cfg_attr(not(feature = "process-control"), allow(dead_code))]
     fn signal_tree(&mut self, sig: i32) -> std::io::Result<()> {
         match self {
             Proc::Real { member, .. } => member.signal_tree(sig),
@@ -152,6 +153,7 @@ impl Proc {
         }
     }
 
+    #[cfg_attr(not(feature = "stats"), allow(dead_code))]
     pub(crate) fn member(&self) -> Option<&sys::Member> {
         match self {
             Proc::Real { member, .. } => Some(member),
@@ -159,16 +161,6 @@ impl Proc {
         }
     }
 
-    #[allow(dead_code)]
-    pub(crate) fn container(&self) -> Option<&sys::Container> {
-        match self {
-            Proc::Real {
-                owner: Owner::Own(c),
-                ..
-            } => Some(c),
-            _ => None,
-        }
-    }
 }
 
 #[cfg(unix)]
@@ -365,6 +357,7 @@ impl RunningProcess {
         self.timed_out
     }
 
+    #[cfg_attr(not(feature = "stats"), allow(dead_code))]
     pub(crate) fn proc_ref(&self) -> &Proc {
         &self.proc_
     }

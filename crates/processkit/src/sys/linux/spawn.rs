@@ -35,7 +35,7 @@
 use std::cell::RefCell;
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::sys::unix::prep::ExecPlan;
 
@@ -108,13 +108,29 @@ pub(crate) enum SpawnFailure {
 
 struct ChildArgs<'a> {
     setup: &'a Setup<'a>,
+    /// A close-on-exec pipe to report a failed step through, or -1 once the
+    /// shared-memory report below is known to work.
     err_fd: RawFd,
+    /// Set by the child first thing: proves it shares our memory.
+    started: AtomicBool,
+    /// A failed step, written by the child before `_exit(127)`: the stage in
+    /// the high half, `errno` in the low half; 0 while nothing failed.
+    failure: AtomicU64,
 }
 
 const STACK_SIZE: usize = 64 * 1024;
 
 /// Set once the kernel rejected `CLONE_PIDFD`.
 static NO_CLONE_PIDFD: AtomicBool = AtomicBool::new(false);
+
+/// Set once a child was seen writing into the parent's memory. From then
+/// on a failed step is reported through [`ChildArgs::failure`] alone, with
+/// no error pipe: a pipe costs four syscalls per spawn, and worse, every
+/// child spawned meanwhile on another thread inherits its write end until
+/// that child execs, so the read that waits for EOF would stall this thread
+/// on another thread's child. Until then (and for good in an emulator that
+/// turns the vfork into a real fork), the pipe is used as well.
+static SHARED_REPORT_WORKS: AtomicBool = AtomicBool::new(false);
 
 thread_local! {
     // One stack per thread, reused: a vfork child is done with it before
@@ -124,11 +140,21 @@ thread_local! {
 
 /// Spawns the child. Returns its pid and pidfd.
 pub(crate) fn spawn(setup: &Setup<'_>) -> Result<(u32, OwnedFd), SpawnFailure> {
-    let (err_r, err_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
-        .map_err(|e| SpawnFailure::Parent(e.into()))?;
+    let err_pipe = if SHARED_REPORT_WORKS.load(Ordering::Relaxed) {
+        None
+    } else {
+        Some(
+            rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+                .map_err(|e| SpawnFailure::Parent(e.into()))?,
+        )
+    };
     let args = ChildArgs {
         setup,
-        err_fd: std::os::fd::AsRawFd::as_raw_fd(&err_w),
+        err_fd: err_pipe
+            .as_ref()
+            .map_or(-1, |(_, w)| std::os::fd::AsRawFd::as_raw_fd(w)),
+        started: AtomicBool::new(false),
+        failure: AtomicU64::new(0),
     };
 
     let result = STACK.with(|stack| {
@@ -197,7 +223,7 @@ pub(crate) fn spawn(setup: &Setup<'_>) -> Result<(u32, OwnedFd), SpawnFailure> {
             Ok((pid, pidfd))
         }
     });
-    drop(err_w);
+    let err_r = err_pipe.map(|(r, _w)| r);
     let (pid, pidfd) = match result {
         Ok(v) => v,
         // A filter or an old kernel says no to this kind of clone: another
@@ -233,14 +259,22 @@ pub(crate) fn spawn(setup: &Setup<'_>) -> Result<(u32, OwnedFd), SpawnFailure> {
         }
     };
 
-    // The child has exec'd (our write end closed by CLOEXEC) or exited.
-    let mut report = [0u8; 8];
-    let n = read_full(&err_r, &mut report);
-    if n == 8 {
-        let stage = Stage::from_u32(u32::from_ne_bytes(
-            report[0..4].try_into().expect("4 bytes"),
-        ));
-        let errno = i32::from_ne_bytes(report[4..8].try_into().expect("4 bytes"));
+    // The child has exec'd or exited (CLONE_VFORK). If it shares our
+    // memory, its report is in `args`; otherwise read the pipe to EOF
+    // (the write end closes at exec, by CLOEXEC, or at exit).
+    let failure = if args.started.load(Ordering::Acquire) {
+        SHARED_REPORT_WORKS.store(true, Ordering::Relaxed);
+        args.failure.load(Ordering::Acquire)
+    } else {
+        let mut report = [0u8; 8];
+        match err_r.as_ref().map(|r| read_full(r, &mut report)) {
+            Some(8) => u64::from_ne_bytes(report),
+            _ => 0,
+        }
+    };
+    if failure != 0 {
+        let stage = Stage::from_u32((failure >> 32) as u32);
+        let errno = failure as u32 as i32;
         // The child has exited (status 127); reap it so no zombie is left.
         let _ = rustix::process::waitid(
             rustix::process::WaitId::PidFd(std::os::fd::AsFd::as_fd(&pidfd)),
@@ -273,21 +307,17 @@ fn read_full(fd: &OwnedFd, buf: &mut [u8]) -> usize {
 }
 
 /// Reports a failed step to the parent and exits. Async-signal-safe.
-unsafe fn fail(err_fd: RawFd, stage: Stage) -> ! {
-    // SAFETY: errno location is valid for the (shared) thread; write and
-    // _exit are async-signal-safe.
+unsafe fn fail(a: &ChildArgs<'_>, stage: Stage) -> ! {
+    // SAFETY: errno location is valid for the (shared) thread; atomic
+    // stores, write and _exit are async-signal-safe.
     unsafe {
         let errno = *libc::__errno_location();
-        let mut buf = [0u8; 8];
-        let s = (stage as u32).to_ne_bytes();
-        let e = errno.to_ne_bytes();
-        let mut i = 0;
-        while i < 4 {
-            buf[i] = s[i];
-            buf[i + 4] = e[i];
-            i += 1;
+        let report = ((stage as u64) << 32) | u64::from(errno as u32);
+        a.failure.store(report, Ordering::Release);
+        if a.err_fd >= 0 {
+            let buf = report.to_ne_bytes();
+            libc::write(a.err_fd, buf.as_ptr() as *const libc::c_void, 8);
         }
-        libc::write(err_fd, buf.as_ptr() as *const libc::c_void, 8);
         libc::_exit(127)
     }
 }
@@ -300,6 +330,7 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
     unsafe {
         let a = &*(arg as *const ChildArgs<'_>);
         let s = a.setup;
+        a.started.store(true, Ordering::Release);
 
         // 1. Default dispositions for every caught signal (the handlers are
         //    parent code), and SIGPIPE back to default (Rust ignores it).
@@ -323,7 +354,7 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
         if s.cgroup_procs >= 0
             && libc::write(s.cgroup_procs, b"0".as_ptr() as *const libc::c_void, 1) != 1
         {
-            fail(a.err_fd, Stage::Cgroup);
+            fail(a, Stage::Cgroup);
         }
 
         // 3. Process group / session.
@@ -331,12 +362,12 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
             PgMode::Inherit => {}
             PgMode::NewGroup => {
                 if libc::setpgid(0, 0) != 0 {
-                    fail(a.err_fd, Stage::Session);
+                    fail(a, Stage::Session);
                 }
             }
             PgMode::Setsid => {
                 if libc::setsid() < 0 {
-                    fail(a.err_fd, Stage::Session);
+                    fail(a, Stage::Session);
                 }
             }
         }
@@ -351,7 +382,7 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
                 0,
             ) != 0
         {
-            fail(a.err_fd, Stage::DeathSignal);
+            fail(a, Stage::DeathSignal);
         }
 
         // 5. stdio. dup2 clears close-on-exec on the target; an fd that is
@@ -362,10 +393,10 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
             if src >= 0 {
                 if src == i as RawFd {
                     if libc::fcntl(src, libc::F_SETFD, 0) != 0 {
-                        fail(a.err_fd, Stage::Stdio);
+                        fail(a, Stage::Stdio);
                     }
                 } else if libc::dup2(src, i as RawFd) < 0 {
-                    fail(a.err_fd, Stage::Stdio);
+                    fail(a, Stage::Stdio);
                 }
             }
             i += 1;
@@ -375,7 +406,7 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
         if let Some(cwd) = &s.plan.cwd
             && libc::chdir(cwd.as_ptr()) != 0
         {
-            fail(a.err_fd, Stage::Chdir);
+            fail(a, Stage::Chdir);
         }
 
         // 7. Privilege drop, after the cgroup join. Raw syscalls: glibc's
@@ -387,20 +418,20 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
                 if libc::syscall(libc::SYS_setgroups, 1, groups.as_ptr()) != 0
                     && *libc::__errno_location() != libc::EPERM
                 {
-                    fail(a.err_fd, Stage::Groups);
+                    fail(a, Stage::Groups);
                 }
                 if libc::syscall(libc::SYS_setgid, gid as libc::gid_t) != 0 {
-                    fail(a.err_fd, Stage::Gid);
+                    fail(a, Stage::Gid);
                 }
             } else if libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>()) != 0
                 && *libc::__errno_location() != libc::EPERM
             {
-                fail(a.err_fd, Stage::Groups);
+                fail(a, Stage::Groups);
             }
             if let Some(uid) = s.uid
                 && libc::syscall(libc::SYS_setuid, uid as libc::uid_t) != 0
             {
-                fail(a.err_fd, Stage::Uid);
+                fail(a, Stage::Uid);
             }
         }
 
@@ -414,6 +445,6 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
             s.plan.argv_ptrs.as_ptr(),
             s.plan.envp_ptrs.as_ptr(),
         );
-        fail(a.err_fd, Stage::Exec)
+        fail(a, Stage::Exec)
     }
 }

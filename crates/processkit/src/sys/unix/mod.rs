@@ -156,15 +156,6 @@ impl Container {
         }
     }
 
-    /// The cgroup directory, when this is a cgroup container.
-    #[cfg(target_os = "linux")]
-    #[allow(dead_code)]
-    pub(crate) fn cgroup_path(&self) -> Option<&std::path::Path> {
-        match self {
-            Container::Cgroup(c) => Some(&c.cg.path),
-            Container::Pgroup(_) => None,
-        }
-    }
 
     /// Starts one child inside this container.
     pub(crate) fn spawn(&self, mut req: SpawnRequest<'_>) -> Result<Spawned, Error> {
@@ -283,6 +274,7 @@ impl Container {
     }
 
     /// Freezes (`true`) or thaws the whole tree.
+    #[cfg_attr(not(feature = "process-control"), allow(dead_code))]
     pub(crate) fn freeze(&self, frozen: bool) -> io::Result<()> {
         match self {
             #[cfg(target_os = "linux")]
@@ -295,6 +287,7 @@ impl Container {
 
     /// Live member pids: the whole tree on a cgroup, the group leaders on
     /// process groups.
+    #[cfg_attr(not(feature = "process-control"), allow(dead_code))]
     pub(crate) fn members(&self) -> io::Result<Vec<u32>> {
         match self {
             #[cfg(target_os = "linux")]
@@ -319,6 +312,7 @@ impl Container {
 
     /// Moves an existing process (and, on a cgroup, only it: its existing
     /// children stay where they are) into the container.
+    #[cfg_attr(not(feature = "process-control"), allow(dead_code))]
     pub(crate) fn adopt(&self, pid: u32) -> Result<(), Error> {
         match self {
             #[cfg(target_os = "linux")]
@@ -387,15 +381,6 @@ impl Container {
         }
     }
 
-    /// For tests and diagnostics: the process-group backend's container.
-    #[allow(dead_code)]
-    pub(crate) fn as_pgroup(&self) -> Option<&PgContainer> {
-        match self {
-            Container::Pgroup(pg) => Some(pg),
-            #[cfg(target_os = "linux")]
-            _ => None,
-        }
-    }
 }
 
 impl Drop for Container {
@@ -461,15 +446,6 @@ impl Member {
         }
     }
 
-    /// The cgroup leaf this child lives in, if any.
-    #[cfg(target_os = "linux")]
-    #[allow(dead_code)]
-    pub(crate) fn cgroup_path(&self) -> Option<&std::path::Path> {
-        match self {
-            Member::Cgroup { leaf, .. } => Some(&leaf.path),
-            Member::Pgroup(_) => None,
-        }
-    }
 }
 
 impl Drop for Member {

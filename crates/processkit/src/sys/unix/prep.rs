@@ -7,7 +7,7 @@
 
 use std::ffi::{CString, OsStr, OsString};
 use std::io;
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -186,10 +186,4 @@ fn check_file(name: &str, path: &Path) -> Result<(), Error> {
             searched: None,
         }),
     }
-}
-
-/// Lossless conversion back to bytes, for callers that need the raw name.
-#[allow(dead_code)]
-pub(crate) fn to_bytes(s: OsString) -> Vec<u8> {
-    s.into_vec()
 }
