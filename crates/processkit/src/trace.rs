@@ -14,6 +14,7 @@ macro_rules! ev {
 }
 
 /// A weaker containment mechanism is in use (reported once per process).
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub(crate) fn fallback(reason: &str) {
     #[cfg(feature = "tracing")]
     ev!(
@@ -24,12 +25,26 @@ pub(crate) fn fallback(reason: &str) {
 }
 
 /// The vfork-style spawner was refused; std's spawner is used from now on.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub(crate) fn spawner_fallback(reason: &str) {
     #[cfg(feature = "tracing")]
     ev!(
         warn,
         reason,
         "vfork-style spawner unavailable; using std::process"
+    );
+}
+
+/// A group member got no nested Job Object of its own (Windows before 8):
+/// killing it kills only its direct child.
+#[cfg_attr(not(windows), allow(dead_code))]
+pub(crate) fn nested_job_refused(program: &str, reason: &str) {
+    #[cfg(feature = "tracing")]
+    ev!(
+        warn,
+        program,
+        reason,
+        "no nested Job Object for this group member; killing it kills only its direct child"
     );
 }
 
@@ -120,6 +135,7 @@ pub(crate) fn storm(program: &str, pause: Duration) {
 
 /// The guardian process started (it tears containers down if this process
 /// dies without running destructors).
+#[cfg_attr(not(unix), allow(dead_code))]
 pub(crate) fn guardian_started(pid: u32) {
     #[cfg(feature = "tracing")]
     ev!(debug, pid, "guardian started");
@@ -127,6 +143,7 @@ pub(crate) fn guardian_started(pid: u32) {
 
 /// No guardian protects this process's containers (opted out, or it could
 /// not be started or kept running): an abrupt death can leave descendants.
+#[cfg_attr(not(unix), allow(dead_code))]
 pub(crate) fn guardian_unavailable(reason: &str) {
     #[cfg(feature = "tracing")]
     ev!(

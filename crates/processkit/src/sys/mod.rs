@@ -24,6 +24,7 @@ use std::path::Path;
 use crate::Mechanism;
 
 pub(crate) mod io;
+#[cfg(unix)]
 pub(crate) mod reaper;
 
 #[cfg(unix)]
@@ -84,6 +85,8 @@ pub(crate) struct SpawnRequest<'a> {
     pub setsid: bool,
     pub uid: Option<u32>,
     pub gid: Option<u32>,
+    /// Windows needs nothing for this: the job dies with its last handle.
+    #[cfg_attr(windows, allow(dead_code))]
     pub kill_on_parent_death: bool,
     #[cfg_attr(not(windows), allow(dead_code))]
     pub create_no_window: bool,

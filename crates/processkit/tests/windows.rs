@@ -1,0 +1,835 @@
+//! The Job Object backend, seen from outside: trees die with their group,
+//! their handle or their deadline; stdio, exit codes, errors and the
+//! command-line quoting work; signals and POSIX-only flags are refused.
+//!
+//! Death is observed through a witness that does not go through the
+//! library: the child's stdin is the client end of a named pipe whose server
+//! end the test holds. `cmd` hands its stdin down to `ping`, so the server
+//! sees the pipe break only once every process holding it (the direct child
+//! and its grandchild) has exited.
+#![cfg(windows)]
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use processkit::{Command, Error, Mechanism, ProcessGroup, Signal, Stdin, StreamExt};
+use tokio::io::AsyncReadExt;
+use tokio::net::windows::named_pipe::{NamedPipeServer, ServerOptions};
+
+/// How long a killed tree may take to disappear.
+const GONE_WITHIN: Duration = Duration::from_secs(15);
+
+/// A long-running grandchild: `cmd` starts `ping`, which runs for ~30 s.
+fn cmd_with_ping() -> Command {
+    Command::new("cmd").args(["/c", "ping -n 30 127.0.0.1 > NUL"])
+}
+
+/// The server end of a named pipe handed to a tree as its stdin.
+struct Witness {
+    server: NamedPipeServer,
+    path: String,
+}
+
+impl Witness {
+    fn new() -> Witness {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let path = format!(
+            r"\\.\pipe\processkit-test-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let server = ServerOptions::new()
+            .first_pipe_instance(true)
+            .create(&path)
+            .expect("create a named pipe");
+        Witness { server, path }
+    }
+
+    /// The stdin that connects a child to this witness.
+    fn stdin(&self) -> Stdin {
+        Stdin::from_file(&self.path)
+    }
+
+    /// Waits until every holder of the client end is gone; panics if that
+    /// takes longer than `within`.
+    async fn assert_all_gone(mut self, within: Duration, what: &str) {
+        let start = Instant::now();
+        let r = tokio::time::timeout(within, async {
+            self.server.connect().await.ok();
+            let mut buf = [0u8; 16];
+            loop {
+                match self.server.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => continue,
+                }
+            }
+        })
+        .await;
+        assert!(
+            r.is_ok(),
+            "{what}: a process still holds the pipe after {:?}",
+            start.elapsed()
+        );
+    }
+
+    /// Asserts that some holder of the client end is still alive now (the
+    /// pipe does not report a break within a short look).
+    async fn assert_still_held(&mut self, what: &str) {
+        self.server.connect().await.ok();
+        let mut buf = [0u8; 16];
+        let r = tokio::time::timeout(Duration::from_millis(300), self.server.read(&mut buf)).await;
+        assert!(
+            r.is_err(),
+            "{what}: the pipe broke, so the tree is already gone: {r:?}"
+        );
+    }
+}
+
+/// Polls `group.members()` until it has at least `n` pids or the deadline
+/// passes.
+async fn members_at_least(group: &ProcessGroup, n: usize) -> Vec<u32> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let m = group.members().expect("members");
+        if m.len() >= n || Instant::now() > deadline {
+            return m;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+#[test]
+fn the_mechanism_is_a_job_object_with_a_kernel_guarantee() {
+    let p = processkit::preflight();
+    assert_eq!(p.mechanism, Mechanism::JobObject);
+    assert_eq!(p.host_mechanism, Mechanism::JobObject);
+    assert_eq!(p.fallback_reason, None);
+    assert_eq!(p.guarantee, processkit::Guarantee::Kernel);
+}
+
+#[test]
+fn another_mechanism_is_unsupported() {
+    for m in [Mechanism::CgroupV2, Mechanism::ProcessGroup] {
+        let r = ProcessGroup::with_options(processkit::ProcessGroupOptions::default().mechanism(m));
+        assert!(matches!(r, Err(Error::Unsupported { .. })), "{m:?}: {r:?}");
+    }
+}
+
+#[tokio::test]
+async fn dropping_the_group_kills_cmd_and_its_ping_grandchild() {
+    let group = ProcessGroup::new().unwrap();
+    let witness = Witness::new();
+    let run = group
+        .start(&cmd_with_ping().stdin(witness.stdin()))
+        .await
+        .unwrap();
+    let cmd_pid = run.pid().unwrap();
+    let members = members_at_least(&group, 2).await;
+    assert!(
+        members.contains(&cmd_pid),
+        "{members:?} lacks cmd ({cmd_pid})"
+    );
+    assert!(
+        members.len() >= 2,
+        "ping never showed up in the job: {members:?}"
+    );
+    drop(group);
+    witness
+        .assert_all_gone(GONE_WITHIN, "after the group was dropped")
+        .await;
+    drop(run);
+}
+
+#[tokio::test]
+async fn dropping_a_started_handle_kills_its_tree() {
+    let witness = Witness::new();
+    let run = cmd_with_ping()
+        .stdin(witness.stdin())
+        .start()
+        .await
+        .unwrap();
+    drop(run);
+    witness
+        .assert_all_gone(GONE_WITHIN, "after the handle was dropped")
+        .await;
+}
+
+#[tokio::test]
+async fn a_timeout_kills_the_whole_tree_and_reports_a_kill() {
+    let witness = Witness::new();
+    let started = Instant::now();
+    let r = cmd_with_ping()
+        .stdin(witness.stdin())
+        .timeout(Duration::from_millis(800))
+        .output_string()
+        .await
+        .unwrap();
+    assert!(r.timed_out());
+    assert_eq!(r.code(), None, "a killed run has no exit code");
+    assert_eq!(r.signal(), Some(9));
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
+    witness
+        .assert_all_gone(GONE_WITHIN, "after the timeout")
+        .await;
+
+    let err = cmd_with_ping()
+        .timeout(Duration::from_millis(300))
+        .run()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn create_no_window_survives_containment() {
+    let group = ProcessGroup::new().unwrap();
+    let witness = Witness::new();
+    let run = group
+        .start(&cmd_with_ping().create_no_window().stdin(witness.stdin()))
+        .await
+        .unwrap();
+    let members = members_at_least(&group, 2).await;
+    assert!(members.contains(&run.pid().unwrap()), "{members:?}");
+    assert!(members.len() >= 2, "{members:?}");
+    group.kill().unwrap();
+    witness
+        .assert_all_gone(GONE_WITHIN, "after group.kill()")
+        .await;
+
+    let out = Command::new("cmd")
+        .args(["/c", "echo windowless"])
+        .create_no_window()
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(out, "windowless");
+}
+
+#[tokio::test]
+async fn stdout_and_stderr_are_captured() {
+    assert_eq!(
+        Command::new("cmd")
+            .args(["/c", "echo hello"])
+            .run()
+            .await
+            .unwrap(),
+        "hello"
+    );
+    let r = Command::new("cmd")
+        .args(["/c", "echo out & echo err 1>&2 & exit 3"])
+        .output_string()
+        .await
+        .unwrap();
+    assert_eq!(r.code(), Some(3));
+    assert_eq!(r.stdout().trim_end(), "out");
+    assert_eq!(r.stderr().trim_end(), "err");
+}
+
+#[tokio::test]
+async fn stdin_is_fed_to_the_child() {
+    // `cmd /q` reads commands from stdin when it is not a console.
+    let r = Command::new("cmd")
+        .arg("/q")
+        .stdin(Stdin::from_string("echo from-stdin\r\nexit 0\r\n"))
+        .output_string()
+        .await
+        .unwrap();
+    assert_eq!(r.code(), Some(0));
+    assert!(
+        r.stdout().lines().any(|l| l.trim_end() == "from-stdin"),
+        "{:?}",
+        r.stdout()
+    );
+
+    // This process's own stdin can be handed down too.
+    let out = Command::new("cmd")
+        .args(["/c", "echo inherited"])
+        .stdin(Stdin::inherit())
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(out, "inherited");
+}
+
+#[tokio::test]
+async fn an_interactive_stdin_reaches_the_child() {
+    let mut run = Command::new("cmd")
+        .arg("/q")
+        .keep_stdin_open()
+        .start()
+        .await
+        .unwrap();
+    let mut stdin = run.standard_input().unwrap();
+    stdin.write_all("echo line-one\r\n").await.unwrap();
+    let mut lines = run.stdout_lines();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let line = tokio::time::timeout_at(deadline.into(), lines.next())
+            .await
+            .expect("line-one in time");
+        match line {
+            Some(l) if l.trim_end() == "line-one" => break,
+            Some(_) => continue,
+            None => panic!("stdout ended before line-one"),
+        }
+    }
+    drop(lines);
+    // Closing stdin ends cmd's command loop: it exits on its own.
+    stdin.write_all("exit\r\n").await.unwrap();
+    stdin.finish().await.unwrap();
+    let code = tokio::time::timeout(Duration::from_secs(15), run.wait())
+        .await
+        .expect("exit in time")
+        .unwrap();
+    assert!(code.is_some(), "cmd was killed instead of exiting");
+}
+
+#[tokio::test]
+async fn a_missing_program_is_not_found_and_named() {
+    let err = Command::new("definitely-not-a-program-xyz")
+        .run()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("definitely-not-a-program-xyz"),
+        "{err}"
+    );
+
+    let err = Command::new(r"C:\no\such\dir\tool.exe")
+        .run()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_missing_working_directory_is_a_bad_directory() {
+    let err = Command::new("cmd")
+        .args(["/c", "echo x"])
+        .current_dir(r"C:\no\such\dir")
+        .run()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::BadDirectory { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn the_working_directory_is_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new("cmd")
+        .args(["/c", "cd"])
+        .current_dir(dir.path())
+        .run()
+        .await
+        .unwrap();
+    let want = dir.path().canonicalize().unwrap();
+    let got = std::path::Path::new(&out).canonicalize().unwrap();
+    assert_eq!(got, want);
+}
+
+#[tokio::test]
+async fn a_nul_in_an_argument_or_the_environment_is_invalid_input() {
+    let err = Command::new("cmd")
+        .args(["/c", "echo a\0b"])
+        .run()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidInput { .. }), "{err:?}");
+    assert!(err.to_string().contains("cmd"), "{err}");
+    let err = Command::new("cmd")
+        .env("BAD", "a\0b")
+        .run()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidInput { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn the_environment_is_passed_and_cleared() {
+    let out = Command::new("cmd")
+        .args(["/c", "echo %PK_TEST_VAR%"])
+        .env("PK_TEST_VAR", "value with spaces")
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(out, "value with spaces");
+    // A cleared environment keeps only what is set explicitly (cmd.exe is
+    // found in the system directory without PATH).
+    let out = Command::new("cmd")
+        .args(["/c", "set"])
+        .env_clear()
+        .env("ONLY", "1")
+        .run()
+        .await
+        .unwrap();
+    assert!(out.lines().any(|l| l == "ONLY=1"), "{out}");
+    assert!(
+        !out.lines()
+            .any(|l| l.to_ascii_uppercase().starts_with("PK_TEST_VAR=")),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn signals_other_than_kill_are_unsupported() {
+    let group = ProcessGroup::new().unwrap();
+    let mut run = group.start(&cmd_with_ping()).await.unwrap();
+    for s in [Signal::Term, Signal::Int, Signal::Hup, Signal::Other(10)] {
+        let e = group.signal(s).unwrap_err();
+        assert!(matches!(e, Error::Unsupported { .. }), "group {s:?}: {e:?}");
+        let e = run.signal(s).unwrap_err();
+        assert!(matches!(e, Error::Unsupported { .. }), "run {s:?}: {e:?}");
+    }
+    run.signal(Signal::Kill).unwrap();
+    assert_eq!(run.wait().await.unwrap(), None);
+    assert_eq!(run.exit_status().unwrap().signal(), Some(9));
+}
+
+#[tokio::test]
+async fn posix_only_spawn_flags_are_unsupported() {
+    for cmd in [
+        Command::new("cmd").args(["/c", "echo x"]).uid(0),
+        Command::new("cmd").args(["/c", "echo x"]).gid(0),
+        Command::new("cmd").args(["/c", "echo x"]).setsid(),
+    ] {
+        let e = cmd.run().await.unwrap_err();
+        assert!(matches!(e, Error::Unsupported { .. }), "{e:?}");
+    }
+}
+
+#[tokio::test]
+async fn members_lists_the_whole_tree() {
+    let group = ProcessGroup::new().unwrap();
+    let a = group.start(&cmd_with_ping()).await.unwrap();
+    let b = group.start(&cmd_with_ping()).await.unwrap();
+    let members = members_at_least(&group, 4).await;
+    assert!(
+        members.contains(&a.pid().unwrap()) && members.contains(&b.pid().unwrap()),
+        "{members:?}"
+    );
+    assert_eq!(members.len(), 4, "two cmd and two ping: {members:?}");
+    group.kill().unwrap();
+    let deadline = Instant::now() + GONE_WITHIN;
+    while !group.is_empty().unwrap() {
+        assert!(
+            Instant::now() < deadline,
+            "still members after kill: {:?}",
+            group.members()
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(group.members().unwrap(), Vec::<u32>::new());
+}
+
+#[tokio::test]
+async fn killing_one_member_kills_its_subtree_and_spares_its_siblings() {
+    let group = ProcessGroup::new().unwrap();
+    let wa = Witness::new();
+    let mut wb = Witness::new();
+    let mut a = group
+        .start(&cmd_with_ping().stdin(wa.stdin()))
+        .await
+        .unwrap();
+    let _b = group
+        .start(&cmd_with_ping().stdin(wb.stdin()))
+        .await
+        .unwrap();
+    members_at_least(&group, 4).await;
+    a.kill().await.unwrap();
+    assert_eq!(a.exit_status().unwrap().signal(), Some(9));
+    wa.assert_all_gone(GONE_WITHIN, "member a after its kill")
+        .await;
+    wb.assert_still_held("member b after a's kill").await;
+    drop(group);
+    wb.assert_all_gone(GONE_WITHIN, "member b after the group was dropped")
+        .await;
+}
+
+#[tokio::test]
+async fn a_member_timeout_kills_only_that_members_tree() {
+    let group = ProcessGroup::new().unwrap();
+    let wa = Witness::new();
+    let mut wb = Witness::new();
+    let _b = group
+        .start(&cmd_with_ping().stdin(wb.stdin()))
+        .await
+        .unwrap();
+    let r = group
+        .start(
+            &cmd_with_ping()
+                .stdin(wa.stdin())
+                .timeout(Duration::from_millis(500)),
+        )
+        .await
+        .unwrap()
+        .output_string()
+        .await
+        .unwrap();
+    assert!(r.timed_out());
+    wa.assert_all_gone(GONE_WITHIN, "the timed-out member")
+        .await;
+    wb.assert_still_held("its sibling").await;
+}
+
+#[tokio::test]
+async fn an_outside_process_can_be_adopted_and_dies_with_the_group() {
+    let group = ProcessGroup::new().unwrap();
+    let mut outside = std::process::Command::new("ping")
+        .args(["-n", "30", "127.0.0.1"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    group.adopt(outside.id()).unwrap();
+    assert!(group.members().unwrap().contains(&outside.id()));
+    drop(group);
+    // std holds the process handle, so the pid cannot be reused meanwhile.
+    let deadline = Instant::now() + GONE_WITHIN;
+    while outside.try_wait().unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the adopted process outlived its group"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    outside.wait().unwrap();
+}
+
+#[tokio::test]
+async fn adopting_a_missing_pid_or_ourselves_is_an_error() {
+    let group = ProcessGroup::new().unwrap();
+    let e = group.adopt(std::process::id()).unwrap_err();
+    assert!(matches!(e, Error::InvalidInput { .. }), "{e:?}");
+    let mut exited = std::process::Command::new("cmd")
+        .args(["/c", "exit 0"])
+        .spawn()
+        .unwrap();
+    exited.wait().unwrap();
+    let e = group.adopt(exited.id()).unwrap_err();
+    assert!(matches!(e, Error::InvalidInput { .. }), "{e:?}");
+}
+
+#[tokio::test]
+async fn the_raw_escape_hatch_is_contained() {
+    let group = ProcessGroup::new().unwrap();
+    let mut cmd = tokio::process::Command::new("ping");
+    cmd.args(["-n", "30", "127.0.0.1"])
+        .stdout(std::process::Stdio::null());
+    let mut child = group.spawn(&mut cmd).unwrap();
+    let pid = child.id().unwrap();
+    assert!(members_at_least(&group, 1).await.contains(&pid));
+    group.kill().unwrap();
+    let status = tokio::time::timeout(GONE_WITHIN, child.wait())
+        .await
+        .expect("killed in time")
+        .unwrap();
+    assert!(!status.success());
+
+    // It really runs after the resume: a quick command completes.
+    let mut quick = tokio::process::Command::new("cmd");
+    quick.args(["/c", "exit 7"]);
+    let status = group.spawn(&mut quick).unwrap().wait().await.unwrap();
+    assert_eq!(status.code(), Some(7));
+}
+
+#[tokio::test]
+async fn suspend_stops_output_and_resume_restarts_it() {
+    let group = ProcessGroup::new().unwrap();
+    // A line about once a second (cmd writes each `echo` straight through;
+    // ping is only the delay).
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("ticker.bat");
+    std::fs::write(
+        &script,
+        "@echo off\r\n:again\r\necho tick\r\nping -n 2 127.0.0.1 > NUL\r\ngoto again\r\n",
+    )
+    .unwrap();
+    let mut run = group.start(&Command::new(&script)).await.unwrap();
+    let mut lines = run.stdout_lines();
+    // Wait for the first tick so the tree is really running.
+    tokio::time::timeout(Duration::from_secs(15), lines.next())
+        .await
+        .expect("first line")
+        .unwrap();
+    group.suspend().unwrap();
+    // Let whatever was already in the pipe drain, then expect silence.
+    while tokio::time::timeout(Duration::from_millis(700), lines.next())
+        .await
+        .is_ok()
+    {}
+    let quiet = tokio::time::timeout(Duration::from_millis(3000), lines.next()).await;
+    assert!(
+        quiet.is_err(),
+        "output continued while suspended: {quiet:?}"
+    );
+    group.resume().unwrap();
+    let more = tokio::time::timeout(Duration::from_secs(15), lines.next()).await;
+    assert!(
+        matches!(more, Ok(Some(_))),
+        "no output after resume: {more:?}"
+    );
+    drop(lines);
+    group.kill().unwrap();
+}
+
+#[cfg(feature = "stats")]
+#[tokio::test]
+async fn stats_count_the_live_and_peak_processes() {
+    let group = ProcessGroup::new().unwrap();
+    let _a = group.start(&cmd_with_ping()).await.unwrap();
+    members_at_least(&group, 2).await;
+    let s = group.stats().unwrap();
+    assert_eq!(s.active_process_count, 2, "{s:?}");
+    assert!(s.peak_process_count.unwrap() >= 2, "{s:?}");
+    group.kill().unwrap();
+    let deadline = Instant::now() + GONE_WITHIN;
+    while !group.is_empty().unwrap() {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let s = group.stats().unwrap();
+    assert_eq!(s.active_process_count, 0, "{s:?}");
+    assert!(s.peak_process_count.unwrap() >= 2, "{s:?}");
+}
+
+/// `true` under Wine (its configuration tool is part of every prefix).
+fn under_wine() -> bool {
+    std::env::var_os("WINDIR")
+        .map(|w| {
+            std::path::Path::new(&w)
+                .join("system32")
+                .join("winecfg.exe")
+                .is_file()
+        })
+        .unwrap_or(false)
+}
+
+#[cfg(feature = "limits")]
+#[test]
+fn limits_are_enforced_or_refused_never_ignored() {
+    use processkit::ProcessGroupOptions;
+    let options = [
+        ProcessGroupOptions::default().memory_max(256 * 1024 * 1024),
+        ProcessGroupOptions::default().max_processes(8),
+        ProcessGroupOptions::default().cpu_quota(0.5),
+    ];
+    for o in options {
+        let r = ProcessGroup::with_options(o.clone());
+        if under_wine() {
+            // Wine accepts memory and process limits without enforcing them,
+            // and has no CPU rate control: each must be refused.
+            assert!(
+                matches!(r, Err(Error::ResourceLimit { .. })),
+                "{o:?}: {r:?}"
+            );
+        } else {
+            assert!(r.is_ok(), "{o:?}: {r:?}");
+        }
+    }
+}
+
+/// Not a test of its own: run as a child by
+/// `arguments_round_trip_through_the_command_line`, it prints its arguments.
+#[test]
+fn prints_its_arguments_when_run_as_a_child() {
+    if std::env::var_os("PROCESSKIT_ECHO_ARGS").is_none() {
+        return;
+    }
+    for a in std::env::args().skip(1) {
+        let hex: String = a.bytes().map(|b| format!("{b:02x}")).collect();
+        println!("ARG:{hex}");
+    }
+}
+
+#[tokio::test]
+async fn arguments_round_trip_through_the_command_line() {
+    let exe = std::env::current_exe().unwrap();
+    let tricky = [
+        "plain",
+        "two words",
+        "tab\there",
+        "quote\"inside",
+        "trailing\\",
+        "trailing space \\",
+        "back\\\\\"slash",
+        "\"",
+        "ünïcödé ✓",
+        "a&b|c<d>e^f",
+        "%PATH%",
+    ];
+    let mut cmd = Command::new(&exe)
+        .args([
+            "prints_its_arguments_when_run_as_a_child",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("PROCESSKIT_ECHO_ARGS", "1");
+    cmd = cmd.args(tricky);
+    let out = cmd.run().await.unwrap();
+    let got: Vec<String> = out
+        .lines()
+        // libtest prints "test NAME ... " without a newline before the
+        // test's own output, so a marker may start mid-line.
+        .filter_map(|l| l.trim_end().split_once("ARG:").map(|(_, hex)| hex))
+        .map(|h| {
+            let bytes: Vec<u8> = (0..h.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap())
+                .collect();
+            String::from_utf8(bytes).unwrap()
+        })
+        .collect();
+    let mut want = vec![
+        "prints_its_arguments_when_run_as_a_child",
+        "--exact",
+        "--nocapture",
+        "--test-threads=1",
+    ];
+    want.extend(tricky);
+    assert_eq!(got, want);
+}
+
+#[tokio::test]
+async fn batch_files_get_their_arguments_without_injection() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("show args.bat");
+    std::fs::write(&script, "@echo off\r\necho [%1] [%2] [%3]\r\n").unwrap();
+    let out = Command::new(&script)
+        .args(["a&b", "x y", "plain"])
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(out, "[\"a&b\"] [\"x y\"] [plain]");
+    let err = Command::new(&script)
+        .arg("line\r\nbreak")
+        .run()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidInput { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_kill_reports_signal_9_not_an_exit_code() {
+    let mut run = cmd_with_ping().start().await.unwrap();
+    run.kill().await.unwrap();
+    let status = run.exit_status().unwrap();
+    assert_eq!((status.code(), status.signal()), (None, Some(9)));
+
+    // A process that exits with the kill marker code by itself keeps it.
+    let r = Command::new("cmd")
+        .args(["/c", "exit 137"])
+        .output_string()
+        .await
+        .unwrap();
+    assert_eq!(r.code(), Some(137));
+}
+
+/// Not a test of its own: run as a child by
+/// `an_abruptly_killed_host_takes_its_trees_with_it`, it starts a tree in a
+/// group and then waits to be killed.
+#[test]
+fn holds_a_group_until_killed_when_run_as_a_child() {
+    let Some(pipe) = std::env::var_os("PROCESSKIT_HOLD_PIPE") else {
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let group = ProcessGroup::new().unwrap();
+        let _run = group
+            .start(&cmd_with_ping().stdin(Stdin::from_file(pipe)))
+            .await
+            .unwrap();
+        members_at_least(&group, 2).await;
+        println!("\nREADY");
+        tokio::time::sleep(Duration::from_secs(120)).await;
+    });
+}
+
+#[tokio::test]
+async fn an_abruptly_killed_host_takes_its_trees_with_it() {
+    use std::io::BufRead;
+    let witness = Witness::new();
+    // The host is a plain std child, outside every job of this process.
+    let mut host = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "holds_a_group_until_killed_when_run_as_a_child",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("PROCESSKIT_HOLD_PIPE", &witness.path)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = host.stdout.take().unwrap();
+    let ready = tokio::task::spawn_blocking(move || {
+        std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .any(|l| l.trim_end() == "READY")
+    });
+    let ready = tokio::time::timeout(Duration::from_secs(30), ready).await;
+    assert!(
+        matches!(ready, Ok(Ok(true))),
+        "the host never got its tree running: {ready:?}"
+    );
+    // TerminateProcess: no destructor of the host runs.
+    host.kill().unwrap();
+    host.wait().unwrap();
+    witness
+        .assert_all_gone(GONE_WITHIN, "after the host was killed")
+        .await;
+}
+
+#[tokio::test]
+async fn a_pipeline_connects_stages_through_anonymous_pipes() {
+    // The first stage writes a command; the second, `cmd /q`, runs what it
+    // reads on stdin.
+    let chain =
+        Command::new("cmd").args(["/c", "echo echo piped-through"]) | Command::new("cmd").arg("/q");
+    let out = chain.run().await.unwrap();
+    assert!(
+        out.lines().any(|l| l.trim_end() == "piped-through"),
+        "{out:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_pipeline_timeout_kills_every_stage_tree() {
+    let witness = Witness::new();
+    let chain = cmd_with_ping().stdin(witness.stdin()) | Command::new("cmd").arg("/q");
+    let err = chain
+        .timeout(Duration::from_millis(700))
+        .run()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
+    witness
+        .assert_all_gone(GONE_WITHIN, "the first stage after the chain's timeout")
+        .await;
+}
+
+#[tokio::test]
+async fn a_suspended_tree_still_dies_with_its_group() {
+    let group = ProcessGroup::new().unwrap();
+    let witness = Witness::new();
+    let _run = group
+        .start(&cmd_with_ping().stdin(witness.stdin()))
+        .await
+        .unwrap();
+    members_at_least(&group, 2).await;
+    group.suspend().unwrap();
+    group.suspend().unwrap(); // nested: two resumes would be needed
+    drop(group);
+    witness
+        .assert_all_gone(GONE_WITHIN, "a suspended tree after its group was dropped")
+        .await;
+}
