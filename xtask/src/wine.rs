@@ -24,6 +24,7 @@ use std::fs;
 use std::io::{ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -279,6 +280,15 @@ impl WineSession {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
+        // A loader stuck in process creation can outlive `wineserver -k`.
+        for name in ["wine64-preloader", "wine64", "wine-preloader"] {
+            let _ = Command::new("pkill")
+                .args(["-KILL", "-x", name])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
     }
 }
 
@@ -326,33 +336,46 @@ fn run_teed(
         .map_err(|e| format!("could not start {:?}: {e}", cmd.get_program()))?;
     let out = child.stdout.take().expect("stdout is piped");
     let err = child.stderr.take().expect("stderr is piped");
-    let out = thread::spawn(move || tee(out, std::io::stdout()));
-    let err = thread::spawn(move || tee(err, std::io::stderr()));
+    let collected = Arc::new(Mutex::new(Vec::new()));
+    let sink = collected.clone();
+    let out = thread::spawn(move || tee(out, std::io::stdout(), Some(sink)));
+    let err = thread::spawn(move || tee(err, std::io::stderr(), None));
     let status = wait_with_timeout(&mut child, timeout);
     // Processes started under Wine may still hold the pipes; this ends them.
     after_exit();
-    let stdout = out.join().unwrap_or_default();
-    let _ = err.join();
+    // A Wine loader that survives `wineserver -k` can keep the pipes open
+    // forever: wait for the copies only a bounded time, then go on with what
+    // was read (the threads die with this process).
+    let until = Instant::now() + Duration::from_secs(30);
+    while !(out.is_finished() && err.is_finished()) && Instant::now() < until {
+        thread::sleep(Duration::from_millis(50));
+    }
+    if !(out.is_finished() && err.is_finished()) {
+        eprintln!("wine-test: output pipes still held open by a leftover Wine process; continuing");
+    }
+    let stdout = collected.lock().map(|v| v.clone()).unwrap_or_default();
     let status = status.map_err(|e| format!("{:?} {e}", cmd.get_program()));
     Ok((status, String::from_utf8_lossy(&stdout).into_owned()))
 }
 
-/// Copies `from` to `to` as it comes, and returns everything read.
-fn tee(mut from: impl Read, mut to: impl Write) -> Vec<u8> {
-    let mut all = Vec::new();
+/// Copies `from` to `to` as it comes, appending everything read to `keep`.
+fn tee(mut from: impl Read, mut to: impl Write, keep: Option<Arc<Mutex<Vec<u8>>>>) {
     let mut buf = [0u8; 8192];
     loop {
         match from.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => {
                 let _ = to.write_all(&buf[..n]).and_then(|()| to.flush());
-                all.extend_from_slice(&buf[..n]);
+                if let Some(keep) = &keep
+                    && let Ok(mut all) = keep.lock()
+                {
+                    all.extend_from_slice(&buf[..n]);
+                }
             }
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(_) => break,
         }
     }
-    all
 }
 
 /// Sums `N passed` and `M failed` over libtest's `test result:` lines.
