@@ -1,6 +1,6 @@
 //! ProcessGroup: shared containment, graceful shutdown, signals,
 //! suspend/resume, members, adoption — on both backends.
-#![cfg(target_os = "linux")]
+#![cfg(all(target_os = "linux", feature = "process-control"))]
 
 mod common;
 

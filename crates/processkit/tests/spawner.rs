@@ -140,7 +140,7 @@ async fn a_parent_signal_handler_never_runs_in_the_child() {
     PARENT_PID.store(std::process::id(), Ordering::Relaxed);
     unsafe {
         let mut sa: libc::sigaction = std::mem::zeroed();
-        sa.sa_sigaction = on_usr1 as usize;
+        sa.sa_sigaction = on_usr1 as extern "C" fn(libc::c_int) as libc::sighandler_t;
         sa.sa_flags = libc::SA_RESTART;
         libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut());
     }

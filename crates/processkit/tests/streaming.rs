@@ -347,6 +347,7 @@ async fn wait_buffers_output_so_a_chatty_child_cannot_block() {
     assert_eq!(lines.last().map(String::as_str), Some("end"));
 }
 
+#[cfg(feature = "process-control")]
 #[tokio::test]
 async fn kill_and_signal_on_a_running_process() {
     let mut run = Command::new("sleep").arg("30").start().await.unwrap();

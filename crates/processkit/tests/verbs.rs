@@ -351,3 +351,16 @@ async fn large_output_on_both_streams_does_not_deadlock() {
     assert_eq!(r.stdout().len(), 3_000_000);
     assert_eq!(r.stderr().len(), 3_000_000);
 }
+
+#[tokio::test]
+async fn a_relative_program_path_is_resolved_from_the_childs_working_directory() {
+    let dir = common::scratch();
+    let sub = dir.path().join("tools");
+    std::fs::create_dir(&sub).unwrap();
+    let script = sub.join("hello.sh");
+    std::fs::write(&script, "#!/bin/sh\necho from-tools\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = Command::new("./hello.sh").current_dir(&sub).run().await.unwrap();
+    assert_eq!(out, "from-tools");
+}

@@ -7,11 +7,12 @@ pub(crate) mod pipe;
 pub(crate) mod prep;
 pub(crate) mod spawn_std;
 pub(crate) mod stats;
-#[cfg(not(target_os = "linux"))]
+#[cfg(any(not(target_os = "linux"), test))]
 pub(crate) mod waitchild;
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+#[cfg(target_os = "linux")]
 use std::sync::OnceLock;
 
 use crate::Mechanism;
@@ -49,6 +50,7 @@ pub(crate) fn host_mechanism() -> (Mechanism, Option<String>) {
     }
 }
 
+#[cfg(target_os = "linux")]
 fn report_fallback(reason: &str) {
     static ONCE: OnceLock<()> = OnceLock::new();
     ONCE.get_or_init(|| {
@@ -235,6 +237,10 @@ impl Container {
                 #[cfg(not(target_os = "linux"))]
                 let child = spawn_std::spawn(&plan, &req, &stdio.child_fds(), -1, true, true)?;
                 let leader = pg.track(child.id());
+                // Signals to the leader alone go through its group, which
+                // refuses them once the leader may have been reaped.
+                #[cfg(not(target_os = "linux"))]
+                let child = child.with_leader(leader.clone());
                 Ok(stdio.finish(child, Member::Pgroup(leader)))
             }
         }
@@ -372,7 +378,12 @@ impl Container {
             }
             Container::Pgroup(pg) => {
                 cmd.process_group(0);
-                let child = cmd.spawn().map_err(|e| Error::from_spawn(&name, None, e))?;
+                let child = {
+                    #[cfg(not(target_os = "linux"))]
+                    let _no_new_fds = fd_creation_pause();
+                    cmd.spawn()
+                }
+                .map_err(|e| Error::from_spawn(&name, None, e))?;
                 if let Some(pid) = child.id() {
                     pg.track_raw(pid);
                 }
@@ -539,8 +550,6 @@ impl Stdio {
     }
 }
 
-/// Puts the parent's end of a pipe into non-blocking mode (one `ioctl`
-/// instead of a `fcntl` read-modify-write pair).
 /// A pipe whose both ends are close-on-exec.
 pub(crate) fn cloexec_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     #[cfg(any(
@@ -561,8 +570,12 @@ pub(crate) fn cloexec_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
         target_os = "dragonfly"
     )))]
     {
-        // No pipe2 here: set the flag right after creation (other threads
-        // spawning in between is the same window std::process has here).
+        // No pipe2 here: the flag is set right after creation. Our own
+        // spawns wait for that (see `fd_creation_pause`); a spawn made
+        // elsewhere in the process (std or tokio directly) can still catch
+        // the pipe in between, which is the same window std's own pipes have
+        // on these targets.
+        let _making = FD_CREATION.read().unwrap_or_else(|p| p.into_inner());
         let (r, w) = rustix::pipe::pipe()?;
         for fd in [&r, &w] {
             rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::CLOEXEC)?;
@@ -571,6 +584,30 @@ pub(crate) fn cloexec_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     }
 }
 
+/// Held for reading while a pipe exists but is not close-on-exec yet
+/// (targets without `pipe2`), and for writing while this crate creates a
+/// child there.
+#[cfg(not(target_os = "linux"))]
+static FD_CREATION: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// Keeps new pipes from being half-made while a child is created, so that
+/// no child of this crate inherits another spawn's pipe end (which would
+/// hold that child's stdin, or its output pipe, open past its exit). On
+/// targets with `pipe2` every pipe is close-on-exec from the start and
+/// nothing is held.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn fd_creation_pause() -> Option<std::sync::RwLockWriteGuard<'static, ()>> {
+    let needed = !cfg!(any(
+        target_os = "freebsd",
+        target_os = "netbsd",
+        target_os = "openbsd",
+        target_os = "dragonfly"
+    ));
+    needed.then(|| FD_CREATION.write().unwrap_or_else(|p| p.into_inner()))
+}
+
+/// Puts the parent's end of a pipe into non-blocking mode (one `ioctl`
+/// instead of a `fcntl` read-modify-write pair).
 fn set_nonblocking(fd: &OwnedFd) {
     if rustix::io::ioctl_fionbio(fd, true).is_err()
         && let Ok(flags) = rustix::fs::fcntl_getfl(fd)

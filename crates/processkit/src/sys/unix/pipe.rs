@@ -22,7 +22,6 @@ use tokio::io::{AsyncRead, ReadBuf};
 use tokio::net::unix::pipe::Receiver;
 
 /// The default capacity of a Linux pipe (16 pages).
-#[cfg(target_os = "linux")]
 const DEFAULT_CAPACITY: usize = 64 * 1024;
 
 /// The capacity a busy pipe is raised to.
@@ -32,7 +31,7 @@ pub(crate) const GROWN_CAPACITY: usize = 1024 * 1024;
 /// A non-blocking pipe read end that grows the pipe once it proves busy.
 pub(crate) struct PipeReader {
     inner: Receiver,
-    /// Growing was tried already (or is not wanted).
+    /// Growing was tried already.
     grown: bool,
 }
 
@@ -40,23 +39,23 @@ impl PipeReader {
     pub(crate) fn new(inner: Receiver) -> Self {
         PipeReader {
             inner,
-            grown: !cfg!(target_os = "linux"),
+            grown: false,
         }
     }
-
-    #[cfg(target_os = "linux")]
-    fn grow(&mut self) {
-        self.grown = true;
-        // Best effort: a refusal (EPERM over the user's pipe budget, EBUSY)
-        // leaves the pipe as it was, which is still correct.
-        let _ = rustix::pipe::fcntl_setpipe_size(&self.inner, GROWN_CAPACITY);
-    }
-
-    #[cfg(not(target_os = "linux"))]
-    fn grow(&mut self) {
-        self.grown = true;
-    }
 }
+
+/// Raises the pipe's capacity. Best effort: a refusal (EPERM over the
+/// user's pipe budget, EBUSY) leaves the pipe as it was, which is still
+/// correct.
+#[cfg(target_os = "linux")]
+fn grow(pipe: &Receiver) {
+    let _ = rustix::pipe::fcntl_setpipe_size(pipe, GROWN_CAPACITY);
+}
+
+/// Elsewhere pipes cannot be resized (macOS and the BSDs grow a busy pipe
+/// by themselves).
+#[cfg(not(target_os = "linux"))]
+fn grow(_pipe: &Receiver) {}
 
 impl AsyncRead for PipeReader {
     fn poll_read(
@@ -66,15 +65,13 @@ impl AsyncRead for PipeReader {
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
-        #[cfg(target_os = "linux")]
         if !self.grown
             && matches!(polled, Poll::Ready(Ok(())))
             && buf.filled().len() - before >= DEFAULT_CAPACITY
         {
-            self.grow();
+            self.grown = true;
+            grow(&self.inner);
         }
-        #[cfg(not(target_os = "linux"))]
-        let _ = before;
         polled
     }
 }

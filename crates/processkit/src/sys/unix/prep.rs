@@ -21,6 +21,8 @@ pub(crate) struct ExecPlan {
     pub argv_ptrs: Vec<*const libc::c_char>,
     _envp: Vec<CString>,
     pub envp_ptrs: Vec<*const libc::c_char>,
+    /// Read by the Linux spawner; `std::process` changes directory itself.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     pub cwd: Option<CString>,
 }
 
@@ -122,13 +124,15 @@ fn resolve(
     cwd: Option<&Path>,
 ) -> Result<PathBuf, Error> {
     let p = Path::new(program);
+    // `execve` runs after the child's `chdir`, so a relative path is looked
+    // up from the child's working directory: check it there, but hand
+    // `execve` the path as it is.
+    let seen_from_child = |c: &Path| match cwd {
+        Some(dir) if c.is_relative() => dir.join(c),
+        _ => c.to_owned(),
+    };
     if program.as_bytes().contains(&b'/') {
-        // A relative path with a slash is relative to the child's cwd.
-        let full = match cwd {
-            Some(dir) if p.is_relative() => dir.join(p),
-            _ => p.to_owned(),
-        };
-        return check_file(name, &full).map(|()| full);
+        return check_file(name, &seen_from_child(p)).map(|()| p.to_owned());
     }
     let path_var = path_var
         .map(OsStr::to_owned)
@@ -141,7 +145,7 @@ fn resolve(
             dir
         };
         let candidate = dir.join(p);
-        match check_file(name, &candidate) {
+        match check_file(name, &seen_from_child(&candidate)) {
             Ok(()) => return Ok(candidate),
             Err(Error::PermissionDenied { source, .. }) => denied = Some(source),
             Err(_) => {}

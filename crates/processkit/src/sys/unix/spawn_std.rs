@@ -3,8 +3,9 @@
 //!
 //! On Linux a cgroup join needs a `pre_exec` hook, which makes std use a
 //! real `fork` (its cost grows with the parent's memory). Elsewhere only
-//! std's own spawn attributes are used (`process_group`, `uid`, `gid`), so
-//! std can stay on its `posix_spawn` path; `setsid` needs a hook.
+//! std's own spawn attributes are used (`process_group`), so std can stay on
+//! its `posix_spawn` path; `setsid` needs a hook, and std itself forks for
+//! `uid`/`gid`. `kill_on_parent_death` adds nothing off Linux.
 
 use std::os::fd::{BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
@@ -26,6 +27,35 @@ fn dup_stdio(fd: RawFd, program: &str) -> Result<Stdio, Error> {
         .map_err(|e| Error::io(program, "duplicating a stdio fd", e))?;
     Ok(Stdio::from(owned))
 }
+
+/// The C strings `execve` needs, taken from an [`ExecPlan`] that outlives
+/// the spawn.
+#[derive(Clone, Copy)]
+struct ExecPointers {
+    program: *const libc::c_char,
+    argv: *const *const libc::c_char,
+    envp: *const *const libc::c_char,
+}
+
+impl ExecPointers {
+    /// Replaces the calling (forked) process; returns only on failure.
+    ///
+    /// # Safety
+    ///
+    /// The plan the pointers come from must still be alive.
+    unsafe fn execve(self) -> std::io::Error {
+        // SAFETY: NUL-terminated strings and NULL-terminated arrays from a
+        // live `ExecPlan` (the caller's promise).
+        unsafe { libc::execve(self.program, self.argv, self.envp) };
+        std::io::Error::last_os_error()
+    }
+}
+
+// SAFETY: the pointers are only read, in the forked child, while the plan
+// they point into is alive (it outlives the `Command` holding the hook).
+unsafe impl Send for ExecPointers {}
+// SAFETY: as above; nothing writes through them.
+unsafe impl Sync for ExecPointers {}
 
 /// Spawns through `std::process::Command`.
 pub(crate) fn spawn(
@@ -61,10 +91,24 @@ pub(crate) fn spawn(
     if new_group && !setsid {
         cmd.process_group(0);
     }
-    let pdeathsig = req.kill_on_parent_death;
-    if setsid || cgroup_procs >= 0 || pdeathsig {
+    // Linux only: PR_SET_PDEATHSIG. macOS and the BSDs have no equivalent
+    // (the guardian covers a host that dies abruptly), so there the request
+    // adds no hook and std keeps its `posix_spawn` path.
+    let pdeathsig = cfg!(target_os = "linux") && req.kill_on_parent_death;
+    // Whenever std forks (a hook, or a uid/gid change), the hook also runs
+    // the `execve` itself: std would use `execvp`, which hands a file the
+    // kernel refuses to run (ENOEXEC) to `/bin/sh` instead of failing. The
+    // Linux `clone` spawner and `posix_spawn` report such a file as an error.
+    let forks = setsid || cgroup_procs >= 0 || pdeathsig || req.uid.is_some() || req.gid.is_some();
+    if forks {
+        let exec = ExecPointers {
+            program: plan.program.as_ptr(),
+            argv: plan.argv_ptrs.as_ptr(),
+            envp: plan.envp_ptrs.as_ptr(),
+        };
         // SAFETY: the hook only makes async-signal-safe syscalls (write,
-        // setsid, prctl) on integers captured by value.
+        // setsid, prctl, execve) on integers and on pointers into `plan`,
+        // which outlives `cmd` and so every run of the hook.
         unsafe {
             cmd.pre_exec(move || {
                 if cgroup_procs >= 0 && libc::write(cgroup_procs, b"0".as_ptr().cast(), 1) != 1 {
@@ -85,14 +129,20 @@ pub(crate) fn spawn(
                 {
                     return Err(std::io::Error::last_os_error());
                 }
-                let _ = pdeathsig;
-                Ok(())
+                // std has applied stdio, ids, the directory and the group
+                // by now; `execve` only returns on failure.
+                Err(exec.execve())
             });
         }
     }
-    let child = cmd
-        .spawn()
-        .map_err(|e| Error::from_spawn(name, req.cwd, e))?;
+    let child = {
+        // No pipe of ours is half-made (open but not yet close-on-exec)
+        // while this child is created.
+        #[cfg(not(target_os = "linux"))]
+        let _no_new_fds = super::fd_creation_pause();
+        cmd.spawn()
+    }
+    .map_err(|e| Error::from_spawn(name, req.cwd, e))?;
     let pid = child.id();
     // std's Child neither waits nor kills on drop: from here on the pid is
     // tracked by our own handle.

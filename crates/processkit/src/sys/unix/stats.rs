@@ -69,11 +69,8 @@ impl Member {
                 #[cfg(target_os = "linux")]
                 let count = cg_stats::count_in_process_groups(&[leader.pid()])?;
                 #[cfg(not(target_os = "linux"))]
-                let count = {
-                    // SAFETY: plain syscall with integer arguments; signal 0 only checks.
-                    let alive = unsafe { libc::kill(-(leader.pid() as libc::pid_t), 0) } == 0;
-                    u64::from(alive)
-                };
+                // A zombie leader does not count: only live group members.
+                let count = u64::from(crate::sys::unix::pgroup::group_alive(leader.pid()));
                 Ok(counts_only(count))
             }
         }
