@@ -507,7 +507,10 @@ impl RunningProcess {
         // soon as the buffer runs dry). A requested cancellation or an
         // expired deadline still takes the full path at once.
         if !self.is_cancel_requested()
-            && !self.deadline.as_ref().is_some_and(|d| tokio::time::Instant::now() >= d.deadline())
+            && self
+                .deadline
+                .as_ref()
+                .is_none_or(|d| tokio::time::Instant::now() < d.deadline())
             && let Some(line) = self.stdout.buffered_line()
         {
             return Poll::Ready(Some(line));

@@ -21,12 +21,11 @@ use crate::sys::io::poll_read_vec;
 /// The longest line delivered in one piece (1 MiB).
 pub const MAX_LINE: usize = 1024 * 1024;
 
-/// How much spare room a read asks for at first (a default pipe's worth).
+/// How much spare room a line-mode read asks for (a default pipe's worth).
+/// Not more: a bigger read makes the reader take a long gulp and then parse
+/// it while the writer waits, where small reads keep both running; and the
+/// data is parsed while it is still in cache.
 const CHUNK: usize = 64 * 1024;
-
-/// The most a line-mode read asks for: a grown pipe's worth (see
-/// `sys::unix::pipe`), so a busy pipe is drained in one read.
-const MAX_READ: usize = 1024 * 1024;
 
 /// The most capture mode reserves ahead of the data it holds.
 const MAX_RESERVE: usize = 4 * 1024 * 1024;
@@ -53,9 +52,6 @@ pub(crate) struct Pump {
     /// In line mode: `buf[start..searched]` holds no newline (so a long line
     /// arriving in pieces is scanned once, not once per read).
     searched: usize,
-    /// Line and buffer mode: how much the next read asks for. Doubles (up to
-    /// [`MAX_READ`]) whenever a read fills all it asked for.
-    read_size: usize,
     eof: bool,
     handler: Option<LineHandler>,
 }
@@ -69,7 +65,6 @@ impl Pump {
             start: 0,
             scanned: 0,
             searched: 0,
-            read_size: CHUNK,
             eof,
             handler,
         }
@@ -80,25 +75,25 @@ impl Pump {
         self.eof
     }
 
-    /// One read into the buffer, with at least `want` bytes of room.
-    /// `Ready(Ok(false))` at EOF.
-    fn poll_fill(&mut self, cx: &mut Context<'_>, want: usize) -> Poll<io::Result<bool>> {
+    /// One read into the buffer, with at least `want` bytes of room and of
+    /// at most `max` bytes. `Ready(Ok(false))` at EOF.
+    fn poll_fill(
+        &mut self,
+        cx: &mut Context<'_>,
+        want: usize,
+        max: usize,
+    ) -> Poll<io::Result<bool>> {
         let Some(pipe) = self.pipe.as_mut() else {
             self.eof = true;
             return Poll::Ready(Ok(false));
         };
-        match poll_read_vec(pipe, cx, &mut self.buf, want) {
+        match poll_read_vec(pipe, cx, &mut self.buf, want, max) {
             Poll::Ready(Ok(0)) => {
                 self.eof = true;
                 self.pipe = None;
                 Poll::Ready(Ok(false))
             }
-            Poll::Ready(Ok(n)) => {
-                if n >= self.read_size {
-                    self.read_size = (self.read_size * 2).min(MAX_READ);
-                }
-                Poll::Ready(Ok(true))
-            }
+            Poll::Ready(Ok(_)) => Poll::Ready(Ok(true)),
             Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => Poll::Ready(Ok(true)),
             Poll::Ready(Err(e)) => {
                 self.eof = true;
@@ -113,9 +108,7 @@ impl Pump {
     /// buffer grows geometrically, never by small steps), at least
     /// [`CHUNK`], at most [`MAX_RESERVE`].
     fn capture_want(&self) -> usize {
-        (self.buf.len() / 8)
-            .clamp(CHUNK, MAX_RESERVE)
-            .max(self.read_size)
+        (self.buf.len() / 8).clamp(CHUNK, MAX_RESERVE)
     }
 
     /// Takes the next complete line out of the buffer, if there is one.
@@ -172,7 +165,7 @@ impl Pump {
                 return Poll::Ready(None);
             }
             self.compact();
-            match self.poll_fill(cx, self.read_size) {
+            match self.poll_fill(cx, CHUNK, CHUNK) {
                 Poll::Ready(_) => continue,
                 Poll::Pending => return Poll::Pending,
             }
@@ -205,7 +198,7 @@ impl Pump {
                 self.scan_for_handler();
                 return Poll::Ready(());
             }
-            match self.poll_fill(cx, self.capture_want()) {
+            match self.poll_fill(cx, self.capture_want(), usize::MAX) {
                 Poll::Ready(_) => self.scan_for_handler(),
                 Poll::Pending => return Poll::Pending,
             }
@@ -223,7 +216,7 @@ impl Pump {
             if self.buf.len() - self.start >= cap {
                 return Poll::Pending;
             }
-            match self.poll_fill(cx, self.read_size) {
+            match self.poll_fill(cx, CHUNK, CHUNK) {
                 Poll::Ready(_) => {}
                 Poll::Pending => return Poll::Pending,
             }

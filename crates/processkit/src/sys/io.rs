@@ -8,18 +8,22 @@ use tokio::io::{AsyncRead, ReadBuf};
 
 use crate::sys::ReadPipe;
 
-/// Reads once from `pipe` into the spare capacity of `buf` (reserving at
-/// least `chunk` bytes first). Returns the number of bytes read; 0 is EOF.
+/// Reads once from `pipe` into the spare capacity of `buf`, reserving at
+/// least `chunk` bytes first and reading at most `max` bytes. Returns the
+/// number of bytes read; 0 is EOF.
 pub(crate) fn poll_read_vec(
     pipe: &mut ReadPipe,
     cx: &mut Context<'_>,
     buf: &mut Vec<u8>,
     chunk: usize,
+    max: usize,
 ) -> Poll<io::Result<usize>> {
     if buf.capacity() - buf.len() < chunk {
         buf.reserve(chunk);
     }
     let spare = buf.spare_capacity_mut();
+    let room = spare.len().min(max.max(1));
+    let spare = &mut spare[..room];
     let mut rb = ReadBuf::uninit(spare);
     match Pin::new(pipe).poll_read(cx, &mut rb) {
         Poll::Ready(Ok(())) => {

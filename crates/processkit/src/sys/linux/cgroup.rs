@@ -408,7 +408,11 @@ pub(crate) fn retire(cg: Cg, how: Retire) {
                 if how == Retire::Pool {
                     let mut pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
                     if pool.len() < POOL_MAX {
-                        let c = if pool.len() < POOL_KEEP_FDS { c } else { Cg::at(c.path.clone()) };
+                        let c = if pool.len() < POOL_KEEP_FDS {
+                            c
+                        } else {
+                            Cg::at(c.path.clone())
+                        };
                         pool.push(c);
                         return true;
                     }

@@ -1,0 +1,222 @@
+//! Spawn and wait for `true`: processkit against tokio::process and
+//! std::process, interleaved in one run (see `common/mod.rs`).
+//!
+//! Like with like: processkit's `exit_code()` and `output_bytes()` pipe and
+//! drain stdout and stderr (stdin is /dev/null), exactly what tokio's and
+//! std's `output()` do, so `tokio output` is the baseline for the target.
+//! `status()` (inherited stdio, two pipes fewer) is shown as a floor.
+//!
+//! Cases (filter with `cargo bench -p processkit --bench spawn -- <case>`):
+//!
+//! * `busy`: back-to-back spawns;
+//! * `idle`: each spawn after a 30 ms pause (only the spawn is timed), the
+//!   pattern of a program that runs a command now and then;
+//! * `fork`: with a big parent only, what a forking spawner costs.
+//!
+//! `PK_BENCH_PARENT_MIB=4096 cargo bench -p processkit --bench spawn` runs
+//! the same from a parent holding 4 GiB of touched memory.
+
+#[cfg(unix)]
+mod common;
+
+#[cfg(unix)]
+fn main() {
+    use common::*;
+    use std::time::Instant;
+
+    let ballast = Ballast::from_env();
+    preamble("spawn", &ballast);
+    let rt = current_thread();
+    let big = ballast.mib() >= 1024;
+
+    if selected("busy") {
+        let pk = processkit::Command::new("true");
+        let contenders = vec![
+            Contender::new("processkit exit_code", || {
+                rt.block_on(async {
+                    let t = Instant::now();
+                    let code = pk.exit_code().await.expect("processkit true");
+                    assert_eq!(code, 0);
+                    t.elapsed()
+                })
+            }),
+            Contender::new("processkit output_bytes", || {
+                rt.block_on(async {
+                    let t = Instant::now();
+                    let r = pk.output_bytes().await.expect("processkit true");
+                    assert_eq!(r.code(), Some(0));
+                    t.elapsed()
+                })
+            }),
+            Contender::new("tokio output", || {
+                rt.block_on(async {
+                    let t = Instant::now();
+                    let o = tokio::process::Command::new("true")
+                        .output()
+                        .await
+                        .expect("tokio true");
+                    assert!(o.status.success());
+                    t.elapsed()
+                })
+            }),
+            Contender::new("tokio status", || {
+                rt.block_on(async {
+                    let t = Instant::now();
+                    let s = tokio::process::Command::new("true")
+                        .status()
+                        .await
+                        .expect("tokio true");
+                    assert!(s.success());
+                    t.elapsed()
+                })
+            }),
+            Contender::new("std output", || {
+                let t = Instant::now();
+                let o = std::process::Command::new("true")
+                    .output()
+                    .expect("std true");
+                assert!(o.status.success());
+                t.elapsed()
+            }),
+            Contender::new("std status", || {
+                let t = Instant::now();
+                let s = std::process::Command::new("true")
+                    .status()
+                    .expect("std true");
+                assert!(s.success());
+                t.elapsed()
+            }),
+        ];
+        let targets = [Target {
+            num: "processkit exit_code",
+            den: "tokio output",
+            max_ratio: if big { 1.30 } else { 1.10 },
+            label: if big {
+                "big-parent spawn ≤ 1.30× tokio"
+            } else {
+                "spawn ≤ 1.10× tokio"
+            },
+        }];
+        measure(
+            &format!(
+                "spawn + wait `true`, back to back, parent {} MiB",
+                ballast.mib()
+            ),
+            Plan {
+                warmup: 20,
+                rounds: rounds(150),
+                per_round: 5,
+            },
+            contenders,
+            &["tokio output", "tokio status", "std output"],
+            &targets,
+            None,
+        );
+    }
+
+    // The same spawn when the process was idle for a while before it: what a
+    // program that runs a command now and then sees. Only the spawn itself
+    // is timed, not the pause.
+    if selected("idle") {
+        let pause = std::time::Duration::from_millis(30);
+        let pk = processkit::Command::new("true");
+        let contenders = vec![
+            Contender::new("processkit exit_code", || {
+                std::thread::sleep(pause);
+                rt.block_on(async {
+                    let t = Instant::now();
+                    let code = pk.exit_code().await.expect("processkit true");
+                    assert_eq!(code, 0);
+                    t.elapsed()
+                })
+            }),
+            Contender::new("tokio output", || {
+                std::thread::sleep(pause);
+                rt.block_on(async {
+                    let t = Instant::now();
+                    let o = tokio::process::Command::new("true")
+                        .output()
+                        .await
+                        .expect("tokio true");
+                    assert!(o.status.success());
+                    t.elapsed()
+                })
+            }),
+            Contender::new("std output", || {
+                std::thread::sleep(pause);
+                let t = Instant::now();
+                let o = std::process::Command::new("true")
+                    .output()
+                    .expect("std true");
+                assert!(o.status.success());
+                t.elapsed()
+            }),
+        ];
+        let targets = [Target {
+            num: "processkit exit_code",
+            den: "tokio output",
+            max_ratio: if big { 1.30 } else { 1.10 },
+            label: if big {
+                "big-parent spawn after idle ≤ 1.30× tokio"
+            } else {
+                "spawn after idle ≤ 1.10× tokio"
+            },
+        }];
+        measure(
+            &format!(
+                "spawn + wait `true` after 30 ms idle, parent {} MiB",
+                ballast.mib()
+            ),
+            Plan {
+                warmup: 1,
+                rounds: rounds(6),
+                per_round: 3,
+            },
+            contenders,
+            &["tokio output", "std output"],
+            &targets,
+            None,
+        );
+    }
+
+    // What a fork-based spawner costs from the same parent: std with a
+    // (no-op) pre_exec hook loses posix_spawn and forks.
+    if big && selected("fork") {
+        use std::os::unix::process::CommandExt;
+        let contenders = vec![
+            Contender::new("std status + pre_exec (fork)", || {
+                let mut cmd = std::process::Command::new("true");
+                // SAFETY: the hook does nothing, so it is trivially
+                // async-signal-safe.
+                unsafe { cmd.pre_exec(|| Ok(())) };
+                let t = Instant::now();
+                let s = cmd.status().expect("std true");
+                assert!(s.success());
+                t.elapsed()
+            }),
+            Contender::new("std status", || {
+                let t = Instant::now();
+                let s = std::process::Command::new("true")
+                    .status()
+                    .expect("std true");
+                assert!(s.success());
+                t.elapsed()
+            }),
+        ];
+        measure(
+            &format!("reference: a forking spawn, parent {} MiB", ballast.mib()),
+            Plan {
+                warmup: 1,
+                rounds: rounds(4),
+                per_round: 2,
+            },
+            contenders,
+            &["std status"],
+            &[],
+            None,
+        );
+    }
+}
+
+#[cfg(not(unix))]
+fn main() {}
