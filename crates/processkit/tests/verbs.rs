@@ -364,3 +364,21 @@ async fn a_relative_program_path_is_resolved_from_the_childs_working_directory()
     let out = Command::new("./hello.sh").current_dir(&sub).run().await.unwrap();
     assert_eq!(out, "from-tools");
 }
+
+#[tokio::test]
+async fn runs_after_killed_runs_are_not_killed_at_birth() {
+    for _ in 0..20 {
+        let run = Command::new("sh")
+            .args(["-c", "sleep 30 & wait"])
+            .start()
+            .await
+            .unwrap();
+        drop(run); // kills the tree and retires its container
+        let r = Command::new("sh")
+            .args(["-c", "sleep 0.01 & wait; echo ok"])
+            .output_string()
+            .await
+            .unwrap();
+        assert_eq!((r.code(), r.stdout().as_str()), (Some(0), "ok\n"), "{r:?}");
+    }
+}

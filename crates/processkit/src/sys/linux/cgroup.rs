@@ -230,6 +230,11 @@ pub(crate) struct Cg {
     /// `populated()` runs several times per run, and a `pread` on a kept fd
     /// costs about a twentieth of an open + read + close on kernfs.
     events: std::sync::Arc<OnceLock<fs::File>>,
+    /// Set once `cgroup.kill` (or the freeze-and-kill sweep) was used on
+    /// this directory. Such a leaf is never reused: on current kernels a
+    /// child created straight into a cgroup that was once killed
+    /// (`clone3(CLONE_INTO_CGROUP)`) is itself killed at birth.
+    killed: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Cg {
@@ -237,6 +242,7 @@ impl Cg {
         Cg {
             path,
             events: Default::default(),
+            killed: Default::default(),
         }
     }
 
@@ -267,6 +273,15 @@ impl Cg {
     }
 
     /// Opens `cgroup.procs` for the spawner to write `0` into.
+    /// Opens the directory itself, for `clone3(CLONE_INTO_CGROUP)`.
+    pub(crate) fn dir_fd(&self) -> io::Result<OwnedFd> {
+        Ok(rustix::fs::open(
+            &self.path,
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )?)
+    }
+
     pub(crate) fn procs_fd(&self) -> io::Result<OwnedFd> {
         let f = fs::OpenOptions::new()
             .write(true)
@@ -295,6 +310,7 @@ impl Cg {
     /// Kills every process in the subtree. With `cgroup.kill` this is one
     /// atomic write; otherwise freeze, kill each member by pidfd, thaw.
     pub(crate) fn kill(&self, has_kill: bool) -> io::Result<()> {
+        self.killed.store(true, Ordering::Relaxed);
         if has_kill {
             match self.write("cgroup.kill", "1") {
                 Ok(()) => return Ok(()),
@@ -405,7 +421,7 @@ pub(crate) fn retire(cg: Cg, how: Retire) {
             Ok(true) => false,
             Ok(false) => {
                 let c = cg.take().expect("checked above");
-                if how == Retire::Pool {
+                if how == Retire::Pool && !c.killed.load(Ordering::Relaxed) {
                     let mut pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
                     if pool.len() < POOL_MAX {
                         let c = if pool.len() < POOL_KEEP_FDS {

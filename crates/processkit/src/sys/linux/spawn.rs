@@ -35,7 +35,7 @@
 use std::cell::RefCell;
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 
 use crate::sys::unix::prep::ExecPlan;
 
@@ -53,8 +53,8 @@ pub(crate) enum PgMode {
 /// Everything the child side needs besides argv/envp.
 pub(crate) struct Setup<'a> {
     pub plan: &'a ExecPlan,
-    /// An open `cgroup.procs` to write `0` into, or -1.
-    pub cgroup_procs: RawFd,
+    /// An open cgroup directory the child must start in, or -1.
+    pub cgroup: RawFd,
     pub pgroup: PgMode,
     /// Fds to install as 0, 1, 2; -1 leaves the parent's stream in place.
     pub stdio: [RawFd; 3],
@@ -108,6 +108,9 @@ pub(crate) enum SpawnFailure {
 
 struct ChildArgs<'a> {
     setup: &'a Setup<'a>,
+    /// An open `cgroup.procs` for the child to write `0` into, or -1 when
+    /// the kernel already created it inside its cgroup (`CLONE_INTO_CGROUP`).
+    cgroup_procs: AtomicI32,
     /// A close-on-exec pipe to report a failed step through, or -1 once the
     /// shared-memory report below is known to work.
     err_fd: RawFd,
@@ -122,6 +125,128 @@ const STACK_SIZE: usize = 64 * 1024;
 
 /// Set once the kernel rejected `CLONE_PIDFD`.
 static NO_CLONE_PIDFD: AtomicBool = AtomicBool::new(false);
+
+/// Set once `clone3` with `CLONE_INTO_CGROUP` was refused (a kernel before
+/// 5.7, a seccomp filter, an emulator); from then on the child joins its
+/// cgroup by writing to `cgroup.procs`.
+static NO_CLONE3: AtomicBool = AtomicBool::new(!cfg!(any(target_arch = "x86_64", target_arch = "aarch64")));
+
+/// `clone3`'s argument block (`struct clone_args`, version 2: 88 bytes).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// `clone3` that runs `f(arg)` on the new stack in the child and exits with
+/// its result. Returns the child's pid, or a negative errno.
+///
+/// # Safety
+///
+/// `args` must describe a valid stack that nothing else uses until the
+/// child execs or exits (the caller passes `CLONE_VFORK`), and `f` must only
+/// run async-signal-safe code and never return into the caller's frames.
+#[cfg(target_arch = "x86_64")]
+unsafe fn raw_clone3(
+    args: *mut CloneArgs,
+    f: extern "C" fn(*mut libc::c_void) -> libc::c_int,
+    arg: *mut libc::c_void,
+) -> libc::c_long {
+    let ret: libc::c_long;
+    // SAFETY: the syscall preserves every register but rax, rcx and r11. In
+    // the parent it returns the pid (or -errno) and execution continues
+    // after the block. The child starts on the new, 16-byte aligned stack
+    // with rax = 0, calls `f(arg)` (r12, r13 are inherited) and exits with
+    // its result without ever returning here.
+    unsafe {
+        std::arch::asm!(
+            "syscall",
+            "test rax, rax",
+            "jnz 2f",
+            "mov rdi, r13",
+            "call r12",
+            "mov edi, eax",
+            "mov eax, 60",
+            "syscall",
+            "ud2",
+            "2:",
+            inlateout("rax") libc::SYS_clone3 => ret,
+            in("rdi") args,
+            in("rsi") std::mem::size_of::<CloneArgs>(),
+            in("r12") f,
+            in("r13") arg,
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack),
+        );
+    }
+    ret
+}
+
+/// See the x86-64 version.
+#[cfg(target_arch = "aarch64")]
+unsafe fn raw_clone3(
+    args: *mut CloneArgs,
+    f: extern "C" fn(*mut libc::c_void) -> libc::c_int,
+    arg: *mut libc::c_void,
+) -> libc::c_long {
+    let ret: libc::c_long;
+    // SAFETY: as for x86-64: `svc` preserves every register but x0; the
+    // child starts on the new stack with x0 = 0, calls `f(arg)` through x9
+    // and x10 and exits with its result.
+    unsafe {
+        std::arch::asm!(
+            "svc #0",
+            "cbnz x0, 2f",
+            "mov x0, x10",
+            "blr x9",
+            "mov x8, #93",
+            "svc #0",
+            "brk #1",
+            "2:",
+            inlateout("x0") args => ret,
+            in("x1") std::mem::size_of::<CloneArgs>(),
+            in("x8") libc::SYS_clone3,
+            in("x9") f,
+            in("x10") arg,
+            options(nostack),
+        );
+    }
+    ret
+}
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+unsafe fn raw_clone3(
+    _args: *mut CloneArgs,
+    _f: extern "C" fn(*mut libc::c_void) -> libc::c_int,
+    _arg: *mut libc::c_void,
+) -> libc::c_long {
+    -(libc::ENOSYS as libc::c_long)
+}
+
+/// Opens the `cgroup.procs` of the cgroup directory `dir` for writing.
+pub(crate) fn open_procs(dir: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: `dir` is an open directory fd owned by the caller for this call.
+    let dir = unsafe { std::os::fd::BorrowedFd::borrow_raw(dir) };
+    Ok(rustix::fs::openat(
+        dir,
+        "cgroup.procs",
+        rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )?)
+}
 
 /// Set once a child was seen writing into the parent's memory. From then
 /// on a failed step is reported through [`ChildArgs::failure`] alone, with
@@ -148,8 +273,14 @@ pub(crate) fn spawn(setup: &Setup<'_>) -> Result<(u32, OwnedFd), SpawnFailure> {
                 .map_err(|e| SpawnFailure::Parent(e.into()))?,
         )
     };
+    let use_clone3 = setup.cgroup >= 0 && !NO_CLONE3.load(Ordering::Relaxed);
+    let mut procs: Option<OwnedFd> = None;
+    if setup.cgroup >= 0 && !use_clone3 {
+        procs = Some(open_procs(setup.cgroup).map_err(SpawnFailure::Parent)?);
+    }
     let args = ChildArgs {
         setup,
+        cgroup_procs: AtomicI32::new(procs.as_ref().map_or(-1, std::os::fd::AsRawFd::as_raw_fd)),
         err_fd: err_pipe
             .as_ref()
             .map_or(-1, |(_, w)| std::os::fd::AsRawFd::as_raw_fd(w)),
@@ -176,26 +307,74 @@ pub(crate) fn spawn(setup: &Setup<'_>) -> Result<(u32, OwnedFd), SpawnFailure> {
             libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
         }
         let mut pidfd: libc::c_int = -1;
+        let mut pid: libc::c_int = -1;
+        let mut clone3_done = false;
+        if use_clone3 {
+            let mut cl = CloneArgs {
+                flags: (libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD) as u64 | CLONE_INTO_CGROUP,
+                pidfd: &mut pidfd as *mut libc::c_int as u64,
+                exit_signal: libc::SIGCHLD as u64,
+                stack: stack.as_mut_ptr() as u64,
+                stack_size: (len * std::mem::size_of::<u128>()) as u64,
+                cgroup: setup.cgroup as u64,
+                ..CloneArgs::default()
+            };
+            // SAFETY: the stack is ours and unused until the vfork child
+            // execs or exits; `child_main` follows the rules above.
+            let r = unsafe {
+                raw_clone3(&mut cl, child_main, &args as *const ChildArgs<'_> as *mut libc::c_void)
+            };
+            if r >= 0 {
+                pid = r as libc::c_int;
+                clone3_done = true;
+            } else if matches!(
+                -r as i32,
+                libc::ENOSYS | libc::EINVAL | libc::EPERM | libc::E2BIG | libc::EOPNOTSUPP
+            ) {
+                // Refused: fall back to clone + a cgroup.procs write, for good.
+                NO_CLONE3.store(true, Ordering::Relaxed);
+                match open_procs(setup.cgroup) {
+                    Ok(fd) => {
+                        args.cgroup_procs.store(std::os::fd::AsRawFd::as_raw_fd(&fd), Ordering::Relaxed);
+                        procs = Some(fd);
+                    }
+                    Err(e) => {
+                        // SAFETY: restores the mask saved above.
+                        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+                        return Err(e);
+                    }
+                }
+            } else {
+                // SAFETY: restores the mask saved above.
+                unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+                return Err(io::Error::from_raw_os_error(-r as i32));
+            }
+        }
         let with_pidfd = !NO_CLONE_PIDFD.load(Ordering::Relaxed);
         let mut flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD;
         if with_pidfd {
             flags |= libc::CLONE_PIDFD;
         }
-        // SAFETY: `child_main` only runs async-signal-safe calls on data that
-        // outlives the clone (the parent is suspended until the child execs or
-        // exits, because of CLONE_VFORK). The stack is ours and unused by
-        // anyone else during that time. `pidfd` receives the pidfd
-        // (CLONE_PIDFD stores it through the parent_tid argument).
-        let mut pid = unsafe {
-            libc::clone(
-                child_main,
-                top,
-                flags,
-                &args as *const ChildArgs<'_> as *mut libc::c_void,
-                &mut pidfd as *mut libc::c_int,
-            )
-        };
-        if pid < 0 && with_pidfd && io::Error::last_os_error().raw_os_error() == Some(libc::EINVAL)
+        if !clone3_done {
+            // SAFETY: `child_main` only runs async-signal-safe calls on data that
+            // outlives the clone (the parent is suspended until the child execs or
+            // exits, because of CLONE_VFORK). The stack is ours and unused by
+            // anyone else during that time. `pidfd` receives the pidfd
+            // (CLONE_PIDFD stores it through the parent_tid argument).
+            pid = unsafe {
+                libc::clone(
+                    child_main,
+                    top,
+                    flags,
+                    &args as *const ChildArgs<'_> as *mut libc::c_void,
+                    &mut pidfd as *mut libc::c_int,
+                )
+            };
+        }
+        if !clone3_done
+            && pid < 0
+            && with_pidfd
+            && io::Error::last_os_error().raw_os_error() == Some(libc::EINVAL)
         {
             // Some environments (older kernels, emulators such as valgrind)
             // reject CLONE_PIDFD: clone without it and open the pidfd after.
@@ -351,9 +530,8 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
         }
 
         // 2. Join the cgroup before anything else can fork.
-        if s.cgroup_procs >= 0
-            && libc::write(s.cgroup_procs, b"0".as_ptr() as *const libc::c_void, 1) != 1
-        {
+        let procs = a.cgroup_procs.load(Ordering::Relaxed);
+        if procs >= 0 && libc::write(procs, b"0".as_ptr() as *const libc::c_void, 1) != 1 {
             fail(a, Stage::Cgroup);
         }
 

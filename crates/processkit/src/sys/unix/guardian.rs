@@ -550,7 +550,7 @@ fn spawn_shell(stdin: OwnedFd) -> io::Result<Proc> {
             crate::sys::unix::prep::plan(&req).map_err(|e| io::Error::other(e.to_string()))?;
         let setup = Setup {
             plan: &plan,
-            cgroup_procs: -1,
+            cgroup: -1,
             pgroup: PgMode::Setsid,
             stdio: [stdin.as_raw_fd(), null.as_raw_fd(), null.as_raw_fd()],
             uid: None,

@@ -196,15 +196,15 @@ impl Container {
                     crate::sys::linux::stats::Baseline::read(&leaf)
                 };
                 let result = (|| {
-                    let procs = leaf
-                        .procs_fd()
-                        .map_err(|e| Error::io(name, "opening cgroup.procs", e))?;
+                    let dir = leaf
+                        .dir_fd()
+                        .map_err(|e| Error::io(name, "opening the cgroup", e))?;
                     let mode = if req.setsid {
                         crate::sys::linux::spawn::PgMode::Setsid
                     } else {
                         crate::sys::linux::spawn::PgMode::Inherit
                     };
-                    spawn_linux(&plan, &req, &stdio, procs.as_raw_fd(), mode, false)
+                    spawn_linux(&plan, &req, &stdio, dir.as_raw_fd(), mode, false)
                 })();
                 match result {
                     Ok(child) => {
@@ -643,7 +643,7 @@ fn spawn_linux(
     plan: &prep::ExecPlan,
     req: &SpawnRequest<'_>,
     stdio: &Stdio,
-    cgroup_procs: RawFd,
+    cgroup: RawFd,
     mode: crate::sys::linux::spawn::PgMode,
     defer_reap: bool,
 ) -> Result<Child, Error> {
@@ -655,7 +655,7 @@ fn spawn_linux(
     if !use_std {
         let setup = Setup {
             plan,
-            cgroup_procs,
+            cgroup,
             pgroup: mode,
             stdio: fds,
             uid: req.uid,
@@ -694,11 +694,17 @@ fn spawn_linux(
             }
         }
     }
+    // std's spawner joins the cgroup from a pre_exec hook.
+    let procs = if cgroup >= 0 {
+        Some(spawn::open_procs(cgroup).map_err(|e| Error::io(name, "opening cgroup.procs", e))?)
+    } else {
+        None
+    };
     spawn_std::spawn(
         plan,
         req,
         &fds,
-        cgroup_procs,
+        procs.as_ref().map_or(-1, |p| p.as_raw_fd()),
         mode != PgMode::Inherit,
         defer_reap,
     )
