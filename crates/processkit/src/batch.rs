@@ -1,14 +1,11 @@
 //! Racing, joining and fanning out: [`wait_any`], [`wait_all`], [`output_all`].
 
 use std::future::poll_fn;
-use std::sync::Arc;
 use std::task::Poll;
-
-use tokio::sync::Semaphore;
 
 use crate::error::Result;
 use crate::result::ProcessResult;
-use crate::runner::{ProcessRunner, ProcessRunnerExt};
+use crate::runner::{BoxFuture, ProcessRunner, ProcessRunnerExt};
 use crate::{Command, RunningProcess};
 
 /// Waits until the first of `procs` exits and returns its index and exit
@@ -91,45 +88,40 @@ where
     R: ProcessRunner + ?Sized,
 {
     let commands: Vec<Command> = commands.into_iter().collect();
-    let permits = Arc::new(Semaphore::new(concurrency.max(1)));
-    let futures = commands.iter().map(|cmd| {
-        let permits = permits.clone();
-        async move {
-            let _permit = permits
-                .acquire_owned()
-                .await
-                .expect("semaphore never closed");
-            runner.output_string(cmd).await
-        }
-    });
-    join_all_ordered(futures).await
-}
-
-/// Polls every future concurrently on the current task; results in order.
-async fn join_all_ordered<F, T>(futures: impl Iterator<Item = F>) -> Vec<T>
-where
-    F: std::future::Future<Output = T>,
-{
-    let mut futs: Vec<std::pin::Pin<Box<F>>> = futures.map(Box::pin).collect();
-    let mut out: Vec<Option<T>> = futs.iter().map(|_| None).collect();
-    let mut remaining = futs.len();
+    let cap = concurrency.max(1);
+    let mut results: Vec<Option<Result<ProcessResult<String>>>> =
+        commands.iter().map(|_| None).collect();
+    // A sliding window of at most `cap` runs: a run starts only when one
+    // finishes, and each wake-up polls at most `cap` futures.
+    let mut in_flight: Vec<(usize, BoxFuture<'_, Result<ProcessResult<String>>>)> =
+        Vec::with_capacity(cap);
+    let mut next = 0;
     poll_fn(|cx| {
-        for (i, f) in futs.iter_mut().enumerate() {
-            if out[i].is_none()
-                && let Poll::Ready(v) = f.as_mut().poll(cx)
-            {
-                out[i] = Some(v);
-                remaining -= 1;
+        loop {
+            while in_flight.len() < cap && next < commands.len() {
+                in_flight.push((next, runner.output_string(&commands[next])));
+                next += 1;
             }
-        }
-        if remaining == 0 {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
+            let mut finished_any = false;
+            in_flight.retain_mut(|(i, fut)| match fut.as_mut().poll(cx) {
+                Poll::Ready(r) => {
+                    results[*i] = Some(r);
+                    finished_any = true;
+                    false
+                }
+                Poll::Pending => true,
+            });
+            if in_flight.is_empty() && next >= commands.len() {
+                return Poll::Ready(());
+            }
+            if !finished_any {
+                return Poll::Pending;
+            }
         }
     })
     .await;
-    out.into_iter()
-        .map(|v| v.expect("every future completed"))
+    results
+        .into_iter()
+        .map(|r| r.expect("every command ran"))
         .collect()
 }
