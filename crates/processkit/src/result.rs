@@ -269,11 +269,6 @@ impl<T> ProcessResult<T> {
             duration: self.duration,
         }
     }
-
-    #[allow(dead_code)]
-    pub(crate) fn set_program(&mut self, program: String) {
-        self.program = program;
-    }
 }
 
 impl ProcessResult<Vec<u8>> {

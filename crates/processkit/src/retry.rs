@@ -304,7 +304,7 @@ fn is_permanent(e: &Error) -> bool {
 /// `base * multiplier^(step - 1)`, capped at `cap`. Shared by retries and
 /// supervision.
 pub(crate) fn backoff_delay(base: Duration, multiplier: f64, cap: Duration, step: u32) -> Duration {
-    if step == 0 {
+    if step == 0 || base.is_zero() {
         return Duration::ZERO;
     }
     let factor = multiplier.powi((step - 1).min(1024) as i32);

@@ -71,16 +71,6 @@ impl Proc {
         }
     }
 
-    fn owns_tree(&self) -> bool {
-        matches!(
-            self,
-            Proc::Real {
-                owner: Owner::Own(_),
-                ..
-            }
-        )
-    }
-
     fn kills_tree_on_exit(&self) -> bool {
         matches!(
             self,
@@ -778,12 +768,10 @@ impl Drop for RunningProcess {
         if let Stderr::Task(h) = &self.stderr {
             h.abort();
         }
-        // A handle that owns its container takes the whole tree down with it
-        // (the container's own Drop finishes the teardown off the worker).
-        // A group member is left to its group.
-        if self.proc_.owns_tree() {
-            self.proc_.kill_tree();
-        }
+        // A handle that owns its container takes the whole tree down with
+        // it: dropping the container (a field of `proc_`) kills the tree
+        // and finishes the teardown off the worker. A group member is left
+        // to its group.
     }
 }
 

@@ -47,6 +47,8 @@ pub(crate) struct Host {
     pub root: PathBuf,
     /// `cgroup.kill` exists (Linux 5.14+).
     pub has_kill: bool,
+    /// The pid of the process that created the root.
+    pub owner: u32,
 }
 
 static HOST: OnceLock<Result<Host, String>> = OnceLock::new();
@@ -188,7 +190,7 @@ fn init_host() -> Result<Host, String> {
         libc::atexit(at_exit);
     }
     sweep_leftovers(&parent, &root);
-    Ok(Host { root, has_kill })
+    Ok(Host { root, has_kill, owner: pid })
 }
 
 /// Removes host roots of dead owners under `parent` (the second line of
@@ -272,7 +274,6 @@ impl Cg {
         Ok(buf[..n].split(|&b| b == b'\n').any(|l| l == line))
     }
 
-    /// Opens `cgroup.procs` for the spawner to write `0` into.
     /// Opens the directory itself, for `clone3(CLONE_INTO_CGROUP)`.
     pub(crate) fn dir_fd(&self) -> io::Result<OwnedFd> {
         Ok(rustix::fs::open(
@@ -282,12 +283,6 @@ impl Cg {
         )?)
     }
 
-    pub(crate) fn procs_fd(&self) -> io::Result<OwnedFd> {
-        let f = fs::OpenOptions::new()
-            .write(true)
-            .open(self.path.join("cgroup.procs"))?;
-        Ok(f.into())
-    }
 
     fn write(&self, file: &str, value: &str) -> io::Result<()> {
         let mut f = fs::OpenOptions::new()
@@ -332,16 +327,20 @@ impl Cg {
     /// Writes `cgroup.freeze` and waits (bounded) for `frozen` to settle.
     pub(crate) fn set_frozen(&self, frozen: bool) -> io::Result<()> {
         self.write("cgroup.freeze", if frozen { "1" } else { "0" })?;
-        let want = if frozen { "frozen 1" } else { "frozen 0" };
+        let want: &[u8] = if frozen { b"frozen 1" } else { b"frozen 0" };
         let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(1) {
-            let events = self.read("cgroup.events")?;
-            if events.lines().any(|l| l == want) || !events.lines().any(|l| l == "populated 1") {
-                break;
+        loop {
+            if self.events_has(want)? || !self.populated()? {
+                return Ok(());
+            }
+            if start.elapsed() > Duration::from_secs(1) {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("{} did not reach `{}` within 1 s", self.path.display(), String::from_utf8_lossy(want)),
+                ));
             }
             std::thread::sleep(Duration::from_micros(200));
         }
-        Ok(())
     }
 
     /// The pids in this cgroup, and with `recursive` in every cgroup below it.
@@ -449,6 +448,11 @@ extern "C" fn at_exit() {
 /// exit: `std::process::exit` and returning from `main` run this).
 pub(crate) fn teardown_host() {
     let Some(Ok(host)) = HOST.get() else { return };
+    // A process forked from the host inherits this handler; only the host
+    // itself may tear its containers down.
+    if std::process::id() != host.owner {
+        return;
+    }
     let leaves = std::mem::take(&mut *POOL.lock().unwrap_or_else(|p| p.into_inner()));
     for leaf in leaves {
         let _ = fs::remove_dir(&leaf.path);

@@ -433,7 +433,13 @@ pub(crate) fn spawn(setup: &Setup<'_>) -> Result<(u32, OwnedFd), SpawnFailure> {
                     libc::kill(pid, libc::SIGKILL);
                     libc::waitpid(pid, std::ptr::null_mut(), 0);
                 }
-                return Err(SpawnFailure::CloneRefused(e.into()));
+                // Only a kernel without pidfds rules this spawner out; any
+                // other failure (out of fds) belongs to this spawn alone.
+                return Err(if e == rustix::io::Errno::NOSYS {
+                    SpawnFailure::CloneRefused(e.into())
+                } else {
+                    SpawnFailure::Parent(e.into())
+                });
             }
         }
     };

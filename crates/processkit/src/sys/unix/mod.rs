@@ -108,7 +108,7 @@ impl Container {
         guardian::ensure_started();
         match request.resolve() {
             Request::Exactly(Mechanism::ProcessGroup) => {
-                Ok(Container::Pgroup(PgContainer::new(one_shot)))
+                Ok(Container::Pgroup(PgContainer::new()))
             }
             #[cfg(target_os = "linux")]
             Request::Exactly(Mechanism::CgroupV2) => {
@@ -128,7 +128,7 @@ impl Container {
                     Ok(host) => return Self::cgroup(host, one_shot),
                     Err(reason) => report_fallback(reason),
                 }
-                Ok(Container::Pgroup(PgContainer::new(one_shot)))
+                Ok(Container::Pgroup(PgContainer::new()))
             }
         }
     }
@@ -355,22 +355,30 @@ impl Container {
             Container::Cgroup(c) => {
                 let leaf = Cg::create_under(&c.cg.path, "x")
                     .map_err(|e| Error::io(&name, "creating the child's cgroup", e))?;
-                let procs = leaf
-                    .procs_fd()
-                    .map_err(|e| Error::io(&name, "opening cgroup.procs", e))?;
-                let raw = procs.as_raw_fd();
-                // SAFETY: the hook only calls write(2) on an fd that stays
-                // open until spawn returns (`procs` lives past the spawn).
+                use std::os::unix::ffi::OsStrExt;
+                let procs = std::ffi::CString::new(leaf.path.join("cgroup.procs").as_os_str().as_bytes())
+                    .map_err(|_| Error::invalid(&name, "the cgroup path contains a NUL byte"))?;
+                // SAFETY: the hook runs in the forked child and only makes
+                // async-signal-safe calls (open, write, close) on a C string
+                // it owns. std keeps every hook of a command: if the same
+                // command is spawned again, the later hook (this group's
+                // newest leaf) is the one whose write takes effect last.
                 unsafe {
                     cmd.pre_exec(move || {
-                        if libc::write(raw, b"0".as_ptr().cast(), 1) != 1 {
+                        let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+                        if fd < 0 {
                             return Err(io::Error::last_os_error());
+                        }
+                        let wrote = libc::write(fd, b"0".as_ptr().cast(), 1);
+                        let err = io::Error::last_os_error();
+                        libc::close(fd);
+                        if wrote != 1 {
+                            return Err(err);
                         }
                         Ok(())
                     });
                 }
                 let r = cmd.spawn().map_err(|e| Error::from_spawn(&name, None, e));
-                drop(procs);
                 if r.is_err() {
                     let _ = leaf.remove_tree();
                 }
@@ -447,15 +455,6 @@ impl Member {
         }
     }
 
-    /// Pids in this child's subtree (cgroup) or just the leader.
-    #[allow(dead_code)]
-    pub(crate) fn pids(&self) -> Vec<u32> {
-        match self {
-            #[cfg(target_os = "linux")]
-            Member::Cgroup { leaf, .. } => leaf.pids(true).unwrap_or_default(),
-            Member::Pgroup(leader) => vec![leader.pid()],
-        }
-    }
 
 }
 

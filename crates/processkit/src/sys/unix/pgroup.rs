@@ -174,15 +174,12 @@ fn reap_nohang(pid: u32) -> bool {
 /// The set of groups a container tracks.
 pub(crate) struct PgContainer {
     leaders: Mutex<Vec<Arc<Leader>>>,
-    #[allow(dead_code)]
-    one_shot: bool,
 }
 
 impl PgContainer {
-    pub(crate) fn new(one_shot: bool) -> Self {
+    pub(crate) fn new() -> Self {
         PgContainer {
             leaders: Mutex::new(Vec::new()),
-            one_shot,
         }
     }
 
@@ -234,11 +231,24 @@ impl PgContainer {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        leaders
-            .iter()
-            .filter(|l| !l.is_released() && group_alive(l.pid))
-            .map(|l| l.pid)
-            .collect()
+        #[cfg(target_os = "linux")]
+        {
+            // One pass over /proc for all leaders, not one per leader.
+            let live = live_pgids();
+            leaders
+                .iter()
+                .filter(|l| !l.is_released() && live.contains(&l.pid))
+                .map(|l| l.pid)
+                .collect()
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            leaders
+                .iter()
+                .filter(|l| !l.is_released() && group_alive(l.pid))
+                .map(|l| l.pid)
+                .collect()
+        }
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -283,29 +293,12 @@ fn sweep(leaders: &mut Vec<Arc<Leader>>) {
 pub(crate) fn group_alive(pgid: u32) -> bool {
     #[cfg(target_os = "linux")]
     {
-        // A zombie leader still counts for kill(0); look at /proc instead.
-        if let Ok(dir) = std::fs::read_dir("/proc") {
-            for e in dir.flatten() {
-                let name = e.file_name();
-                let Some(pid) = name.to_str().and_then(|s| s.parse::<u32>().ok()) else {
-                    continue;
-                };
-                let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-                    continue;
-                };
-                let Some(close) = stat.rfind(')') else {
-                    continue;
-                };
-                let mut fields = stat[close + 2..].split_whitespace();
-                let state = fields.next();
-                let _ppid = fields.next();
-                let pg = fields.next().and_then(|s| s.parse::<u32>().ok());
-                if pg == Some(pgid) && state != Some("Z") && state != Some("X") {
-                    return true;
-                }
-            }
+        // No process at all in the group: cheap to rule out. A zombie leader
+        // still counts for kill(0), so a "yes" needs a look at /proc.
+        if !kill_probe(pgid) {
+            return false;
         }
-        false
+        live_pgids().contains(&pgid)
     }
     #[cfg(any(target_os = "macos", target_os = "freebsd"))]
     {
@@ -317,11 +310,40 @@ pub(crate) fn group_alive(pgid: u32) -> bool {
     }
 }
 
+/// The process groups that have at least one live (non-zombie) process,
+/// from one pass over `/proc`.
+#[cfg(target_os = "linux")]
+fn live_pgids() -> std::collections::HashSet<u32> {
+    let mut live = std::collections::HashSet::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else { return live };
+    for e in dir.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name.to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some(close) = stat.rfind(')') else {
+            continue;
+        };
+        let mut fields = stat[close + 2..].split_whitespace();
+        let state = fields.next();
+        let _ppid = fields.next();
+        if let Some(pg) = fields.next().and_then(|s| s.parse::<u32>().ok())
+            && state != Some("Z")
+            && state != Some("X")
+        {
+            live.insert(pg);
+        }
+    }
+    live
+}
+
 /// `kill(-pgid, 0)`: whether the group has any process at all. Most kernels
 /// count a zombie leader here, so this is only the fallback where the group
 /// cannot be listed. `EPERM` means a member exists that may not be
 /// signalled (it changed its user id): it is alive.
-#[cfg(not(target_os = "linux"))]
 fn kill_probe(pgid: u32) -> bool {
     // SAFETY: plain syscall with integer arguments; signal 0 only checks.
     if unsafe { libc::kill(-(pgid as libc::pid_t), 0) } == 0 {
@@ -494,7 +516,7 @@ mod tests {
             .expect("spawn sh");
         let pid = owner.id();
         until("the raw child exited", || zombie(pid) == Some(true));
-        let pg = PgContainer::new(false);
+        let pg = PgContainer::new();
         pg.track_raw(pid);
         pg.teardown();
         let status = owner.wait().expect("the owner can still reap its child");
@@ -503,7 +525,7 @@ mod tests {
 
     #[test]
     fn a_finished_leader_nobody_watches_is_reaped_when_the_next_child_starts() {
-        let pg = PgContainer::new(false);
+        let pg = PgContainer::new();
         let first = spawn("exit 0");
         drop(pg.track(first));
         until("the first child exited", || zombie(first) == Some(true));
@@ -517,7 +539,7 @@ mod tests {
 
     #[test]
     fn a_finished_leader_is_kept_while_its_handle_lives() {
-        let pg = PgContainer::new(false);
+        let pg = PgContainer::new();
         let first = spawn("exit 0");
         let handle = pg.track(first);
         until("the first child exited", || zombie(first) == Some(true));
@@ -533,7 +555,7 @@ mod tests {
     // The container reaps the leader; that is what this test checks.
     #[allow(clippy::zombie_processes)]
     fn a_finished_leader_whose_group_lives_on_keeps_its_id_until_teardown() {
-        let pg = PgContainer::new(false);
+        let pg = PgContainer::new();
         let mut sh = std::process::Command::new("sh")
             .args(["-c", "sleep 30 & echo $!; exit 0"])
             .stdout(std::process::Stdio::piped())
@@ -562,7 +584,7 @@ mod tests {
 
     #[test]
     fn a_released_leader_is_never_signalled_again() {
-        let pg = PgContainer::new(false);
+        let pg = PgContainer::new();
         let pid = spawn("exec sleep 30");
         let leader = pg.track(pid);
         leader.released.store(true, Ordering::Release);

@@ -637,7 +637,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_linked_child_is_signalled_through_its_leader() {
-        let pg = crate::sys::unix::pgroup::PgContainer::new(false);
+        let pg = crate::sys::unix::pgroup::PgContainer::new();
         let pid = spawn("exec sleep 30");
         let leader = pg.track(pid);
         let mut child = WaitChild::new(pid, true).with_leader(leader);
