@@ -362,3 +362,17 @@ fn kill_on_parent_death_kills_the_direct_child_when_the_parent_is_sigkilled() {
         "control: an unarmed child survives a SIGKILLed parent without the guardian"
     );
 }
+
+#[tokio::test]
+async fn preflight_reports_the_spawner_in_use() {
+    Command::new("true").run().await.unwrap();
+    let spawner = processkit::preflight().spawner;
+    match std::env::var("PROCESSKIT_SPAWNER").ok().as_deref() {
+        Some("std") => assert!(spawner.starts_with("std::process"), "{spawner}"),
+        Some("clone") => assert!(spawner.contains("cgroup.procs"), "{spawner}"),
+        _ if Mechanism::current() == Mechanism::CgroupV2 => {
+            assert!(spawner.starts_with("clone3"), "{spawner}")
+        }
+        _ => assert!(spawner.starts_with("clone"), "{spawner}"),
+    }
+}

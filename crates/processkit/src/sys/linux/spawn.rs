@@ -131,6 +131,12 @@ static NO_CLONE_PIDFD: AtomicBool = AtomicBool::new(false);
 /// cgroup by writing to `cgroup.procs`.
 static NO_CLONE3: AtomicBool = AtomicBool::new(!cfg!(any(target_arch = "x86_64", target_arch = "aarch64")));
 
+/// Whether children are created straight into their cgroup with `clone3`
+/// (not refused so far, not ruled out by `PROCESSKIT_SPAWNER=clone`).
+pub(crate) fn clone3_in_use() -> bool {
+    !NO_CLONE3.load(Ordering::Relaxed) && crate::sys::unix::forced_spawner() != Some("clone")
+}
+
 /// `clone3`'s argument block (`struct clone_args`, version 2: 88 bytes).
 #[repr(C)]
 #[derive(Default)]
@@ -273,7 +279,7 @@ pub(crate) fn spawn(setup: &Setup<'_>) -> Result<(u32, OwnedFd), SpawnFailure> {
                 .map_err(|e| SpawnFailure::Parent(e.into()))?,
         )
     };
-    let use_clone3 = setup.cgroup >= 0 && !NO_CLONE3.load(Ordering::Relaxed);
+    let use_clone3 = setup.cgroup >= 0 && clone3_in_use();
     let mut procs: Option<OwnedFd> = None;
     if setup.cgroup >= 0 && !use_clone3 {
         procs = Some(open_procs(setup.cgroup).map_err(SpawnFailure::Parent)?);

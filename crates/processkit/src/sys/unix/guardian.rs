@@ -528,7 +528,7 @@ fn spawn_shell(stdin: OwnedFd) -> io::Result<Proc> {
     use crate::sys::{SpawnRequest, StdioKind};
 
     let null = devnull()?;
-    let forced_std = std::env::var_os("PROCESSKIT_SPAWNER").is_some_and(|v| v == "std");
+    let forced_std = crate::sys::unix::forced_spawner() == Some("std");
     if !forced_std {
         let args = guardian_args();
         let req = SpawnRequest {

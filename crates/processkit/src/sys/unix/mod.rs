@@ -619,16 +619,28 @@ fn set_nonblocking(fd: &OwnedFd) {
 #[cfg(target_os = "linux")]
 static CLONE_REFUSED: OnceLock<String> = OnceLock::new();
 
+/// Which Linux spawner `PROCESSKIT_SPAWNER` asks for (read once): `std`
+/// (std::process with a `pre_exec` hook) or `clone` (the vfork-style clone
+/// joining the cgroup through `cgroup.procs`, without `clone3`). Both are
+/// the fallbacks of the default and exist so they can be tested on any host.
+#[cfg(target_os = "linux")]
+pub(crate) fn forced_spawner() -> Option<&'static str> {
+    static FORCED: OnceLock<Option<String>> = OnceLock::new();
+    FORCED
+        .get_or_init(|| std::env::var("PROCESSKIT_SPAWNER").ok().filter(|v| v == "std" || v == "clone"))
+        .as_deref()
+}
+
 /// The spawner in use on this host, for reporting.
 pub(crate) fn spawner_name() -> &'static str {
     #[cfg(target_os = "linux")]
     {
-        if CLONE_REFUSED.get().is_some()
-            || std::env::var_os("PROCESSKIT_SPAWNER").is_some_and(|v| v == "std")
-        {
+        if CLONE_REFUSED.get().is_some() || forced_spawner() == Some("std") {
             "std::process (fork + pre_exec)"
+        } else if crate::sys::linux::spawn::clone3_in_use() {
+            "clone3(CLONE_VM | CLONE_VFORK | CLONE_INTO_CGROUP)"
         } else {
-            "clone(CLONE_VM | CLONE_VFORK)"
+            "clone(CLONE_VM | CLONE_VFORK) + cgroup.procs"
         }
     }
     #[cfg(not(target_os = "linux"))]
@@ -649,8 +661,7 @@ fn spawn_linux(
     use crate::sys::linux::spawn::{self, PgMode, Setup, SpawnFailure, Stage};
     let name = req.display_name;
     let fds = stdio.child_fds();
-    let use_std = CLONE_REFUSED.get().is_some()
-        || std::env::var_os("PROCESSKIT_SPAWNER").is_some_and(|v| v == "std");
+    let use_std = CLONE_REFUSED.get().is_some() || forced_spawner() == Some("std");
     if !use_std {
         let setup = Setup {
             plan,
