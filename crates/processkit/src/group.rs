@@ -210,7 +210,6 @@ impl ProcessGroup {
         &self.inner.container
     }
 
-
     /// Starts `cmd` inside the group. The command's timeout and cancellation
     /// kill only this child's own subtree; its siblings are left alone.
     ///

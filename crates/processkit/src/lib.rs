@@ -102,7 +102,6 @@ pub use tokio_stream::StreamExt;
 #[cfg_attr(docsrs, doc(cfg(feature = "cancellation")))]
 pub use tokio_util::sync::CancellationToken;
 
-
 /// The guides in `docs/`, compiled as doctests so their snippets keep
 /// matching the API.
 #[cfg(all(

@@ -159,7 +159,11 @@ async fn runs_and_groups_leave_no_cgroup_directories() {
     Command::new("true").run().await.unwrap();
     assert!(my_cgroup_dirs().is_some(), "the host root exists");
     for _ in 0..40 {
-        Command::new("sh").args(["-c", "sleep 30 & echo x"]).run().await.unwrap();
+        Command::new("sh")
+            .args(["-c", "sleep 30 & echo x"])
+            .run()
+            .await
+            .unwrap();
     }
     for _ in 0..100 {
         let g = ProcessGroup::new().unwrap();

@@ -361,7 +361,11 @@ async fn a_relative_program_path_is_resolved_from_the_childs_working_directory()
     std::fs::write(&script, "#!/bin/sh\necho from-tools\n").unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let out = Command::new("./hello.sh").current_dir(&sub).run().await.unwrap();
+    let out = Command::new("./hello.sh")
+        .current_dir(&sub)
+        .run()
+        .await
+        .unwrap();
     assert_eq!(out, "from-tools");
 }
 

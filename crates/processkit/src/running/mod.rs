@@ -150,7 +150,6 @@ impl Proc {
             Proc::Scripted { .. } => None,
         }
     }
-
 }
 
 #[cfg(unix)]

@@ -190,7 +190,11 @@ fn init_host() -> Result<Host, String> {
         libc::atexit(at_exit);
     }
     sweep_leftovers(&parent, &root);
-    Ok(Host { root, has_kill, owner: pid })
+    Ok(Host {
+        root,
+        has_kill,
+        owner: pid,
+    })
 }
 
 /// Removes host roots of dead owners under `parent` (the second line of
@@ -278,11 +282,12 @@ impl Cg {
     pub(crate) fn dir_fd(&self) -> io::Result<OwnedFd> {
         Ok(rustix::fs::open(
             &self.path,
-            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::OFlags::RDONLY
+                | rustix::fs::OFlags::DIRECTORY
+                | rustix::fs::OFlags::CLOEXEC,
             rustix::fs::Mode::empty(),
         )?)
     }
-
 
     fn write(&self, file: &str, value: &str) -> io::Result<()> {
         let mut f = fs::OpenOptions::new()
@@ -336,7 +341,11 @@ impl Cg {
             if start.elapsed() > Duration::from_secs(1) {
                 return Err(io::Error::new(
                     io::ErrorKind::TimedOut,
-                    format!("{} did not reach `{}` within 1 s", self.path.display(), String::from_utf8_lossy(want)),
+                    format!(
+                        "{} did not reach `{}` within 1 s",
+                        self.path.display(),
+                        String::from_utf8_lossy(want)
+                    ),
                 ));
             }
             std::thread::sleep(Duration::from_micros(200));

@@ -129,7 +129,8 @@ static NO_CLONE_PIDFD: AtomicBool = AtomicBool::new(false);
 /// Set once `clone3` with `CLONE_INTO_CGROUP` was refused (a kernel before
 /// 5.7, a seccomp filter, an emulator); from then on the child joins its
 /// cgroup by writing to `cgroup.procs`.
-static NO_CLONE3: AtomicBool = AtomicBool::new(!cfg!(any(target_arch = "x86_64", target_arch = "aarch64")));
+static NO_CLONE3: AtomicBool =
+    AtomicBool::new(!cfg!(any(target_arch = "x86_64", target_arch = "aarch64")));
 
 /// Whether children are created straight into their cgroup with `clone3`
 /// (not refused so far, not ruled out by `PROCESSKIT_SPAWNER=clone`).
@@ -317,7 +318,8 @@ pub(crate) fn spawn(setup: &Setup<'_>) -> Result<(u32, OwnedFd), SpawnFailure> {
         let mut clone3_done = false;
         if use_clone3 {
             let mut cl = CloneArgs {
-                flags: (libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD) as u64 | CLONE_INTO_CGROUP,
+                flags: (libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD) as u64
+                    | CLONE_INTO_CGROUP,
                 pidfd: &mut pidfd as *mut libc::c_int as u64,
                 exit_signal: libc::SIGCHLD as u64,
                 stack: stack.as_mut_ptr() as u64,
@@ -328,7 +330,11 @@ pub(crate) fn spawn(setup: &Setup<'_>) -> Result<(u32, OwnedFd), SpawnFailure> {
             // SAFETY: the stack is ours and unused until the vfork child
             // execs or exits; `child_main` follows the rules above.
             let r = unsafe {
-                raw_clone3(&mut cl, child_main, &args as *const ChildArgs<'_> as *mut libc::c_void)
+                raw_clone3(
+                    &mut cl,
+                    child_main,
+                    &args as *const ChildArgs<'_> as *mut libc::c_void,
+                )
             };
             if r >= 0 {
                 pid = r as libc::c_int;
@@ -341,12 +347,15 @@ pub(crate) fn spawn(setup: &Setup<'_>) -> Result<(u32, OwnedFd), SpawnFailure> {
                 NO_CLONE3.store(true, Ordering::Relaxed);
                 match open_procs(setup.cgroup) {
                     Ok(fd) => {
-                        args.cgroup_procs.store(std::os::fd::AsRawFd::as_raw_fd(&fd), Ordering::Relaxed);
+                        args.cgroup_procs
+                            .store(std::os::fd::AsRawFd::as_raw_fd(&fd), Ordering::Relaxed);
                         procs = Some(fd);
                     }
                     Err(e) => {
                         // SAFETY: restores the mask saved above.
-                        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+                        unsafe {
+                            libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut())
+                        };
                         return Err(e);
                     }
                 }

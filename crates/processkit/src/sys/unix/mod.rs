@@ -107,9 +107,7 @@ impl Container {
         // The guardian starts with the first container, before any child.
         guardian::ensure_started();
         match request.resolve() {
-            Request::Exactly(Mechanism::ProcessGroup) => {
-                Ok(Container::Pgroup(PgContainer::new()))
-            }
+            Request::Exactly(Mechanism::ProcessGroup) => Ok(Container::Pgroup(PgContainer::new())),
             #[cfg(target_os = "linux")]
             Request::Exactly(Mechanism::CgroupV2) => {
                 let host = cgroup::host().map_err(|reason| {
@@ -157,7 +155,6 @@ impl Container {
             Container::Pgroup(_) => Mechanism::ProcessGroup,
         }
     }
-
 
     /// Starts one child inside this container.
     pub(crate) fn spawn(&self, mut req: SpawnRequest<'_>) -> Result<Spawned, Error> {
@@ -356,8 +353,9 @@ impl Container {
                 let leaf = Cg::create_under(&c.cg.path, "x")
                     .map_err(|e| Error::io(&name, "creating the child's cgroup", e))?;
                 use std::os::unix::ffi::OsStrExt;
-                let procs = std::ffi::CString::new(leaf.path.join("cgroup.procs").as_os_str().as_bytes())
-                    .map_err(|_| Error::invalid(&name, "the cgroup path contains a NUL byte"))?;
+                let procs =
+                    std::ffi::CString::new(leaf.path.join("cgroup.procs").as_os_str().as_bytes())
+                        .map_err(|_| Error::invalid(&name, "the cgroup path contains a NUL byte"))?;
                 // SAFETY: the hook runs in the forked child and only makes
                 // async-signal-safe calls (open, write, close) on a C string
                 // it owns. std keeps every hook of a command: if the same
@@ -399,7 +397,6 @@ impl Container {
             }
         }
     }
-
 }
 
 impl Drop for Container {
@@ -454,8 +451,6 @@ impl Member {
             Member::Pgroup(leader) => leader.signal(sig),
         }
     }
-
-
 }
 
 impl Drop for Member {
@@ -627,7 +622,11 @@ static CLONE_REFUSED: OnceLock<String> = OnceLock::new();
 pub(crate) fn forced_spawner() -> Option<&'static str> {
     static FORCED: OnceLock<Option<String>> = OnceLock::new();
     FORCED
-        .get_or_init(|| std::env::var("PROCESSKIT_SPAWNER").ok().filter(|v| v == "std" || v == "clone"))
+        .get_or_init(|| {
+            std::env::var("PROCESSKIT_SPAWNER")
+                .ok()
+                .filter(|v| v == "std" || v == "clone")
+        })
         .as_deref()
 }
 

@@ -315,7 +315,9 @@ pub(crate) fn group_alive(pgid: u32) -> bool {
 #[cfg(target_os = "linux")]
 fn live_pgids() -> std::collections::HashSet<u32> {
     let mut live = std::collections::HashSet::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else { return live };
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return live;
+    };
     for e in dir.flatten() {
         let name = e.file_name();
         let Some(pid) = name.to_str().and_then(|s| s.parse::<u32>().ok()) else {
