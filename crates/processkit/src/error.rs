@@ -227,6 +227,30 @@ impl Error {
         }
     }
 
+    /// Renames the program this error is about (a pipeline names the stage).
+    pub(crate) fn with_program(mut self, label: String) -> Self {
+        let slot = match &mut self {
+            Error::NotFound { program, .. }
+            | Error::PermissionDenied { program, .. }
+            | Error::BadDirectory { program, .. }
+            | Error::Spawn { program, .. }
+            | Error::NonZeroExit { program, .. }
+            | Error::Killed { program, .. }
+            | Error::Timeout { program, .. }
+            | Error::Cancelled { program }
+            | Error::NotReady { program, .. }
+            | Error::InvalidInput { program, .. }
+            | Error::Unsupported { program, .. }
+            | Error::NoScriptedOutcome { program, .. }
+            | Error::Io { program, .. } => Some(program),
+            Error::ResourceLimit { .. } => None,
+        };
+        if let Some(p) = slot {
+            *p = label;
+        }
+        self
+    }
+
     /// `true` for errors that come from the run's own deadline.
     ///
     /// ```

@@ -386,7 +386,7 @@ impl Pipeline {
                 program: self.chain_label(),
             };
         }
-        relabel(e, self.stage_label(index))
+        e.with_program(self.stage_label(index))
     }
 
     /// A cancelled token short-circuits before anything is spawned.
@@ -935,27 +935,6 @@ fn merge_tokens(own: Option<Token>, chain: Option<Token>) -> Option<Token> {
         }
         (own, chain) => own.or(chain),
     }
-}
-
-/// Replaces the program named in `e` with `label`.
-fn relabel(mut e: Error, label: String) -> Error {
-    match &mut e {
-        Error::NotFound { program, .. }
-        | Error::PermissionDenied { program, .. }
-        | Error::BadDirectory { program, .. }
-        | Error::Spawn { program, .. }
-        | Error::NonZeroExit { program, .. }
-        | Error::Killed { program, .. }
-        | Error::Timeout { program, .. }
-        | Error::Cancelled { program }
-        | Error::NotReady { program, .. }
-        | Error::InvalidInput { program, .. }
-        | Error::Unsupported { program, .. }
-        | Error::NoScriptedOutcome { program, .. }
-        | Error::Io { program, .. } => *program = label,
-        Error::ResourceLimit { .. } => {}
-    }
-    e
 }
 
 #[cfg(test)]

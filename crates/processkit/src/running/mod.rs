@@ -472,6 +472,17 @@ impl RunningProcess {
         None
     }
 
+    /// Why the run ended early, as an error: cancelled (which wins), or
+    /// killed by its own deadline.
+    pub(crate) fn end_error(&self) -> Option<Error> {
+        self.final_error().or_else(|| {
+            self.timed_out.then(|| Error::Timeout {
+                program: self.program.clone(),
+                timeout: self.timeout.unwrap_or_default(),
+            })
+        })
+    }
+
     /// Streams stdout line by line (see the [module docs](crate::running::pump)
     /// for splitting rules). Stderr is drained in the background meanwhile.
     /// The stream ends at EOF, or when the run's deadline kills the tree.
@@ -736,14 +747,8 @@ impl RunningProcess {
                 Some(l) if pred(&l) => return Ok(Some(l)),
                 Some(_) => continue,
                 None => {
-                    if let Some(e) = self.final_error() {
+                    if let Some(e) = self.end_error() {
                         return Err(e);
-                    }
-                    if self.timed_out {
-                        return Err(Error::Timeout {
-                            program: self.program.clone(),
-                            timeout: self.timeout.unwrap_or_default(),
-                        });
                     }
                     return Ok(None);
                 }

@@ -74,14 +74,8 @@ impl RunningProcess {
                 Ok(Some(line)) if pred(&line) => return Ok(line),
                 Ok(Some(_)) => continue,
                 Ok(None) => {
-                    if let Some(e) = self.final_error() {
+                    if let Some(e) = self.end_error() {
                         return Err(e);
-                    }
-                    if self.timed_out {
-                        return Err(Error::Timeout {
-                            program: self.program.clone(),
-                            timeout: self.timeout.unwrap_or_default(),
-                        });
                     }
                     let why = if self.status.is_some() {
                         self.exited_reason()
@@ -167,14 +161,8 @@ impl RunningProcess {
                 return Ok(());
             }
             if self.has_exited()? {
-                if let Some(e) = self.final_error() {
+                if let Some(e) = self.end_error() {
                     return Err(e);
-                }
-                if self.timed_out {
-                    return Err(Error::Timeout {
-                        program: self.program.clone(),
-                        timeout: self.timeout.unwrap_or_default(),
-                    });
                 }
                 return Err(self.not_ready(self.exited_reason()));
             }
