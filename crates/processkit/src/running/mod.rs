@@ -7,7 +7,7 @@
 //! container (a [`Command::start`](crate::Command::start) or one-shot run),
 //! the container is torn down at once: a daemonised grandchild can neither
 //! survive nor hold a pipe open and keep the caller waiting. After that the
-//! pumps get [`DRAIN`] to reach EOF.
+//! pumps get a short, bounded drain (2 s) to reach EOF.
 
 mod probe;
 pub(crate) mod pump;
@@ -483,7 +483,7 @@ impl RunningProcess {
         })
     }
 
-    /// Streams stdout line by line (see the [module docs](crate::running::pump)
+    /// Streams stdout line by line (see [`MAX_LINE`] for the splitting rules)
     /// for splitting rules). Stderr is drained in the background meanwhile.
     /// The stream ends at EOF, or when the run's deadline kills the tree.
     ///
