@@ -297,6 +297,9 @@ impl ProcessGroup {
         if cfg!(unix) {
             c.signal_all(term_signal())
                 .map_err(|e| Error::io(GROUP, "sending SIGTERM", e))?;
+            // A suspended tree could not act on SIGTERM: let it run again.
+            c.freeze(false)
+                .map_err(|e| Error::io(GROUP, "resuming before the grace period", e))?;
             if self.wait_empty(self.inner.options.grace).await? {
                 return Ok(());
             }

@@ -265,7 +265,7 @@ pub(crate) fn assemble(cmd: &Command, s: sys::Spawned, owner: Owner) -> RunningP
             program: cmd.name().to_owned(),
             proc_: Proc::Real {
                 child: s.child,
-                member: s.member,
+                member: std::sync::Arc::new(s.member),
                 owner,
             },
             stdin: s.stdin,

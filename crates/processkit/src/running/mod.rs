@@ -53,7 +53,7 @@ pub(crate) enum Owner {
 pub(crate) enum Proc {
     Real {
         child: sys::Child,
-        member: sys::Member,
+        member: std::sync::Arc<sys::Member>,
         owner: Owner,
     },
     Scripted {
@@ -146,7 +146,7 @@ impl Proc {
     #[cfg_attr(not(feature = "stats"), allow(dead_code))]
     pub(crate) fn member(&self) -> Option<&sys::Member> {
         match self {
-            Proc::Real { member, .. } => Some(member),
+            Proc::Real { member, .. } => Some(member.as_ref()),
             Proc::Scripted { .. } => None,
         }
     }
@@ -209,6 +209,9 @@ pub struct RunningProcess {
     )>,
     stdin: Option<StdinWriter>,
     feeder: Option<tokio::task::JoinHandle<()>>,
+    /// Kills the tree at the deadline or on cancellation even while nobody
+    /// polls the handle (a server started with a safety deadline).
+    watchdog: Option<tokio::task::JoinHandle<()>>,
     stdout: Pump,
     stderr: Stderr,
     status: Option<ExitStatus>,
@@ -250,9 +253,11 @@ impl RunningProcess {
                 feeder = Some(tokio::spawn(stdin::feed(cmd.stdin.0.clone(), pipe)));
             }
         }
+        let watchdog = watchdog(&parts.proc_, cmd);
         RunningProcess {
             program: parts.program,
             pid,
+            watchdog,
             proc_: parts.proc_,
             started,
             timeout: cmd.timeout,
@@ -396,6 +401,9 @@ impl RunningProcess {
         match self.proc_.poll_wait(cx) {
             Poll::Ready(Ok(status)) => {
                 self.status = Some(status);
+                if let Some(w) = self.watchdog.take() {
+                    w.abort();
+                }
                 crate::trace::exited(
                     &self.program,
                     self.pid,
@@ -757,6 +765,49 @@ impl RunningProcess {
     }
 }
 
+/// A task that kills a real process's own tree when its deadline passes or
+/// its token is cancelled. The handle's own polling notices the same events
+/// and records them; this only makes sure the kill does not wait for a poll.
+fn watchdog(proc_: &Proc, cmd: &crate::Command) -> Option<tokio::task::JoinHandle<()>> {
+    let Proc::Real { member, .. } = proc_ else {
+        return None;
+    };
+    #[cfg(feature = "cancellation")]
+    let token = cmd.cancel.clone();
+    #[cfg(not(feature = "cancellation"))]
+    let token: Option<()> = None;
+    if cmd.timeout.is_none() && token.is_none() {
+        return None;
+    }
+    let member = member.clone();
+    let timeout = cmd.timeout;
+    Some(tokio::spawn(async move {
+        let deadline = async {
+            match timeout {
+                Some(t) => tokio::time::sleep(t).await,
+                None => std::future::pending().await,
+            }
+        };
+        #[cfg(feature = "cancellation")]
+        let cancelled = async {
+            match token {
+                Some(t) => t.cancelled_owned().await,
+                None => std::future::pending().await,
+            }
+        };
+        #[cfg(not(feature = "cancellation"))]
+        let cancelled = {
+            let _ = token;
+            std::future::pending::<()>()
+        };
+        tokio::select! {
+            _ = deadline => {}
+            _ = cancelled => {}
+        }
+        let _ = member.kill_tree();
+    }))
+}
+
 fn lossy(bytes: Vec<u8>) -> String {
     match String::from_utf8(bytes) {
         Ok(s) => s,
@@ -766,16 +817,38 @@ fn lossy(bytes: Vec<u8>) -> String {
 
 impl Drop for RunningProcess {
     fn drop(&mut self) {
+        if let Some(w) = self.watchdog.take() {
+            w.abort();
+        }
         if let Some(f) = self.feeder.take() {
             f.abort();
-        }
-        if let Stderr::Task(h) = &self.stderr {
-            h.abort();
         }
         // A handle that owns its container takes the whole tree down with
         // it: dropping the container (a field of `proc_`) kills the tree
         // and finishes the teardown off the worker. A group member is left
-        // to its group.
+        // to its group: it keeps running, so its output is drained in the
+        // background (closing the pipes would kill it with SIGPIPE).
+        if self.status.is_none()
+            && matches!(self.proc_, Proc::Real { owner: Owner::Shared, .. })
+            && let Ok(rt) = tokio::runtime::Handle::try_current()
+        {
+            let mut stdout = std::mem::replace(&mut self.stdout, Pump::new(None, None));
+            let stderr = std::mem::replace(&mut self.stderr, Stderr::Done(Vec::new()));
+            rt.spawn(async move {
+                let stderr_drain = async move {
+                    match stderr {
+                        Stderr::Inline(mut p) => poll_fn(|cx| p.poll_discard(cx)).await,
+                        Stderr::Task(h) => {
+                            let _ = h.await;
+                        }
+                        Stderr::Done(_) => {}
+                    }
+                };
+                tokio::join!(poll_fn(|cx| stdout.poll_discard(cx)), stderr_drain);
+            });
+        } else if let Stderr::Task(h) = &self.stderr {
+            h.abort();
+        }
     }
 }
 

@@ -88,8 +88,9 @@ impl RunningProcess {
         }
     }
 
-    /// Waits until a TCP connection to `addr` succeeds. Does not touch the
-    /// pipes.
+    /// Waits until a TCP connection to `addr` succeeds. Consumes no output:
+    /// stdout is buffered meanwhile (still there for `stdout_lines`) and
+    /// stderr drained, so a chatty server cannot block on a full pipe.
     ///
     /// ```no_run
     /// use std::time::Duration;
@@ -122,7 +123,8 @@ impl RunningProcess {
         })
     }
 
-    /// Waits until `check` resolves to `true`. Does not touch the pipes.
+    /// Waits until `check` resolves to `true`. Consumes no output (stdout
+    /// is buffered meanwhile, stderr drained).
     ///
     /// ```
     /// use std::time::Duration;
@@ -150,6 +152,10 @@ impl RunningProcess {
         F: FnMut() -> Fut,
         Fut: Future<Output = bool>,
     {
+        // Output is kept flowing (stdout buffered for later reads, stderr
+        // drained) so a server that logs a lot before it listens cannot
+        // block on a full pipe while the probe waits.
+        self.detach_stderr();
         let deadline = Instant::now() + within;
         loop {
             // A cancelled run is never ready (polling the exit drives the token).
@@ -177,6 +183,7 @@ impl RunningProcess {
                 if nap.as_mut().poll(cx).is_ready() {
                     return Poll::Ready(());
                 }
+                let _ = self.stdout.poll_buffer(cx, super::WAIT_BUFFER);
                 match self.poll_exit(cx) {
                     Poll::Ready(_) => Poll::Ready(()),
                     Poll::Pending => Poll::Pending,

@@ -155,6 +155,30 @@ impl Pump {
         self.next_buffered_line()
     }
 
+    /// Detached mode: reads to EOF and keeps nothing, so a process whose
+    /// handle was dropped never blocks on (or dies writing to) a full pipe.
+    /// The line handler still sees every line.
+    pub(crate) fn poll_discard(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        loop {
+            if self.handler.is_some() {
+                while self.next_buffered_line().is_some() {}
+                self.compact();
+            } else {
+                self.buf.clear();
+                self.start = 0;
+                self.scanned = 0;
+                self.searched = 0;
+            }
+            if self.eof {
+                return Poll::Ready(());
+            }
+            match self.poll_fill(cx, CHUNK, CHUNK) {
+                Poll::Ready(_) => continue,
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+
     /// Line mode: the next line, or `None` at EOF.
     pub(crate) fn poll_line(&mut self, cx: &mut Context<'_>) -> Poll<Option<String>> {
         loop {

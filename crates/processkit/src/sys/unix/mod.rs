@@ -74,6 +74,9 @@ pub(crate) struct CgContainer {
     /// One-shot: the container *is* the child's leaf and goes back to the pool.
     one_shot: bool,
     has_kill: bool,
+    /// Suspended through `freeze(true)`: a child created inside would
+    /// freeze before it could `exec`, and the vfork-style parent with it.
+    frozen: std::sync::atomic::AtomicBool,
 }
 
 /// Where one child lives inside its container.
@@ -144,6 +147,7 @@ impl Container {
             cg,
             one_shot,
             has_kill: host.has_kill,
+            frozen: std::sync::atomic::AtomicBool::new(false),
         }))
     }
 
@@ -180,6 +184,14 @@ impl Container {
         match self {
             #[cfg(target_os = "linux")]
             Container::Cgroup(c) => {
+                if c.frozen.load(std::sync::atomic::Ordering::SeqCst) {
+                    return Err(Error::unsupported(
+                        name,
+                        "starting a process in a suspended group",
+                        "a child created in a frozen cgroup would freeze before it could exec; \
+                         call resume() first",
+                    ));
+                }
                 let (leaf, owned) = if c.one_shot {
                     (c.cg.clone(), false)
                 } else {
@@ -249,10 +261,13 @@ impl Container {
             #[cfg(target_os = "linux")]
             Container::Cgroup(c) => {
                 if c.cg.populated().unwrap_or(true) {
-                    c.cg.kill(c.has_kill)
-                } else {
-                    Ok(())
+                    c.cg.kill(c.has_kill)?;
                 }
+                // A killed group stays usable: thaw it if it was suspended.
+                if c.frozen.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                    c.cg.set_frozen(false)?;
+                }
+                Ok(())
             }
             Container::Pgroup(pg) => pg.signal_all(libc::SIGKILL),
         }
@@ -281,7 +296,11 @@ impl Container {
     pub(crate) fn freeze(&self, frozen: bool) -> io::Result<()> {
         match self {
             #[cfg(target_os = "linux")]
-            Container::Cgroup(c) => c.cg.set_frozen(frozen),
+            Container::Cgroup(c) => {
+                c.cg.set_frozen(frozen)?;
+                c.frozen.store(frozen, std::sync::atomic::Ordering::SeqCst);
+                Ok(())
+            }
             Container::Pgroup(pg) => {
                 pg.signal_all(if frozen { libc::SIGSTOP } else { libc::SIGCONT })
             }
