@@ -829,7 +829,13 @@ impl Drop for RunningProcess {
         // to its group: it keeps running, so its output is drained in the
         // background (closing the pipes would kill it with SIGPIPE).
         if self.status.is_none()
-            && matches!(self.proc_, Proc::Real { owner: Owner::Shared, .. })
+            && matches!(
+                self.proc_,
+                Proc::Real {
+                    owner: Owner::Shared,
+                    ..
+                }
+            )
             && let Ok(rt) = tokio::runtime::Handle::try_current()
         {
             let mut stdout = std::mem::replace(&mut self.stdout, Pump::new(None, None));
