@@ -49,7 +49,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
         .find(|p| p.contains("spawner"))
         .ok_or("no spawner test executable in cargo's output")?;
     let mut cmd = Command::new("valgrind");
-    cmd.env("PK_SPAWN_COUNT", "100").env("PK_UNDER_VALGRIND", "1");
+    cmd.env("PK_SPAWN_COUNT", "100")
+        .env("PK_UNDER_VALGRIND", "1");
     cmd.args(["--error-exitcode=99", "--quiet", "--trace-children=no"])
         .arg(&exe)
         .args([
