@@ -107,11 +107,23 @@ fn run(rx: Receiver<Task>) {
                 pending.push((task, Instant::now()));
                 nap = Duration::from_millis(1);
             }
-            Err(RecvTimeoutError::Timeout) => nap = (nap * 2).min(Duration::from_millis(50)),
+            Err(RecvTimeoutError::Timeout) => {
+                // Killed trees and cgroups settle within milliseconds; what
+                // is left after that is usually a detached, still-running
+                // child, which may run for hours: look less often.
+                let cap = if pending.iter().all(|(t, _)| t.never_gives_up()) {
+                    Duration::from_millis(500)
+                } else {
+                    Duration::from_millis(50)
+                };
+                nap = (nap * 2).min(cap);
+            }
             Err(RecvTimeoutError::Disconnected) => {
                 if pending.is_empty() {
                     return;
                 }
+                // Nothing can arrive any more: just pace the remaining work.
+                std::thread::sleep(nap);
             }
         }
         pending.retain_mut(|(task, since)| {
