@@ -11,7 +11,7 @@
 #![cfg(unix)]
 
 use std::ffi::OsStr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use processkit::{Command, Error, Mechanism};
@@ -20,6 +20,20 @@ use processkit::{Command, Error, Mechanism};
 
 /// How long any "eventually" check may take before it counts as a failure.
 const DEADLINE: Duration = Duration::from_secs(10);
+
+mod common;
+#[allow(unused_imports)]
+use common::{eventually, pids_in, script, session_of};
+
+/// Asserts that every pid is gone (or a zombie) within [`DEADLINE`].
+async fn assert_gone(pids: &[u32], what: &str) {
+    common::assert_gone_within(pids, DEADLINE, what).await
+}
+
+/// Waits until `path` holds at least `n` pids and returns them.
+async fn wait_for_pids(path: &Path, n: usize) -> Vec<u32> {
+    common::wait_for_pids_within(path, n, DEADLINE).await
+}
 
 /// `true` while `pid` exists and is not a zombie.
 fn alive(pid: u32) -> bool {
@@ -42,34 +56,6 @@ fn state_of(pid: u32) -> Option<char> {
     stat[stat.rfind(')')? + 1..].trim_start().chars().next()
 }
 
-/// The session id of `pid`.
-fn session_of(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &stat[stat.rfind(')')? + 2..];
-    rest.split_whitespace().nth(3)?.parse().ok()
-}
-
-/// Polls `cond` until it holds or `within` passes; returns whether it held.
-async fn eventually(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-/// Asserts that every pid is gone (or a zombie) within the deadline.
-async fn assert_gone(pids: &[u32], what: &str) {
-    let ok = eventually(DEADLINE, || pids.iter().all(|p| !alive(*p))).await;
-    let left: Vec<u32> = pids.iter().copied().filter(|p| alive(*p)).collect();
-    assert!(ok, "{what}: still alive after {DEADLINE:?}: {left:?}");
-}
-
 /// A scratch directory, removed on drop.
 fn scratch() -> tempfile::TempDir {
     tempfile::Builder::new()
@@ -78,39 +64,14 @@ fn scratch() -> tempfile::TempDir {
         .expect("a scratch directory")
 }
 
-/// Writes an executable script named `name` into `dir`.
-fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
-    use std::os::unix::fs::PermissionsExt;
-    let path = dir.join(name);
-    std::fs::write(&path, body).expect("write script");
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    path
-}
-
-/// The pids written one per line (or space-separated) into `path`.
-fn pids_in(path: &Path) -> Vec<u32> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|w| w.parse().ok())
-        .collect()
-}
-
-/// Waits until `path` holds at least `n` pids and returns them.
-async fn wait_for_pids(path: &Path, n: usize) -> Vec<u32> {
-    let ok = eventually(DEADLINE, || pids_in(path).len() >= n).await;
-    assert!(ok, "{} never listed {n} pids", path.display());
-    pids_in(path)
-}
-
 #[cfg(feature = "process-control")]
 /// Where cgroup2 is mounted, from /proc/self/mountinfo.
-fn cgroup2_mount() -> Option<PathBuf> {
+fn cgroup2_mount() -> Option<std::path::PathBuf> {
     let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
     info.lines().find_map(|l| {
         let (pre, post) = l.split_once(" - ")?;
         (post.split_whitespace().next()? == "cgroup2")
-            .then(|| PathBuf::from(pre.split_whitespace().nth(4).unwrap_or("/")))
+            .then(|| std::path::PathBuf::from(pre.split_whitespace().nth(4).unwrap_or("/")))
     })
 }
 

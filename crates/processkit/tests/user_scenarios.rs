@@ -8,7 +8,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,6 +17,20 @@ use processkit::{Command, Error, Mechanism, ProcessGroup, Stdin, StreamExt};
 // ----- helpers ---------------------------------------------------------------
 
 const DEADLINE: Duration = Duration::from_secs(10);
+
+mod common;
+#[allow(unused_imports)]
+use common::{eventually, pids_in, script};
+
+/// Asserts that every pid is gone (or a zombie) within [`DEADLINE`].
+async fn assert_gone(pids: &[u32], what: &str) {
+    common::assert_gone_within(pids, DEADLINE, what).await
+}
+
+/// Waits until `path` holds at least `n` pids and returns them.
+async fn wait_for_pids(path: &Path, n: usize) -> Vec<u32> {
+    common::wait_for_pids_within(path, n, DEADLINE).await
+}
 
 /// Fields of /proc/<pid>/stat after the command name: state, ppid, pgrp, session.
 fn stat_of(pid: u32) -> Option<(char, u32, u32, u32)> {
@@ -39,26 +53,6 @@ fn our_zombie(pid: u32) -> bool {
     stat_of(pid).is_some_and(|(s, ppid, ..)| s == 'Z' && ppid == std::process::id())
 }
 
-/// Polls `cond` until it holds or `within` passes; returns whether it held.
-async fn eventually(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-async fn assert_gone(pids: &[u32], what: &str) {
-    let ok = eventually(DEADLINE, || pids.iter().all(|p| !alive(*p))).await;
-    let left: Vec<u32> = pids.iter().copied().filter(|p| alive(*p)).collect();
-    assert!(ok, "{what}: still alive after {DEADLINE:?}: {left:?}");
-}
-
 fn scratch() -> tempfile::TempDir {
     tempfile::Builder::new()
         .prefix("pk-user-")
@@ -66,47 +60,25 @@ fn scratch() -> tempfile::TempDir {
         .expect("a scratch directory")
 }
 
-fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
-    use std::os::unix::fs::PermissionsExt;
-    let path = dir.join(name);
-    std::fs::write(&path, body).expect("write script");
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    path
-}
-
-fn pids_in(path: &Path) -> Vec<u32> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|w| w.parse().ok())
-        .collect()
-}
-
-async fn wait_for_pids(path: &Path, n: usize) -> Vec<u32> {
-    let ok = eventually(DEADLINE, || pids_in(path).len() >= n).await;
-    assert!(ok, "{} never listed {n} pids", path.display());
-    pids_in(path)
-}
-
 /// Where cgroup2 is mounted, from /proc/self/mountinfo.
-fn cgroup2_mount() -> Option<PathBuf> {
+fn cgroup2_mount() -> Option<std::path::PathBuf> {
     let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
     info.lines().find_map(|l| {
         let (pre, post) = l.split_once(" - ")?;
         (post.split_whitespace().next()? == "cgroup2")
-            .then(|| PathBuf::from(pre.split_whitespace().nth(4).unwrap_or("/")))
+            .then(|| std::path::PathBuf::from(pre.split_whitespace().nth(4).unwrap_or("/")))
     })
 }
 
 /// This process's own cgroup v2 directory.
-fn own_cgroup_dir() -> Option<PathBuf> {
+fn own_cgroup_dir() -> Option<std::path::PathBuf> {
     let cg = std::fs::read_to_string("/proc/self/cgroup").ok()?;
     let rel = cg.lines().find_map(|l| l.strip_prefix("0::"))?;
     Some(cgroup2_mount()?.join(rel.trim_start_matches('/')))
 }
 
 /// The cgroup directories a processkit host with pid `pid` owns under `parent`.
-fn host_roots_of(parent: &Path, pid: u32) -> Vec<PathBuf> {
+fn host_roots_of(parent: &Path, pid: u32) -> Vec<std::path::PathBuf> {
     let prefix = format!("processkit-{pid}-");
     std::fs::read_dir(parent)
         .map(|rd| {
@@ -119,7 +91,7 @@ fn host_roots_of(parent: &Path, pid: u32) -> Vec<PathBuf> {
 }
 
 /// Every directory below `dir` (not counting `dir`).
-fn subdirs(dir: &Path) -> Vec<PathBuf> {
+fn subdirs(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     let mut todo = vec![dir.to_path_buf()];
     while let Some(d) = todo.pop() {
@@ -940,7 +912,7 @@ fn child_body_abrupt_death() {
     if !in_child("child_body_abrupt_death") {
         return;
     }
-    let pidfile = PathBuf::from(std::env::var_os("PK_PIDFILE").unwrap());
+    let pidfile = std::path::PathBuf::from(std::env::var_os("PK_PIDFILE").unwrap());
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let script = format!(
@@ -1004,7 +976,7 @@ fn child_body_parent_death_signal() {
     if !in_child("child_body_parent_death_signal") {
         return;
     }
-    let pidfile = PathBuf::from(std::env::var_os("PK_PIDFILE").unwrap());
+    let pidfile = std::path::PathBuf::from(std::env::var_os("PK_PIDFILE").unwrap());
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -110,3 +110,41 @@ pub fn fd_count() -> usize {
 pub fn on_process_groups() -> bool {
     processkit::Mechanism::current() == processkit::Mechanism::ProcessGroup
 }
+
+/// Async [`wait_until`] polled every 10 ms (same as `wait_until_async`,
+/// named for the scenario tests).
+pub async fn eventually(within: Duration, cond: impl FnMut() -> bool) -> bool {
+    wait_until_async(within, cond).await
+}
+
+/// Asserts every pid is gone (or a zombie) within `within`, yielding to the runtime.
+pub async fn assert_gone_within(pids: &[u32], within: Duration, what: &str) {
+    let ok = wait_until_async(within, || pids.iter().all(|p| !alive(*p))).await;
+    let left: Vec<u32> = pids.iter().copied().filter(|p| alive(*p)).collect();
+    assert!(ok, "{what}: still alive after {within:?}: {left:?}");
+}
+
+/// Writes an executable script named `name` into `dir`.
+pub fn script(dir: &std::path::Path, name: &str, body: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(name);
+    std::fs::write(&path, body).expect("write script");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    path
+}
+
+/// The pids written one per line (or space-separated) into `path`.
+pub fn pids_in(path: &std::path::Path) -> Vec<u32> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect()
+}
+
+/// Waits (yielding) until `path` holds at least `n` pids and returns them.
+pub async fn wait_for_pids_within(path: &std::path::Path, n: usize, within: Duration) -> Vec<u32> {
+    let ok = wait_until_async(within, || pids_in(path).len() >= n).await;
+    assert!(ok, "{} never listed {n} pids", path.display());
+    pids_in(path)
+}
