@@ -49,6 +49,9 @@ pub(crate) struct Host {
     pub has_kill: bool,
     /// The pid of the process that created the root.
     pub owner: u32,
+    /// Where the cgroup came from when it is not the process's own one
+    /// (a systemd-delegated scope), for `preflight()`.
+    pub source: Option<String>,
 }
 
 static HOST: OnceLock<Result<Host, String>> = OnceLock::new();
@@ -164,6 +167,25 @@ fn init_host() -> Result<Host, String> {
     let parent = mount.join(own.trim_start_matches('/'));
     let pid = std::process::id();
     let start = start_time(pid).ok_or("cannot read this process's start time")?;
+    let root = match create_root(&parent, pid, start) {
+        Ok(root) => root,
+        #[cfg(feature = "systemd")]
+        Err(here) => {
+            // Not writable here: ask the user's systemd manager for a
+            // delegated scope (see systemd.rs), then use it as the parent.
+            let scope =
+                super::systemd::delegated_scope(&mount).map_err(|why| format!("{here}; {why}"))?;
+            let root = create_root(&scope.path, pid, start)?;
+            return Ok(finish_host(&scope.path, root, pid, Some(scope.describe())));
+        }
+        #[cfg(not(feature = "systemd"))]
+        Err(here) => return Err(here),
+    };
+    Ok(finish_host(&parent, root, pid, None))
+}
+
+/// Creates `<parent>/processkit-<pid>-<start>` and proves it usable.
+fn create_root(parent: &Path, pid: u32, start: u64) -> Result<PathBuf, String> {
     let root = parent.join(format!("processkit-{pid}-{start}"));
     match fs::create_dir(&root) {
         Ok(()) => {}
@@ -183,18 +205,23 @@ fn init_host() -> Result<Host, String> {
         let _ = fs::remove_dir(&root);
         return Err(format!("cgroup {} is not writable: {e}", root.display()));
     }
+    Ok(root)
+}
+
+fn finish_host(parent: &Path, root: PathBuf, pid: u32, source: Option<String>) -> Host {
     let has_kill = root.join("cgroup.kill").exists();
     crate::sys::unix::guardian::register_cgroup(&root);
     // SAFETY: registers a plain `extern "C" fn()` with no preconditions.
     unsafe {
         libc::atexit(at_exit);
     }
-    sweep_leftovers(&parent, &root);
-    Ok(Host {
+    sweep_leftovers(parent, &root);
+    Host {
         root,
         has_kill,
         owner: pid,
-    })
+        source,
+    }
 }
 
 /// Removes host roots of dead owners under `parent` (the second line of
