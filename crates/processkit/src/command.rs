@@ -14,8 +14,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::output::{DestKind, Destination};
 use crate::runner::{JobRunner, ProcessRunner, ProcessRunnerExt};
-use crate::{Pipeline, ProcessResult, Result, RetryPolicy, RunningProcess, Stdin};
+use crate::{Error, Pipeline, ProcessResult, Result, RetryPolicy, RunningProcess, Stdin};
 
 /// A callback run for each output line, on the read pump.
 pub(crate) type LineHandler = Arc<dyn Fn(&str) + Send + Sync>;
@@ -57,6 +58,8 @@ pub struct Command {
     pub(crate) cwd: Option<PathBuf>,
     pub(crate) stdin: Stdin,
     pub(crate) keep_stdin_open: bool,
+    pub(crate) stdout: Destination,
+    pub(crate) stderr: Destination,
     pub(crate) timeout: Option<Duration>,
     pub(crate) uid: Option<u32>,
     pub(crate) gid: Option<u32>,
@@ -90,6 +93,8 @@ impl Command {
             cwd: None,
             stdin: Stdin::null(),
             keep_stdin_open: false,
+            stdout: Destination::capture(),
+            stderr: Destination::capture(),
             timeout: None,
             uid: None,
             gid: None,
@@ -269,6 +274,105 @@ impl Command {
     pub fn keep_stdin_open(mut self) -> Self {
         self.keep_stdin_open = true;
         self
+    }
+
+    /// Sets where the child's stdout goes (default:
+    /// [`Destination::capture`]).
+    ///
+    /// [`run`](Self::run) and [`first_line`](Self::first_line) read stdout,
+    /// so they return [`Error::OutputNotCaptured`] unless it is captured
+    /// (or teed); [`output_string`](Self::output_string),
+    /// [`exit_code`](Self::exit_code) and [`start`](Self::start) work with
+    /// every destination (the captured stdout is then empty). In a
+    /// [`Pipeline`] only the last stage's setting applies: the other stages
+    /// write into the pipe to the next one.
+    ///
+    /// ```
+    /// use processkit::{Command, Destination, Error};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let quiet = Command::new("echo").arg("hidden").stdout(Destination::null());
+    /// assert_eq!(quiet.exit_code().await?, 0);
+    /// assert!(matches!(quiet.run().await, Err(Error::OutputNotCaptured { .. })));
+    /// # Ok(()) }
+    /// ```
+    pub fn stdout(mut self, destination: Destination) -> Self {
+        self.stdout = destination;
+        self
+    }
+
+    /// Sets where the child's stderr goes (default:
+    /// [`Destination::capture`]). In a [`Pipeline`] every stage's own
+    /// setting applies.
+    ///
+    /// ```
+    /// use processkit::{Command, Destination};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let r = Command::new("sh").args(["-c", "echo warn >&2"])
+    ///     .stderr(Destination::inherit())
+    ///     .output_string()
+    ///     .await?;
+    /// assert_eq!(r.stderr(), "");
+    /// # Ok(()) }
+    /// ```
+    pub fn stderr(mut self, destination: Destination) -> Self {
+        self.stderr = destination;
+        self
+    }
+
+    /// Sends stderr wherever stdout goes, on the same file description, like
+    /// `2>&1` in a shell: with captured stdout, both streams arrive on one
+    /// pipe in the order the child wrote them (and the captured stderr is
+    /// empty); with an inherited stdout or a file, stderr goes there too.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let r = processkit::Command::new("sh")
+    ///     .args(["-c", "echo 1; echo 2 >&2; echo 3"])
+    ///     .stderr_to_stdout()
+    ///     .output_string()
+    ///     .await?;
+    /// assert_eq!((r.stdout().as_str(), r.stderr().as_str()), ("1\n2\n3\n", ""));
+    /// # Ok(()) }
+    /// ```
+    pub fn stderr_to_stdout(mut self) -> Self {
+        self.stderr = Destination(DestKind::Stdout);
+        self
+    }
+
+    /// Where stdout goes.
+    ///
+    /// ```
+    /// use processkit::{Command, Destination};
+    /// assert!(Command::new("ls").get_stdout().is_captured());
+    /// assert!(!Command::new("ls").stdout(Destination::inherit()).get_stdout().is_captured());
+    /// ```
+    pub fn get_stdout(&self) -> &Destination {
+        &self.stdout
+    }
+
+    /// Where stderr goes.
+    ///
+    /// ```
+    /// use processkit::{Command, Destination};
+    /// assert!(!Command::new("ls").stderr(Destination::null()).get_stderr().is_captured());
+    /// ```
+    pub fn get_stderr(&self) -> &Destination {
+        &self.stderr
+    }
+
+    /// The error a verb that reads stdout returns when it is not captured.
+    pub(crate) fn require_captured_stdout(&self, verb: &str) -> Result<()> {
+        if self.stdout.is_captured() {
+            return Ok(());
+        }
+        Err(Error::OutputNotCaptured {
+            program: self.name().to_owned(),
+            verb: verb.to_owned(),
+            destination: self.stdout.describe().to_owned(),
+        })
     }
 
     /// Bounds the run. At the deadline the whole process tree is killed;
@@ -673,6 +777,12 @@ impl fmt::Debug for Command {
             );
         }
         d.field("stdin", &self.stdin);
+        if !matches!(self.stdout.0, DestKind::Capture) {
+            d.field("stdout", &self.stdout);
+        }
+        if !matches!(self.stderr.0, DestKind::Capture) {
+            d.field("stderr", &self.stderr);
+        }
         if let Some(t) = self.timeout {
             d.field("timeout", &t);
         }

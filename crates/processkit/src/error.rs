@@ -142,6 +142,22 @@ pub enum Error {
         reason: String,
     },
 
+    /// A verb that reads stdout ([`Command::run`](crate::Command::run),
+    /// [`Command::first_line`](crate::Command::first_line),
+    /// [`RunningProcess::try_stdout_lines`](crate::RunningProcess::try_stdout_lines))
+    /// was used on a command whose stdout is not captured (it was sent to
+    /// the parent, a file or `/dev/null` with
+    /// [`Command::stdout`](crate::Command::stdout)). Nothing was started.
+    #[error("`{program}`: {verb} reads stdout, but stdout is {destination}; use output_string or exit_code, or keep stdout captured")]
+    OutputNotCaptured {
+        /// The program.
+        program: String,
+        /// The verb that needs captured stdout.
+        verb: String,
+        /// Where stdout goes instead (`"inherited"`, `"written to a file"`...).
+        destination: String,
+    },
+
     /// A resource limit was requested that this host cannot enforce, or the
     /// limit could not be applied.
     #[error("resource limit `{limit}` cannot be enforced: {reason}")]
@@ -220,6 +236,7 @@ impl Error {
             | Error::Cancelled { program }
             | Error::NotReady { program, .. }
             | Error::InvalidInput { program, .. }
+            | Error::OutputNotCaptured { program, .. }
             | Error::Unsupported { program, .. }
             | Error::NoScriptedOutcome { program, .. }
             | Error::Io { program, .. } => Some(program),
@@ -240,6 +257,7 @@ impl Error {
             | Error::Cancelled { program }
             | Error::NotReady { program, .. }
             | Error::InvalidInput { program, .. }
+            | Error::OutputNotCaptured { program, .. }
             | Error::Unsupported { program, .. }
             | Error::NoScriptedOutcome { program, .. }
             | Error::Io { program, .. } => Some(program),
@@ -322,7 +340,9 @@ impl From<Error> for io::Error {
             Error::NotFound { .. } => io::ErrorKind::NotFound,
             Error::PermissionDenied { .. } => io::ErrorKind::PermissionDenied,
             Error::Timeout { .. } => io::ErrorKind::TimedOut,
-            Error::InvalidInput { .. } => io::ErrorKind::InvalidInput,
+            Error::InvalidInput { .. } | Error::OutputNotCaptured { .. } => {
+                io::ErrorKind::InvalidInput
+            }
             Error::Unsupported { .. } => io::ErrorKind::Unsupported,
             _ => io::ErrorKind::Other,
         };

@@ -106,7 +106,11 @@ struct Stage {
 /// [`stdin`](Command::stdin) source is used as on a single command; the
 /// other stages read from the pipe, so their own stdin setting is ignored.
 /// Only the last stage's stdout line handler can run (the other stages'
-/// stdout never passes through this process). A stage's
+/// stdout never passes through this process). Likewise only the last stage's
+/// [`stdout`](Command::stdout) destination applies (the others write into
+/// the pipe), while every stage's [`stderr`](Command::stderr) destination
+/// applies, [`stderr_to_stdout`](Command::stderr_to_stdout) included (an
+/// upstream stage's stderr then feeds the next stage, as `2>&1 |` does). A stage's
 /// [`retry`](Command::retry) policy does not apply inside a chain.
 ///
 /// When two pipelines are joined with `|`, the stages are concatenated; the
@@ -406,6 +410,16 @@ impl Pipeline {
         Ok(())
     }
 
+    /// The error a verb that reads the last stage's stdout returns when it
+    /// is not captured, naming that stage.
+    fn require_captured_stdout(&self, verb: &str) -> Result<()> {
+        let last = self.stages.len() - 1;
+        self.stages[last]
+            .cmd
+            .require_captured_stdout(verb)
+            .map_err(|e| self.stage_error(e, last))
+    }
+
     // ----- spawning ------------------------------------------------------
 
     /// The command stage `index` is spawned from. In start mode the chain's
@@ -675,6 +689,7 @@ impl Pipeline {
     /// # Ok(()) }
     /// ```
     pub async fn run(&self) -> Result<String> {
+        self.require_captured_stdout("run")?;
         let outcome = self.execute().await?;
         let code = outcome.require_exit()?;
         if code != 0 {
@@ -777,6 +792,7 @@ impl Pipeline {
         &self,
         pred: impl FnMut(&str) -> bool + Send,
     ) -> Result<Option<String>> {
+        self.require_captured_stdout("first_line")?;
         let mut run = self.start().await?;
         let line = run.first_matching_line(pred).await;
         drop(run); // kills every stage

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use crate::command::Command;
 use crate::error::{Error, Result};
+use crate::output::{DestKind, Destination};
 use crate::result::{ProcessResult, stderr_tail};
 use crate::running::{Owner, Parts, Proc, RunningProcess};
 use crate::stdin::StdinKind;
@@ -111,6 +112,7 @@ pub trait ProcessRunnerExt: ProcessRunner {
     /// See [`Command::run`].
     fn run<'a>(&'a self, cmd: &'a Command) -> BoxFuture<'a, Result<String>> {
         Box::pin(async move {
+            cmd.require_captured_stdout("run")?;
             let r = self.output_string(cmd).await?;
             require_success(cmd, &r)?;
             let (mut out, _) = r.into_output();
@@ -158,6 +160,7 @@ pub trait ProcessRunnerExt: ProcessRunner {
                     program: cmd.name().to_owned(),
                 });
             }
+            cmd.require_captured_stdout("first_line")?;
             let mut run = self.start(cmd).await?;
             let line = run.first_matching_line(pred).await;
             drop(run); // kills the tree (owned) once the match is in
@@ -299,6 +302,32 @@ pub(crate) fn check_platform(cmd: &Command) -> Result<()> {
     Ok(())
 }
 
+/// What the child's stdout or stderr is connected to for `dest`.
+fn destination(cmd: &Command, dest: &Destination, stream: &str) -> Result<StdioKind> {
+    Ok(match &dest.0 {
+        DestKind::Capture | DestKind::Tee(_) => StdioKind::Piped,
+        DestKind::Inherit => StdioKind::Inherit,
+        DestKind::Null => StdioKind::Null,
+        DestKind::Stdout => StdioKind::Stdout,
+        DestKind::File { path, append } => {
+            let mut open = std::fs::OpenOptions::new();
+            if *append {
+                open.append(true);
+            } else {
+                open.write(true).truncate(true);
+            }
+            let f = open.create(true).open(path).map_err(|e| {
+                Error::io(
+                    cmd.name(),
+                    format!("opening {stream} file {}", path.display()),
+                    e,
+                )
+            })?;
+            StdioKind::Io(f.into())
+        }
+    })
+}
+
 /// Builds the spawn request for `cmd`. `stdin`/`stdout` override the
 /// command's own choices (pipelines connect stages this way).
 pub(crate) fn request(
@@ -332,8 +361,11 @@ pub(crate) fn request(
         env: cmd.resolved_env(),
         cwd: cmd.cwd.as_deref(),
         stdin,
-        stdout: stdout.unwrap_or(StdioKind::Piped),
-        stderr: StdioKind::Piped,
+        stdout: match stdout {
+            Some(k) => k,
+            None => destination(cmd, &cmd.stdout, "stdout")?,
+        },
+        stderr: destination(cmd, &cmd.stderr, "stderr")?,
         setsid: cmd.setsid,
         uid: cmd.uid,
         gid: cmd.gid,

@@ -214,6 +214,8 @@ pub struct RunningProcess {
     watchdog: Option<tokio::task::JoinHandle<()>>,
     stdout: Pump,
     stderr: Stderr,
+    /// Where stdout goes when it is not captured (for error messages).
+    stdout_dest: Option<&'static str>,
     status: Option<ExitStatus>,
     timed_out: bool,
     cancelled: bool,
@@ -270,8 +272,12 @@ impl RunningProcess {
             }),
             stdin: stdin_writer,
             feeder,
-            stdout: Pump::new(parts.stdout, cmd.on_stdout.clone()),
-            stderr: Stderr::Inline(Pump::new(parts.stderr, cmd.on_stderr.clone())),
+            stdout: Pump::new(parts.stdout, cmd.on_stdout.clone())
+                .with_tee(cmd.stdout.tee_writer()),
+            stderr: Stderr::Inline(
+                Pump::new(parts.stderr, cmd.on_stderr.clone()).with_tee(cmd.stderr.tee_writer()),
+            ),
+            stdout_dest: (!cmd.stdout.is_captured()).then(|| cmd.stdout.describe()),
             status: None,
             timed_out: false,
             cancelled: false,
@@ -504,9 +510,39 @@ impl RunningProcess {
     /// assert_eq!(n, 3);
     /// # Ok(()) }
     /// ```
+    ///
+    /// When the command's stdout is not captured (see
+    /// [`Command::stdout`](crate::Command::stdout)) the stream is empty; use
+    /// [`try_stdout_lines`](Self::try_stdout_lines) to get an error instead.
     pub fn stdout_lines(&mut self) -> StdoutLines<'_> {
         self.detach_stderr();
         StdoutLines { run: self }
+    }
+
+    /// Like [`stdout_lines`](Self::stdout_lines), but returns
+    /// [`Error::OutputNotCaptured`] when the command's stdout is not
+    /// captured (inherited, a file, `/dev/null`) instead of an empty stream.
+    ///
+    /// ```
+    /// use processkit::{Command, Destination, Error, StreamExt};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let mut run = Command::new("seq").arg("2").start().await?;
+    /// assert_eq!(run.try_stdout_lines()?.collect::<Vec<_>>().await, ["1", "2"]);
+    ///
+    /// let mut quiet = Command::new("seq").arg("2").stdout(Destination::null()).start().await?;
+    /// assert!(matches!(quiet.try_stdout_lines(), Err(Error::OutputNotCaptured { .. })));
+    /// # Ok(()) }
+    /// ```
+    pub fn try_stdout_lines(&mut self) -> Result<StdoutLines<'_>> {
+        if let Some(dest) = self.stdout_dest {
+            return Err(Error::OutputNotCaptured {
+                program: self.program.clone(),
+                verb: "stdout_lines".to_owned(),
+                destination: dest.to_owned(),
+            });
+        }
+        Ok(self.stdout_lines())
     }
 
     fn poll_next_line(&mut self, cx: &mut Context<'_>) -> Poll<Option<String>> {
