@@ -148,7 +148,9 @@ pub enum Error {
     /// was used on a command whose stdout is not captured (it was sent to
     /// the parent, a file or `/dev/null` with
     /// [`Command::stdout`](crate::Command::stdout)). Nothing was started.
-    #[error("`{program}`: {verb} reads stdout, but stdout is {destination}; use output_string or exit_code, or keep stdout captured")]
+    #[error(
+        "`{program}`: {verb} reads stdout, but stdout is {destination}; use output_string or exit_code, or keep stdout captured"
+    )]
     OutputNotCaptured {
         /// The program.
         program: String,

@@ -78,7 +78,13 @@ async fn inherited_stdout_reaches_the_parents_stdout() {
         .output_string()
         .await
         .unwrap();
-    assert_eq!(r.code(), Some(0), "helper failed: {}{}", r.stdout(), r.stderr());
+    assert_eq!(
+        r.code(),
+        Some(0),
+        "helper failed: {}{}",
+        r.stdout(),
+        r.stderr()
+    );
     assert!(
         r.stdout().contains(&format!("{marker}-out\n")),
         "the grandchild's stdout did not reach the helper's stdout: {:?}",
@@ -164,8 +170,14 @@ async fn an_unopenable_file_is_an_io_error_naming_the_program() {
         .output_string()
         .await
         .unwrap_err();
-    assert!(matches!(&err, Error::Io { program, .. } if program == "echo"), "{err}");
-    assert!(err.to_string().contains("/nonexistent-dir-pk/x/out"), "{err}");
+    assert!(
+        matches!(&err, Error::Io { program, .. } if program == "echo"),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("/nonexistent-dir-pk/x/out"),
+        "{err}"
+    );
 }
 
 const INTERLEAVE: &str =
@@ -246,7 +258,10 @@ async fn tee_forwards_on_the_streaming_path_too() {
     assert_eq!(code, Some(0));
     assert_eq!(lines.len(), 5000);
     assert_eq!(out.bytes(), (lines.join("\n") + "\n").into_bytes());
-    assert_eq!((err.bytes(), stderr.as_str()), (b"warn\n".to_vec(), "warn\n"));
+    assert_eq!(
+        (err.bytes(), stderr.as_str()),
+        (b"warn\n".to_vec(), "warn\n")
+    );
 }
 
 #[tokio::test]
@@ -325,7 +340,10 @@ async fn pipeline_honours_the_last_stdout_and_every_stderr() {
             .stderr(Destination::null())
             .stdout(Destination::file(&out));
     let r = chain.output_string().await.unwrap();
-    assert_eq!((r.code(), r.stdout().as_str(), r.stderr().as_str()), (Some(0), "", ""));
+    assert_eq!(
+        (r.code(), r.stdout().as_str(), r.stderr().as_str()),
+        (Some(0), "", "")
+    );
     assert_eq!(std::fs::read_to_string(&out).unwrap(), "a\nb\n");
     assert_eq!(std::fs::read_to_string(&err1).unwrap(), "first-err\n");
 

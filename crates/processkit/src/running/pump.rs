@@ -85,7 +85,10 @@ impl Pump {
     fn forward(&mut self, from: usize) {
         let Some(tee) = &self.tee else { return };
         let ok = match tee.lock() {
-            Ok(mut w) => w.write_all(&self.buf[from..]).and_then(|()| w.flush()).is_ok(),
+            Ok(mut w) => w
+                .write_all(&self.buf[from..])
+                .and_then(|()| w.flush())
+                .is_ok(),
             Err(_) => false,
         };
         if !ok {

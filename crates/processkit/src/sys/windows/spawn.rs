@@ -530,9 +530,10 @@ impl Stdio {
                 // The same pipe or file as stdout, so the order of writes
                 // to the two streams is kept.
                 self.child[index] = match &self.child[1] {
-                    Some(h) => Some(h.try_clone().map_err(|e| {
-                        Error::io(program, "duplicating stdout for stderr", e)
-                    })?),
+                    Some(h) => Some(
+                        h.try_clone()
+                            .map_err(|e| Error::io(program, "duplicating stdout for stderr", e))?,
+                    ),
                     None => None,
                 };
             }
