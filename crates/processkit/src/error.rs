@@ -114,6 +114,17 @@ pub enum Error {
         timeout: Duration,
     },
 
+    /// Neither stdout nor stderr delivered a byte for the run's inactivity
+    /// deadline ([`Command::idle_timeout`](crate::Command::idle_timeout));
+    /// the tree was stopped.
+    #[error("`{program}` printed nothing for {idle:?}; the process tree was stopped")]
+    Inactive {
+        /// The program.
+        program: String,
+        /// The inactivity deadline that passed.
+        idle: Duration,
+    },
+
     /// The run was cancelled through its cancellation token; the tree was killed.
     #[error("`{program}` was cancelled; the process tree was killed")]
     Cancelled {
@@ -235,6 +246,7 @@ impl Error {
             | Error::NonZeroExit { program, .. }
             | Error::Killed { program, .. }
             | Error::Timeout { program, .. }
+            | Error::Inactive { program, .. }
             | Error::Cancelled { program }
             | Error::NotReady { program, .. }
             | Error::InvalidInput { program, .. }
@@ -256,6 +268,7 @@ impl Error {
             | Error::NonZeroExit { program, .. }
             | Error::Killed { program, .. }
             | Error::Timeout { program, .. }
+            | Error::Inactive { program, .. }
             | Error::Cancelled { program }
             | Error::NotReady { program, .. }
             | Error::InvalidInput { program, .. }
@@ -280,6 +293,17 @@ impl Error {
     /// ```
     pub fn is_timeout(&self) -> bool {
         matches!(self, Error::Timeout { .. })
+    }
+
+    /// `true` for errors that come from the run's inactivity deadline.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let e = processkit::Error::Inactive { program: "x".into(), idle: Duration::from_secs(1) };
+    /// assert!(e.is_inactive() && !e.is_timeout());
+    /// ```
+    pub fn is_inactive(&self) -> bool {
+        matches!(self, Error::Inactive { .. })
     }
 
     pub(crate) fn io(program: &str, context: impl Into<String>, source: io::Error) -> Self {
@@ -341,7 +365,7 @@ impl From<Error> for io::Error {
         let kind = match &e {
             Error::NotFound { .. } => io::ErrorKind::NotFound,
             Error::PermissionDenied { .. } => io::ErrorKind::PermissionDenied,
-            Error::Timeout { .. } => io::ErrorKind::TimedOut,
+            Error::Timeout { .. } | Error::Inactive { .. } => io::ErrorKind::TimedOut,
             Error::InvalidInput { .. } | Error::OutputNotCaptured { .. } => {
                 io::ErrorKind::InvalidInput
             }

@@ -125,7 +125,15 @@ pub trait ProcessRunnerExt: ProcessRunner {
     fn exit_code<'a>(&'a self, cmd: &'a Command) -> BoxFuture<'a, Result<i32>> {
         Box::pin(async move {
             let r = self.output_string(cmd).await?;
-            require_exit(cmd, &r)
+            let code = require_exit(cmd, &r)?;
+            if cmd.ok_codes.is_some() && !cmd.is_ok_code(code) {
+                return Err(Error::NonZeroExit {
+                    program: r.program().to_owned(),
+                    code,
+                    stderr_tail: stderr_tail(r.stderr(), 5),
+                });
+            }
+            Ok(code)
         })
     }
 
@@ -174,7 +182,7 @@ impl<R: ProcessRunner + ?Sized> ProcessRunnerExt for R {}
 /// The error for a run that did not exit, or exited non-zero.
 pub(crate) fn require_success<T: AsRef<[u8]>>(cmd: &Command, r: &ProcessResult<T>) -> Result<()> {
     let code = require_exit(cmd, r)?;
-    if code != 0 {
+    if !cmd.is_ok_code(code) {
         return Err(Error::NonZeroExit {
             program: r.program().to_owned(),
             code,
@@ -189,6 +197,12 @@ fn require_exit<T: AsRef<[u8]>>(cmd: &Command, r: &ProcessResult<T>) -> Result<i
         return Err(Error::Timeout {
             program: r.program().to_owned(),
             timeout: cmd.timeout.unwrap_or_default(),
+        });
+    }
+    if r.idle_timed_out() {
+        return Err(Error::Inactive {
+            program: r.program().to_owned(),
+            idle: cmd.idle_timeout.unwrap_or_default(),
         });
     }
     match r.code() {
@@ -288,6 +302,8 @@ pub(crate) fn check_platform(cmd: &Command) -> Result<()> {
             Some("gid")
         } else if cmd.setsid {
             Some("setsid")
+        } else if cmd.grace.is_some() {
+            Some("grace_period")
         } else {
             None
         };
@@ -354,6 +370,23 @@ pub(crate) fn request(
             }
         },
     };
+    let stdout = match stdout {
+        Some(k) => k,
+        None => destination(cmd, &cmd.stdout, "stdout")?,
+    };
+    let stderr = destination(cmd, &cmd.stderr, "stderr")?;
+    if cmd.idle_timeout.is_some()
+        && !matches!(stdout, StdioKind::Piped)
+        && !matches!(stderr, StdioKind::Piped)
+    {
+        return Err(Error::invalid(
+            cmd.name(),
+            "idle_timeout needs stdout or stderr captured: no output passes through this process",
+        ));
+    }
+    if cmd.grace.is_some() {
+        cmd.stop_signal.to_raw(cmd.name())?;
+    }
     Ok(SpawnRequest {
         display_name: cmd.name(),
         program: &cmd.program,
@@ -361,11 +394,8 @@ pub(crate) fn request(
         env: cmd.resolved_env(),
         cwd: cmd.cwd.as_deref(),
         stdin,
-        stdout: match stdout {
-            Some(k) => k,
-            None => destination(cmd, &cmd.stdout, "stdout")?,
-        },
-        stderr: destination(cmd, &cmd.stderr, "stderr")?,
+        stdout,
+        stderr,
         setsid: cmd.setsid,
         uid: cmd.uid,
         gid: cmd.gid,

@@ -57,6 +57,8 @@ pub(crate) struct Pump {
     handler: Option<LineHandler>,
     /// Gets a copy of every byte read ([`Destination::tee`](crate::Destination::tee)).
     tee: Option<TeeWriter>,
+    /// Told about every read, for the inactivity deadline.
+    activity: Option<std::sync::Arc<super::Activity>>,
 }
 
 impl Pump {
@@ -71,7 +73,17 @@ impl Pump {
             eof,
             handler,
             tee: None,
+            activity: None,
         }
+    }
+
+    /// Reports every read to `activity` from now on.
+    pub(crate) fn with_activity(
+        mut self,
+        activity: Option<std::sync::Arc<super::Activity>>,
+    ) -> Self {
+        self.activity = activity;
+        self
     }
 
     /// Forwards every byte read from now on to `tee` as well.
@@ -121,6 +133,9 @@ impl Pump {
                 Poll::Ready(Ok(false))
             }
             Poll::Ready(Ok(_)) => {
+                if let Some(a) = &self.activity {
+                    a.touch();
+                }
                 self.forward(before);
                 Poll::Ready(Ok(true))
             }
