@@ -11,7 +11,7 @@ pub(crate) mod stats;
 pub(crate) mod waitchild;
 
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 #[cfg(target_os = "linux")]
 use std::sync::OnceLock;
 
@@ -281,12 +281,7 @@ impl Container {
         }
         match self {
             #[cfg(target_os = "linux")]
-            Container::Cgroup(c) => {
-                for pid in c.cg.pids(true)? {
-                    crate::sys::linux::kill_pid_by_pidfd(pid, sig);
-                }
-                Ok(())
-            }
+            Container::Cgroup(c) => c.cg.signal_each(true, sig),
             Container::Pgroup(pg) => pg.signal_all(sig),
         }
     }
@@ -349,7 +344,10 @@ impl Container {
                         format!("moving pid {pid} into {}", path.display()),
                         e,
                     )
-                })
+                })?;
+                // The adopted process's leaf goes once it is empty.
+                cgroup::remove_when_empty(leaf);
+                Ok(())
             }
             Container::Pgroup(_) => Err(Error::unsupported(
                 "process group",
@@ -396,8 +394,13 @@ impl Container {
                     });
                 }
                 let r = cmd.spawn().map_err(|e| Error::from_spawn(&name, None, e));
-                if r.is_err() {
-                    let _ = leaf.remove_tree();
+                match &r {
+                    // The child joined the leaf before `exec`: the leaf goes
+                    // once the child and its descendants are gone.
+                    Ok(_) => cgroup::remove_when_empty(leaf),
+                    Err(_) => {
+                        let _ = leaf.remove_tree();
+                    }
                 }
                 r
             }
@@ -462,10 +465,7 @@ impl Member {
                 if sig == libc::SIGKILL {
                     return leaf.kill(*has_kill);
                 }
-                for pid in leaf.pids(false)? {
-                    crate::sys::linux::kill_pid_by_pidfd(pid, sig);
-                }
-                Ok(())
+                leaf.signal_each(false, sig)
             }
             Member::Pgroup(leader) => leader.signal(sig),
         }
@@ -474,13 +474,19 @@ impl Member {
 
 impl Drop for Member {
     fn drop(&mut self) {
+        // A group's per-child leaf goes once it is empty: now, or (a killed
+        // tree still dying, a detached child still running) when the reaper
+        // thread sees it empty.
         #[cfg(target_os = "linux")]
         if let Member::Cgroup {
             leaf, owned: true, ..
         } = self
-            && !leaf.populated().unwrap_or(true)
         {
-            let _ = std::fs::remove_dir(&leaf.path);
+            if leaf.populated().unwrap_or(true) {
+                cgroup::remove_when_empty(leaf.clone());
+            } else {
+                let _ = leaf.remove_tree();
+            }
         }
     }
 }
@@ -520,6 +526,17 @@ impl Stdio {
                 self.parent[index] = Some(mine);
             }
             StdioKind::Io(fd) => self.child[index] = Some(fd),
+            StdioKind::Stdout => {
+                // The same open file description as the child's stdout, so
+                // the two streams share one pipe (or one file offset) and
+                // keep the order they were written in.
+                let dup = match &self.child[1] {
+                    Some(fd) => fd.try_clone(),
+                    None => std::io::stdout().as_fd().try_clone_to_owned(),
+                };
+                self.child[index] =
+                    Some(dup.map_err(|e| Error::io(program, "duplicating stdout for stderr", e))?);
+            }
         }
         Ok(())
     }
