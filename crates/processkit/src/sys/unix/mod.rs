@@ -459,9 +459,7 @@ impl Container {
                 // tokio must be the child's parent to reap it, so it cannot
                 // live below a helper: it gets its own process group.
                 cmd.process_group(0);
-                let child = cmd
-                    .spawn()
-                    .map_err(|e| Error::from_spawn(&name, None, e))?;
+                let child = cmd.spawn().map_err(|e| Error::from_spawn(&name, None, e))?;
                 if let Some(pid) = child.id() {
                     sr.raw.track_raw(pid);
                 }

@@ -118,7 +118,11 @@ fn run() -> i32 {
     // SAFETY: prctl with integer arguments.
     if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
         let e = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
-        send(sock.as_fd(), wire::frame(wire::FAILED, wire::STAGE_HELPER, e), &[]);
+        send(
+            sock.as_fd(),
+            wire::frame(wire::FAILED, wire::STAGE_HELPER, e),
+            &[],
+        );
         return 121;
     }
     catch_signals();
@@ -126,7 +130,11 @@ fn run() -> i32 {
         Ok(fd) => fd,
         Err(e) => {
             let e = e.raw_os_error().unwrap_or(0);
-            send(sock.as_fd(), wire::frame(wire::FAILED, wire::STAGE_HELPER, e), &[]);
+            send(
+                sock.as_fd(),
+                wire::frame(wire::FAILED, wire::STAGE_HELPER, e),
+                &[],
+            );
             return 122;
         }
     };
@@ -267,8 +275,7 @@ fn serve(me: u32, sock: BorrowedFd<'_>, sigfd: BorrowedFd<'_>, child: u32) -> i3
         if fds[1].revents != 0 {
             let mut buf = [0u8; 256];
             // SAFETY: reads into a local buffer from our own signalfd.
-            while unsafe { libc::read(sigfd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) } > 0
-            {
+            while unsafe { libc::read(sigfd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) } > 0 {
             }
         }
         if fds[0].revents != 0 {

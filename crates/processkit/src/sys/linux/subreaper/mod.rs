@@ -286,7 +286,8 @@ impl RemoteChild {
                 // SAFETY: the `Arc<OwnedFd>` keeps the socket open, and
                 // referring to the same socket, for as long as the AsyncFd
                 // owns it.
-                match unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) } {
+                match unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
+                {
                     Ok(a) => self.chan = Chan::Registered(a),
                     Err(e) => return Poll::Ready(Err(e.into())),
                 }
@@ -547,9 +548,8 @@ impl SrContainer {
                 (Some(a), Some(b)) => Some(a + b),
                 _ => None,
             };
-            total.processes_current = Some(
-                total.processes_current.unwrap_or(0) + s.processes_current.unwrap_or(0),
-            );
+            total.processes_current =
+                Some(total.processes_current.unwrap_or(0) + s.processes_current.unwrap_or(0));
         }
         total
     }
@@ -607,10 +607,7 @@ fn wait_readable(fd: &OwnedFd, deadline: Instant) -> io::Result<()> {
 }
 
 /// Reads one whole frame (blocking, bounded), with any fds sent with it.
-fn read_frame(
-    sock: &OwnedFd,
-    deadline: Instant,
-) -> io::Result<([u8; wire::FRAME], Vec<OwnedFd>)> {
+fn read_frame(sock: &OwnedFd, deadline: Instant) -> io::Result<([u8; wire::FRAME], Vec<OwnedFd>)> {
     let mut f = [0u8; wire::FRAME];
     let mut have = 0;
     let mut fds = Vec::new();
@@ -679,7 +676,8 @@ fn start(
 ) -> Result<(RemoteChild, Helper), Error> {
     let name = req.display_name;
     let io_err = |what: &str, e: io::Error| Error::io(name, what, e);
-    let (mine, theirs) = socketpair().map_err(|e| io_err("creating the subreaper helper's socket", e))?;
+    let (mine, theirs) =
+        socketpair().map_err(|e| io_err("creating the subreaper helper's socket", e))?;
 
     // The helper: the host's own binary again, the socket as its stdin.
     let null = rustix::fs::open(

@@ -22,7 +22,10 @@ fn children_of(pid: u32, out: &mut Vec<u32>) {
         let mut path = task.path();
         path.push("children");
         if let Ok(text) = std::fs::read_to_string(&path) {
-            out.extend(text.split_ascii_whitespace().filter_map(|p| p.parse::<u32>().ok()));
+            out.extend(
+                text.split_ascii_whitespace()
+                    .filter_map(|p| p.parse::<u32>().ok()),
+            );
         }
     }
 }
