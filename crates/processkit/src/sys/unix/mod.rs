@@ -317,12 +317,7 @@ impl Container {
         }
         match self {
             #[cfg(target_os = "linux")]
-            Container::Cgroup(c) => {
-                for pid in c.cg.pids(true)? {
-                    crate::sys::linux::kill_pid_by_pidfd(pid, sig);
-                }
-                Ok(())
-            }
+            Container::Cgroup(c) => c.cg.signal_each(true, sig),
             Container::Pgroup(pg) => pg.signal_all(sig),
             #[cfg(target_os = "linux")]
             Container::Subreaper(sr) => sr.signal_all(sig),
@@ -395,7 +390,10 @@ impl Container {
                         format!("moving pid {pid} into {}", path.display()),
                         e,
                     )
-                })
+                })?;
+                // The adopted process's leaf goes once it is empty.
+                cgroup::remove_when_empty(leaf);
+                Ok(())
             }
             #[cfg(target_os = "linux")]
             Container::Subreaper(_) => Err(Error::unsupported(
@@ -449,8 +447,13 @@ impl Container {
                     });
                 }
                 let r = cmd.spawn().map_err(|e| Error::from_spawn(&name, None, e));
-                if r.is_err() {
-                    let _ = leaf.remove_tree();
+                match &r {
+                    // The child joined the leaf before `exec`: the leaf goes
+                    // once the child and its descendants are gone.
+                    Ok(_) => cgroup::remove_when_empty(leaf),
+                    Err(_) => {
+                        let _ = leaf.remove_tree();
+                    }
                 }
                 r
             }
@@ -533,10 +536,7 @@ impl Member {
                 if sig == libc::SIGKILL {
                     return leaf.kill(*has_kill);
                 }
-                for pid in leaf.pids(false)? {
-                    crate::sys::linux::kill_pid_by_pidfd(pid, sig);
-                }
-                Ok(())
+                leaf.signal_each(false, sig)
             }
             Member::Pgroup(leader) => leader.signal(sig),
             #[cfg(target_os = "linux")]
@@ -550,13 +550,19 @@ impl Member {
 
 impl Drop for Member {
     fn drop(&mut self) {
+        // A group's per-child leaf goes once it is empty: now, or (a killed
+        // tree still dying, a detached child still running) when the reaper
+        // thread sees it empty.
         #[cfg(target_os = "linux")]
         if let Member::Cgroup {
             leaf, owned: true, ..
         } = self
-            && !leaf.populated().unwrap_or(true)
         {
-            let _ = std::fs::remove_dir(&leaf.path);
+            if leaf.populated().unwrap_or(true) {
+                cgroup::remove_when_empty(leaf.clone());
+            } else {
+                let _ = leaf.remove_tree();
+            }
         }
     }
 }
