@@ -110,6 +110,9 @@ pub struct ProcessResult<T = String> {
     stderr: T,
     timed_out: bool,
     duration: Duration,
+    /// Ended by the inactivity deadline.
+    #[cfg_attr(feature = "record", serde(default))]
+    idle_timed_out: bool,
 }
 
 impl<T> ProcessResult<T> {
@@ -135,7 +138,14 @@ impl<T> ProcessResult<T> {
             stderr,
             timed_out,
             duration,
+            idle_timed_out: false,
         }
+    }
+
+    /// Marks the result as ended by the inactivity deadline.
+    pub(crate) fn with_idle_timed_out(mut self, idle: bool) -> Self {
+        self.idle_timed_out = idle;
+        self
     }
 
     /// The program that ran (for a pipeline: the stage the outcome is attributed to).
@@ -217,7 +227,21 @@ impl<T> ProcessResult<T> {
         self.timed_out
     }
 
-    /// `true` when the process exited with code 0 and did not time out.
+    /// `true` when the run ended because neither stdout nor stderr
+    /// delivered a byte for its
+    /// [`idle_timeout`](crate::Command::idle_timeout). Distinct from
+    /// [`timed_out`](Self::timed_out), the wall-clock deadline.
+    ///
+    /// ```
+    /// # use processkit::{ExitStatus, ProcessResult};
+    /// # let r = ProcessResult::new("x", ExitStatus::from_code(0), String::new(), String::new(), false, Default::default());
+    /// assert!(!r.idle_timed_out());
+    /// ```
+    pub fn idle_timed_out(&self) -> bool {
+        self.idle_timed_out
+    }
+
+    /// `true` when the process exited with code 0 and no deadline ended it.
     ///
     /// ```
     /// # use processkit::{ExitStatus, ProcessResult};
@@ -225,7 +249,7 @@ impl<T> ProcessResult<T> {
     /// assert!(r.is_success());
     /// ```
     pub fn is_success(&self) -> bool {
-        self.status.success() && !self.timed_out
+        self.status.success() && !self.timed_out && !self.idle_timed_out
     }
 
     /// Wall-clock time from spawn to exit.
@@ -267,6 +291,7 @@ impl<T> ProcessResult<T> {
             stderr: f(self.stderr),
             timed_out: self.timed_out,
             duration: self.duration,
+            idle_timed_out: self.idle_timed_out,
         }
     }
 }
@@ -292,6 +317,8 @@ impl fmt::Display for ProcessResult<String> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.timed_out {
             write!(f, "{}: timed out", self.program)
+        } else if self.idle_timed_out {
+            write!(f, "{}: stopped after printing nothing", self.program)
         } else if self.is_success() {
             write!(f, "{}", self.stdout.trim_end())
         } else {

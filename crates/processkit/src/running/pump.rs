@@ -15,6 +15,7 @@ use std::io;
 use std::task::{Context, Poll};
 
 use crate::command::LineHandler;
+use crate::output::TeeWriter;
 use crate::sys::ReadPipe;
 use crate::sys::io::poll_read_vec;
 
@@ -54,6 +55,10 @@ pub(crate) struct Pump {
     searched: usize,
     eof: bool,
     handler: Option<LineHandler>,
+    /// Gets a copy of every byte read ([`Destination::tee`](crate::Destination::tee)).
+    tee: Option<TeeWriter>,
+    /// Told about every read, for the inactivity deadline.
+    activity: Option<std::sync::Arc<super::Activity>>,
 }
 
 impl Pump {
@@ -67,6 +72,39 @@ impl Pump {
             searched: 0,
             eof,
             handler,
+            tee: None,
+            activity: None,
+        }
+    }
+
+    /// Reports every read to `activity` from now on.
+    pub(crate) fn with_activity(
+        mut self,
+        activity: Option<std::sync::Arc<super::Activity>>,
+    ) -> Self {
+        self.activity = activity;
+        self
+    }
+
+    /// Forwards every byte read from now on to `tee` as well.
+    pub(crate) fn with_tee(mut self, tee: Option<TeeWriter>) -> Self {
+        self.tee = tee;
+        self
+    }
+
+    /// Hands `buf[from..]` (just read) to the tee writer. A failing writer
+    /// is dropped: forwarding stops, capture goes on.
+    fn forward(&mut self, from: usize) {
+        let Some(tee) = &self.tee else { return };
+        let ok = match tee.lock() {
+            Ok(mut w) => w
+                .write_all(&self.buf[from..])
+                .and_then(|()| w.flush())
+                .is_ok(),
+            Err(_) => false,
+        };
+        if !ok {
+            self.tee = None;
         }
     }
 
@@ -87,13 +125,20 @@ impl Pump {
             self.eof = true;
             return Poll::Ready(Ok(false));
         };
+        let before = self.buf.len();
         match poll_read_vec(pipe, cx, &mut self.buf, want, max) {
             Poll::Ready(Ok(0)) => {
                 self.eof = true;
                 self.pipe = None;
                 Poll::Ready(Ok(false))
             }
-            Poll::Ready(Ok(_)) => Poll::Ready(Ok(true)),
+            Poll::Ready(Ok(_)) => {
+                if let Some(a) = &self.activity {
+                    a.touch();
+                }
+                self.forward(before);
+                Poll::Ready(Ok(true))
+            }
             Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => Poll::Ready(Ok(true)),
             Poll::Ready(Err(e)) => {
                 self.eof = true;

@@ -68,6 +68,9 @@ pub(crate) enum StdioKind {
     Piped,
     /// An existing file or pipe end, moved into the child.
     Io(OwnedIo),
+    /// Stderr only: a duplicate of whatever the child gets as stdout
+    /// (`2>&1`). Prepared after stdout.
+    Stdout,
 }
 
 /// Everything needed to start one child. Borrowed from a [`crate::Command`]

@@ -11,7 +11,7 @@ pub(crate) mod stats;
 pub(crate) mod waitchild;
 
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 #[cfg(target_os = "linux")]
 use std::sync::OnceLock;
 
@@ -602,6 +602,17 @@ impl Stdio {
                 self.parent[index] = Some(mine);
             }
             StdioKind::Io(fd) => self.child[index] = Some(fd),
+            StdioKind::Stdout => {
+                // The same open file description as the child's stdout, so
+                // the two streams share one pipe (or one file offset) and
+                // keep the order they were written in.
+                let dup = match &self.child[1] {
+                    Some(fd) => fd.try_clone(),
+                    None => std::io::stdout().as_fd().try_clone_to_owned(),
+                };
+                self.child[index] =
+                    Some(dup.map_err(|e| Error::io(program, "duplicating stdout for stderr", e))?);
+            }
         }
         Ok(())
     }
