@@ -19,6 +19,13 @@ pub enum Mechanism {
     ProcessGroup,
     /// A Windows Job Object with kill-on-close: catches every descendant.
     JobObject,
+    /// Linux without a writable cgroup (a non-root user, a container with a
+    /// read-only cgroupfs): each child runs below its own small helper
+    /// process that is a child subreaper, so every orphaned descendant,
+    /// including ones that call `setsid` or double-fork, is re-parented to
+    /// the helper and torn down with it. Needs no privilege; offers no
+    /// limits, and stats come from `/proc`.
+    Subreaper,
     /// No containment (a target without any mechanism).
     None,
 }
@@ -30,7 +37,12 @@ impl Mechanism {
     /// ```
     /// let m = processkit::Mechanism::current();
     /// # #[cfg(target_os = "linux")]
-    /// assert!(matches!(m, processkit::Mechanism::CgroupV2 | processkit::Mechanism::ProcessGroup));
+    /// assert!(matches!(
+    ///     m,
+    ///     processkit::Mechanism::CgroupV2
+    ///         | processkit::Mechanism::Subreaper
+    ///         | processkit::Mechanism::ProcessGroup
+    /// ));
     /// ```
     pub fn current() -> Mechanism {
         preflight().mechanism
@@ -40,10 +52,14 @@ impl Mechanism {
     ///
     /// ```
     /// assert!(processkit::Mechanism::CgroupV2.contains_setsid());
+    /// assert!(processkit::Mechanism::Subreaper.contains_setsid());
     /// assert!(!processkit::Mechanism::ProcessGroup.contains_setsid());
     /// ```
     pub fn contains_setsid(self) -> bool {
-        matches!(self, Mechanism::CgroupV2 | Mechanism::JobObject)
+        matches!(
+            self,
+            Mechanism::CgroupV2 | Mechanism::JobObject | Mechanism::Subreaper
+        )
     }
 }
 
@@ -53,6 +69,7 @@ impl fmt::Display for Mechanism {
             Mechanism::CgroupV2 => "cgroup v2",
             Mechanism::ProcessGroup => "POSIX process group",
             Mechanism::JobObject => "Job Object",
+            Mechanism::Subreaper => "child subreaper",
             Mechanism::None => "none",
         })
     }

@@ -7,7 +7,8 @@
 //!   children are placed in it *at spawn time* (never moved in afterwards,
 //!   which would race with the child's own forks), and it can kill, signal,
 //!   freeze, list and measure the whole tree. Backends: Linux cgroup v2
-//!   (`linux/cgroup.rs`), POSIX process groups (`unix/pgroup.rs`, the Linux
+//!   (`linux/cgroup.rs`), Linux child subreaper helpers where no writable
+//!   cgroup exists (`linux/subreaper/`), POSIX process groups (`unix/pgroup.rs`, the Linux
 //!   fallback and the macOS/BSD backend), Windows Job Objects
 //!   (`windows/job.rs`).
 //! * [`Container::spawn`]: starts one child inside the container and returns
@@ -116,13 +117,14 @@ pub(crate) enum Request {
 
 impl Request {
     /// The request, with `PROCESSKIT_MECHANISM` (`process-group`, `cgroup`,
-    /// `job-object`) overriding `Best`.
+    /// `subreaper`, `job-object`) overriding `Best`.
     pub(crate) fn resolve(self) -> Request {
         match self {
             Request::Best => match std::env::var("PROCESSKIT_MECHANISM").ok().as_deref() {
                 Some("process-group") | Some("pgroup") => Request::Exactly(Mechanism::ProcessGroup),
                 Some("cgroup") | Some("cgroup-v2") => Request::Exactly(Mechanism::CgroupV2),
                 Some("job-object") => Request::Exactly(Mechanism::JobObject),
+                Some("subreaper") => Request::Exactly(Mechanism::Subreaper),
                 _ => Request::Best,
             },
             other => other,

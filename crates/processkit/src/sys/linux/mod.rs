@@ -5,6 +5,7 @@ pub(crate) mod cgroup;
 pub(crate) mod pidfd;
 pub(crate) mod spawn;
 pub(crate) mod stats;
+pub(crate) mod subreaper;
 
 use std::os::fd::AsRawFd;
 
