@@ -80,7 +80,7 @@ pub use error::{Error, Result};
 pub use group::{ProcessGroup, ProcessGroupOptions};
 pub use guarantee::{Guarantee, disable_guardian, guarantee};
 pub use mechanism::{Mechanism, Preflight, preflight};
-pub use output::Destination;
+pub use output::{CaptureLimit, Destination, Keep};
 pub use pipeline::Pipeline;
 pub use result::{ExitStatus, ProcessResult};
 pub use retry::{Attempt, RetryPolicy};
