@@ -4,6 +4,7 @@
 //! tests, prints pass/fail counts and exits non-zero on any failure.
 
 mod cross;
+mod systemd;
 mod util;
 mod valgrind;
 mod vm;
@@ -20,6 +21,7 @@ fn main() -> ExitCode {
         "cross-check" => cross::run(rest),
         "vm-test" => vm::run(rest),
         "valgrind" => valgrind::run(rest),
+        "systemd-test" => systemd::run(rest),
         _ => {
             eprintln!(
                 "usage: cargo xtask <lane>\n\n\
@@ -27,7 +29,9 @@ fn main() -> ExitCode {
                  wine-test    run the library's tests for x86_64-pc-windows-gnu under Wine\n  \
                  cross-check  type-check macOS, FreeBSD and Windows-msvc targets\n  \
                  vm-test      run the limits/stats tests on a pure cgroup v2 kernel under qemu\n  \
-                 valgrind     run the spawner tests under valgrind memcheck"
+                 valgrind     run the spawner tests under valgrind memcheck\n  \
+                 systemd-test run the containment suites as a non-root user with a systemd\n               \
+                 user manager (delegated scope), in a Debian 12 guest under qemu"
             );
             return if lane == "help" {
                 ExitCode::SUCCESS
