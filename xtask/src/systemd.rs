@@ -14,7 +14,8 @@
 //!    with lingering on, so `user@1000.service` runs from boot; a oneshot
 //!    system service that mounts the second disk and runs its `run.sh`;
 //! 3. build the test binaries with the host's cargo (`--features limits`,
-//!    the default `systemd` feature included) into `target/systemd-vm`;
+//!    the default `systemd` feature included) into `target/vm`, the
+//!    `vm-test` lane's target directory, so its build is reused;
 //! 4. write them and `run.sh` onto a small second disk (`tests.img`);
 //! 5. boot the guest (TCG, 2 vCPUs, 1 GiB, no network, `-snapshot`, so the
 //!    cached image is never changed) with a time limit. `run.sh` runs, from
@@ -64,7 +65,7 @@ const PACKAGES: &[&str] = &[
     "initramfs-tools",
 ];
 /// Bump when the image recipe below changes in a way the key cannot see.
-const RECIPE: &str = "systemd-test image v1";
+const RECIPE: &str = "systemd-test image v2";
 const TEST_USER: &str = "tester";
 const TEST_UID: u32 = 1000;
 const DEFAULT_TIMEOUT_SECS: u64 = 25 * 60;
@@ -127,6 +128,7 @@ const STEPS: &[Step] = &[
         env: &[],
         args: &[
             "--include-ignored",
+            "--nocapture",
             "--skip",
             "with_the_user_manager_stopped",
         ],
@@ -381,12 +383,33 @@ fn guest_image(rebuild: bool) -> Result<Image, String> {
     run_checked(Command::new("rm").arg("-rf").arg(&tree))?;
     let _ = fs::remove_dir_all(&dir);
     fs::rename(&building, &dir).map_err(|e| format!("rename to {}: {e}", dir.display()))?;
+    remove_stale_images(&dir);
     eprintln!(
         "systemd-test: built the guest image {} in {:.1?}",
         dir.display(),
         started.elapsed()
     );
     Ok(image)
+}
+
+/// Removes images of earlier recipes beside `current` (each is about 1 GiB).
+fn remove_stale_images(current: &Path) {
+    let (Some(parent), Some(name)) = (current.parent(), current.file_name()) else {
+        return;
+    };
+    for entry in fs::read_dir(parent).into_iter().flatten().flatten() {
+        let other = entry.file_name();
+        let is_image = other
+            .to_str()
+            .is_some_and(|n| n.starts_with("systemd-") && !n.ends_with(".building"));
+        if is_image && other != name {
+            eprintln!(
+                "systemd-test: removing the stale image {}",
+                entry.path().display()
+            );
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// The test user with lingering on, the fstab, the test service, and no
@@ -418,10 +441,11 @@ fn customize(tree: &Path) -> Result<(), String> {
     write(&format!("var/lib/systemd/linger/{TEST_USER}"), "")?;
     write("etc/fstab", "/dev/vda / ext4 rw 0 1\n")?;
     write("etc/hostname", "processkit-systemd-test\n")?;
-    write("etc/systemd/system/processkit-tests.service", SERVICE)?;
+    // Not named processkit-*: the tests tell containers by that prefix.
+    write("etc/systemd/system/lane-tests.service", SERVICE)?;
     link(
-        "/etc/systemd/system/processkit-tests.service",
-        "etc/systemd/system/multi-user.target.wants/processkit-tests.service",
+        "/etc/systemd/system/lane-tests.service",
+        "etc/systemd/system/multi-user.target.wants/lane-tests.service",
     )?;
     for unit in [
         "serial-getty@ttyS0.service",
