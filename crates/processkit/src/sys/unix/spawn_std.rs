@@ -6,6 +6,10 @@
 //! std's own spawn attributes are used (`process_group`), so std can stay on
 //! its `posix_spawn` path; `setsid` needs a hook, and std itself forks for
 //! `uid`/`gid`. `kill_on_parent_death` adds nothing off Linux.
+//!
+//! Every child starts with an empty signal mask: the hook clears it, and
+//! when the spawning thread blocks any signal std is made to fork (its
+//! `posix_spawn` path would pass that mask on).
 
 use std::os::fd::{BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
@@ -99,16 +103,26 @@ pub(crate) fn spawn(
     // the `execve` itself: std would use `execvp`, which hands a file the
     // kernel refuses to run (ENOEXEC) to `/bin/sh` instead of failing. The
     // Linux `clone` spawner and `posix_spawn` report such a file as an error.
-    let forks = setsid || cgroup_procs >= 0 || pdeathsig || req.uid.is_some() || req.gid.is_some();
+    // std's `posix_spawn` path hands the child the spawning thread's signal
+    // mask: when that mask is not empty, fork and clear it in the hook.
+    let forks = setsid
+        || cgroup_procs >= 0
+        || pdeathsig
+        || req.uid.is_some()
+        || req.gid.is_some()
+        || thread_blocks_signals();
     if forks {
         let exec = ExecPointers {
             program: plan.program.as_ptr(),
             argv: plan.argv_ptrs.as_ptr(),
             envp: plan.envp_ptrs.as_ptr(),
         };
+        #[cfg(target_os = "linux")]
+        let parent = std::process::id() as libc::pid_t;
         // SAFETY: the hook only makes async-signal-safe syscalls (write,
-        // setsid, prctl, execve) on integers and on pointers into `plan`,
-        // which outlives `cmd` and so every run of the hook.
+        // setsid, prctl, getppid, sigprocmask, execve) on integers and on
+        // pointers into `plan`, which outlives `cmd` and so every run of
+        // the hook.
         unsafe {
             cmd.pre_exec(move || {
                 if cgroup_procs >= 0 && libc::write(cgroup_procs, b"0".as_ptr().cast(), 1) != 1 {
@@ -129,6 +143,18 @@ pub(crate) fn spawn(
                 {
                     return Err(std::io::Error::last_os_error());
                 }
+                // std ran the id change before this hook, so the death
+                // signal stays armed. A parent that died before it was
+                // armed sent nothing: check for it by hand.
+                #[cfg(target_os = "linux")]
+                if pdeathsig && libc::getppid() != parent {
+                    libc::_exit(127);
+                }
+                // A fresh process starts with an empty signal mask, not the
+                // spawning thread's (the same rule as the clone spawner).
+                let mut empty: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut empty);
+                libc::pthread_sigmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
                 // std has applied stdio, ids, the directory and the group
                 // by now; `execve` only returns on failure.
                 Err(exec.execve())
@@ -148,6 +174,19 @@ pub(crate) fn spawn(
     // tracked by our own handle.
     drop(child);
     make_child(pid, defer_reap, name)
+}
+
+/// Whether the calling thread blocks any signal.
+fn thread_blocks_signals() -> bool {
+    // SAFETY: `cur` is a valid sigset_t out pointer; a null new set only
+    // reads the mask; `sigismember` reads the set.
+    unsafe {
+        let mut cur: libc::sigset_t = std::mem::zeroed();
+        if libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut cur) != 0 {
+            return true;
+        }
+        (1..65).any(|sig| libc::sigismember(&cur, sig) == 1)
+    }
 }
 
 #[cfg(target_os = "linux")]
