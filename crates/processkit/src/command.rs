@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::output::{DestKind, Destination};
+use crate::output::{CaptureLimit, DestKind, Destination};
 use crate::runner::{JobRunner, ProcessRunner, ProcessRunnerExt};
 use crate::{Error, Pipeline, ProcessResult, Result, RetryPolicy, RunningProcess, Stdin};
 
@@ -60,6 +60,8 @@ pub struct Command {
     pub(crate) keep_stdin_open: bool,
     pub(crate) stdout: Destination,
     pub(crate) stderr: Destination,
+    pub(crate) stdout_limit: Option<CaptureLimit>,
+    pub(crate) stderr_limit: Option<CaptureLimit>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) grace: Option<Duration>,
     pub(crate) stop_signal: crate::signal::Signal,
@@ -99,6 +101,8 @@ impl Command {
             keep_stdin_open: false,
             stdout: Destination::capture(),
             stderr: Destination::capture(),
+            stdout_limit: None,
+            stderr_limit: None,
             timeout: None,
             grace: None,
             stop_signal: crate::signal::Signal::Term,
@@ -348,6 +352,58 @@ impl Command {
     pub fn stderr_to_stdout(mut self) -> Self {
         self.stderr = Destination(DestKind::Stdout);
         self
+    }
+
+    /// Caps how much captured stdout is kept in memory (default: all of it
+    /// for the capture verbs). Bytes beyond the cap are still read, so the
+    /// child never blocks, and dropped; the result reports how many
+    /// ([`ProcessResult::stdout_dropped`]). Line streaming is not affected:
+    /// it holds one line at a time (see
+    /// [`MAX_LINE`](crate::running::MAX_LINE)).
+    ///
+    /// ```
+    /// use processkit::{CaptureLimit, Command};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let r = Command::new("seq").arg("100000")
+    ///     .stdout_limit(CaptureLimit::tail(7))
+    ///     .output_string()
+    ///     .await?;
+    /// assert_eq!((r.stdout().as_str(), r.stdout_dropped()), ("100000\n", 588_888));
+    /// # Ok(()) }
+    /// ```
+    pub fn stdout_limit(mut self, limit: CaptureLimit) -> Self {
+        self.stdout_limit = Some(limit);
+        self
+    }
+
+    /// Caps how much captured stderr is kept in memory (default: all of it
+    /// for the capture verbs; the last 4 MiB while stdout is streamed).
+    ///
+    /// ```
+    /// use processkit::{CaptureLimit, Command};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let r = Command::new("sh").args(["-c", "echo first >&2; echo second >&2"])
+    ///     .stderr_limit(CaptureLimit::head(6))
+    ///     .output_string()
+    ///     .await?;
+    /// assert_eq!((r.stderr().as_str(), r.stderr_dropped()), ("first\n", 7));
+    /// # Ok(()) }
+    /// ```
+    pub fn stderr_limit(mut self, limit: CaptureLimit) -> Self {
+        self.stderr_limit = Some(limit);
+        self
+    }
+
+    /// The same cap on stdout and stderr (each stream separately).
+    ///
+    /// ```
+    /// use processkit::{CaptureLimit, Command};
+    /// let _ = Command::new("chatty").output_limit(CaptureLimit::both(1 << 20));
+    /// ```
+    pub fn output_limit(self, limit: CaptureLimit) -> Self {
+        self.stdout_limit(limit).stderr_limit(limit)
     }
 
     /// Where stdout goes.

@@ -224,3 +224,121 @@ impl fmt::Debug for Destination {
         }
     }
 }
+
+/// Which part of an over-long output a [`CaptureLimit`] keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Keep {
+    /// The first bytes.
+    Head,
+    /// The last bytes (where errors usually are).
+    Tail,
+    /// The first half and the last half of the cap, joined; the dropped
+    /// bytes were between them.
+    Both,
+}
+
+/// A cap on how many bytes of one stream are kept in memory, so a runaway
+/// child cannot take the host's memory. The child is never blocked: bytes
+/// beyond the cap are read and dropped, and the result says how many
+/// ([`ProcessResult::stdout_dropped`](crate::ProcessResult::stdout_dropped)).
+///
+/// Set it with [`Command::stdout_limit`](crate::Command::stdout_limit),
+/// [`Command::stderr_limit`](crate::Command::stderr_limit) or
+/// [`Command::output_limit`](crate::Command::output_limit).
+///
+/// ```
+/// use processkit::{CaptureLimit, Command};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> processkit::Result<()> {
+/// let r = Command::new("seq").arg("100000")
+///     .stdout_limit(CaptureLimit::tail(7))
+///     .output_string()
+///     .await?;
+/// assert_eq!(r.stdout(), "100000\n");
+/// assert!(r.is_truncated());
+/// assert_eq!(r.stdout_dropped(), 588_895 - 7);
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CaptureLimit {
+    pub(crate) max_bytes: usize,
+    pub(crate) keep: Keep,
+}
+
+impl CaptureLimit {
+    /// Keeps at most `max_bytes`, choosing which part with `keep`.
+    ///
+    /// ```
+    /// use processkit::{CaptureLimit, Keep};
+    /// assert_eq!(CaptureLimit::new(1024, Keep::Tail), CaptureLimit::tail(1024));
+    /// ```
+    pub fn new(max_bytes: usize, keep: Keep) -> Self {
+        CaptureLimit { max_bytes, keep }
+    }
+
+    /// Keeps the first `max_bytes`.
+    ///
+    /// ```
+    /// use processkit::{CaptureLimit, Command};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let r = Command::new("seq").arg("1000").stdout_limit(CaptureLimit::head(4)).output_string().await?;
+    /// assert_eq!(r.stdout(), "1\n2\n");
+    /// # Ok(()) }
+    /// ```
+    pub fn head(max_bytes: usize) -> Self {
+        Self::new(max_bytes, Keep::Head)
+    }
+
+    /// Keeps the last `max_bytes`.
+    ///
+    /// ```
+    /// use processkit::{CaptureLimit, Command};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let r = Command::new("seq").arg("1000").stdout_limit(CaptureLimit::tail(5)).output_string().await?;
+    /// assert_eq!(r.stdout(), "1000\n");
+    /// # Ok(()) }
+    /// ```
+    pub fn tail(max_bytes: usize) -> Self {
+        Self::new(max_bytes, Keep::Tail)
+    }
+
+    /// Keeps the first and the last `max_bytes / 2` (rounded so the two
+    /// add up to `max_bytes`).
+    ///
+    /// ```
+    /// use processkit::{CaptureLimit, Command};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let r = Command::new("printf").arg("abc----------xyz")
+    ///     .stdout_limit(CaptureLimit::both(6))
+    ///     .output_string()
+    ///     .await?;
+    /// assert_eq!((r.stdout().as_str(), r.stdout_dropped()), ("abcxyz", 10));
+    /// # Ok(()) }
+    /// ```
+    pub fn both(max_bytes: usize) -> Self {
+        Self::new(max_bytes, Keep::Both)
+    }
+
+    /// The cap in bytes.
+    ///
+    /// ```
+    /// assert_eq!(processkit::CaptureLimit::head(10).max_bytes(), 10);
+    /// ```
+    pub fn max_bytes(&self) -> usize {
+        self.max_bytes
+    }
+
+    /// Which part is kept.
+    ///
+    /// ```
+    /// use processkit::{CaptureLimit, Keep};
+    /// assert_eq!(CaptureLimit::head(10).keep(), Keep::Head);
+    /// ```
+    pub fn keep(&self) -> Keep {
+        self.keep
+    }
+}

@@ -654,6 +654,9 @@ impl Pipeline {
         } else {
             Some(results.swap_remove(index))
         };
+        let (out_dropped, last_err_dropped) = last
+            .as_ref()
+            .map_or((0, 0), |r| (r.stdout_dropped(), r.stderr_dropped()));
         let (stdout, last_stderr, last_status, last_timed_out, last_idle) = match last {
             Some(r) => {
                 let (status, timed_out, idle) = (r.status(), r.timed_out(), r.idle_timed_out());
@@ -668,12 +671,19 @@ impl Pipeline {
                 false,
             ),
         };
-        let (status, stderr, stage_timed_out, stage_idle) = match attributed {
+        let (status, stderr, stage_timed_out, stage_idle, err_dropped) = match attributed {
             Some(r) => {
                 let (status, timed_out, idle) = (r.status(), r.timed_out(), r.idle_timed_out());
-                (status, r.into_output().1, timed_out, idle)
+                let dropped = r.stderr_dropped();
+                (status, r.into_output().1, timed_out, idle, dropped)
             }
-            None => (last_status, last_stderr, last_timed_out, last_idle),
+            None => (
+                last_status,
+                last_stderr,
+                last_timed_out,
+                last_idle,
+                last_err_dropped,
+            ),
         };
         let timeout = if chain_timed_out {
             self.timeout.unwrap_or_default()
@@ -689,7 +699,8 @@ impl Pipeline {
                 chain_timed_out || stage_timed_out,
                 elapsed,
             )
-            .with_idle_timed_out(stage_idle && !chain_timed_out && !stage_timed_out),
+            .with_idle_timed_out(stage_idle && !chain_timed_out && !stage_timed_out)
+            .with_dropped(out_dropped, err_dropped),
             label: self.stage_label(index),
             timeout,
             idle: self.stages[index].cmd.idle_timeout.unwrap_or_default(),

@@ -113,6 +113,11 @@ pub struct ProcessResult<T = String> {
     /// Ended by the inactivity deadline.
     #[cfg_attr(feature = "record", serde(default))]
     idle_timed_out: bool,
+    /// Bytes a capture cap dropped from stdout and stderr.
+    #[cfg_attr(feature = "record", serde(default))]
+    stdout_dropped: u64,
+    #[cfg_attr(feature = "record", serde(default))]
+    stderr_dropped: u64,
 }
 
 impl<T> ProcessResult<T> {
@@ -139,7 +144,16 @@ impl<T> ProcessResult<T> {
             timed_out,
             duration,
             idle_timed_out: false,
+            stdout_dropped: 0,
+            stderr_dropped: 0,
         }
+    }
+
+    /// Records how many bytes capture caps dropped from each stream.
+    pub(crate) fn with_dropped(mut self, stdout: u64, stderr: u64) -> Self {
+        self.stdout_dropped = stdout;
+        self.stderr_dropped = stderr;
+        self
     }
 
     /// Marks the result as ended by the inactivity deadline.
@@ -241,6 +255,40 @@ impl<T> ProcessResult<T> {
         self.idle_timed_out
     }
 
+    /// How many stdout bytes a [`CaptureLimit`](crate::CaptureLimit) dropped
+    /// (0: the capture is complete).
+    ///
+    /// ```
+    /// # use processkit::{ExitStatus, ProcessResult};
+    /// # let r = ProcessResult::new("x", ExitStatus::from_code(0), String::new(), String::new(), false, Default::default());
+    /// assert_eq!(r.stdout_dropped(), 0);
+    /// ```
+    pub fn stdout_dropped(&self) -> u64 {
+        self.stdout_dropped
+    }
+
+    /// How many stderr bytes a [`CaptureLimit`](crate::CaptureLimit) dropped.
+    ///
+    /// ```
+    /// # use processkit::{ExitStatus, ProcessResult};
+    /// # let r = ProcessResult::new("x", ExitStatus::from_code(0), String::new(), String::new(), false, Default::default());
+    /// assert_eq!(r.stderr_dropped(), 0);
+    /// ```
+    pub fn stderr_dropped(&self) -> u64 {
+        self.stderr_dropped
+    }
+
+    /// `true` when a capture cap dropped bytes from either stream.
+    ///
+    /// ```
+    /// # use processkit::{ExitStatus, ProcessResult};
+    /// # let r = ProcessResult::new("x", ExitStatus::from_code(0), String::new(), String::new(), false, Default::default());
+    /// assert!(!r.is_truncated());
+    /// ```
+    pub fn is_truncated(&self) -> bool {
+        self.stdout_dropped > 0 || self.stderr_dropped > 0
+    }
+
     /// `true` when the process exited with code 0 and no deadline ended it.
     ///
     /// ```
@@ -292,6 +340,8 @@ impl<T> ProcessResult<T> {
             timed_out: self.timed_out,
             duration: self.duration,
             idle_timed_out: self.idle_timed_out,
+            stdout_dropped: self.stdout_dropped,
+            stderr_dropped: self.stderr_dropped,
         }
     }
 }

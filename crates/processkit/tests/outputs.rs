@@ -384,3 +384,83 @@ async fn pipeline_tee_on_the_last_stage_and_on_an_upstream_stderr() {
     assert_eq!(out.bytes(), b"1\n2\n3\n");
     assert_eq!(err.bytes(), b"upstream-warn\n");
 }
+
+#[tokio::test]
+async fn capture_caps_keep_head_tail_or_both_and_count_what_they_drop() {
+    use processkit::CaptureLimit;
+    // 100 000 numbered lines: 588 895 bytes.
+    let seq = Command::new("seq").arg("100000");
+    let full = seq.output_bytes().await.unwrap().into_output().0;
+    assert_eq!(full.len(), 588_895);
+    for (limit, want) in [
+        (CaptureLimit::head(1000), full[..1000].to_vec()),
+        (CaptureLimit::tail(1000), full[full.len() - 1000..].to_vec()),
+        (
+            CaptureLimit::both(1001),
+            [&full[..500], &full[full.len() - 501..]].concat(),
+        ),
+        (CaptureLimit::tail(1 << 20), full.clone()),
+    ] {
+        let r = seq
+            .clone()
+            .stdout_limit(limit)
+            .output_bytes()
+            .await
+            .unwrap();
+        assert_eq!(r.stdout(), &want, "{limit:?}");
+        assert_eq!(
+            r.stdout_dropped(),
+            (full.len() - want.len()) as u64,
+            "{limit:?}"
+        );
+        assert_eq!(r.is_truncated(), want.len() < full.len());
+    }
+    // Stderr separately, with a line handler that still sees every line.
+    let seen = Arc::new(Mutex::new(0usize));
+    let s2 = seen.clone();
+    let r = Command::new("sh")
+        .args(["-c", "seq 100000 >&2"])
+        .stderr_limit(CaptureLimit::tail(7))
+        .on_stderr_line(move |_| *s2.lock().unwrap() += 1)
+        .output_string()
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.stderr().as_str(), r.stderr_dropped()),
+        ("100000\n", 588_888)
+    );
+    assert_eq!(*seen.lock().unwrap(), 100_000);
+}
+
+#[tokio::test]
+async fn a_pipeline_reports_the_caps_of_its_last_stdout() {
+    use processkit::CaptureLimit;
+    let r = (Command::new("seq").arg("1000")
+        | Command::new("cat").stdout_limit(CaptureLimit::tail(5)))
+    .output_string()
+    .await
+    .unwrap();
+    assert_eq!((r.stdout().as_str(), r.stdout_dropped()), ("1000\n", 3888));
+}
+
+#[tokio::test]
+async fn the_background_stderr_drain_of_a_stream_keeps_only_a_bounded_tail() {
+    // 20 MiB of stderr while stdout is streamed: only the last 4 MiB stay.
+    let mut run = Command::new("sh")
+        .args([
+            "-c",
+            "head -c 20971520 /dev/zero | tr '\\0' x >&2; echo end >&2; echo out",
+        ])
+        .start()
+        .await
+        .unwrap();
+    let lines: Vec<String> = run.stdout_lines().collect().await;
+    let (code, stderr) = run.finish_streamed().await.unwrap();
+    assert_eq!((code, lines.len()), (Some(0), 1));
+    assert_eq!(stderr.len(), 4 * 1024 * 1024);
+    assert!(
+        stderr.ends_with("xxxend\n"),
+        "{:?}",
+        &stderr[stderr.len() - 20..]
+    );
+}

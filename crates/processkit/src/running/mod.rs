@@ -25,6 +25,7 @@ use tokio::time::Sleep;
 use tokio_stream::Stream;
 
 use crate::error::{Error, Result};
+use crate::output::CaptureLimit;
 use crate::result::{ExitStatus, ProcessResult};
 use crate::sys;
 use pump::Pump;
@@ -33,6 +34,10 @@ use pump::Pump;
 /// and its container was torn down. Only an fd that escaped the container
 /// (possible on the process-group mechanism) can make this bound matter.
 pub(crate) const DRAIN: Duration = Duration::from_secs(2);
+
+/// How much stderr a streaming path keeps (the last bytes) when the command
+/// set no [`CaptureLimit`] of its own.
+const STREAM_STDERR_CAP: usize = 4 * 1024 * 1024;
 
 /// How much unread stdout [`RunningProcess::wait`] buffers while waiting.
 const WAIT_BUFFER: usize = 64 * 1024 * 1024;
@@ -165,8 +170,9 @@ fn kill_signal() -> i32 {
 enum Stderr {
     /// Read by whoever polls the handle (capture verbs).
     Inline(Pump),
-    /// Drained into memory by a background task (streaming and probes).
-    Task(tokio::task::JoinHandle<Vec<u8>>),
+    /// Drained into memory by a background task (streaming and probes),
+    /// with the number of bytes its cap dropped.
+    Task(tokio::task::JoinHandle<(Vec<u8>, u64)>),
     /// Finished.
     Done(Vec<u8>),
 }
@@ -227,6 +233,8 @@ pub struct RunningProcess {
     idle: Option<(Duration, std::sync::Arc<Activity>)>,
     idle_sleep: Option<Pin<Box<Sleep>>>,
     idle_timed_out: bool,
+    /// Bytes a cap dropped from the captured stderr.
+    stderr_dropped: u64,
 }
 
 /// How a deadline stops a process tree: at once, or with a polite signal
@@ -353,11 +361,13 @@ impl RunningProcess {
             feeder,
             stdout: Pump::new(parts.stdout, cmd.on_stdout.clone())
                 .with_tee(cmd.stdout.tee_writer())
-                .with_activity(activity.clone()),
+                .with_activity(activity.clone())
+                .with_limit(cmd.stdout_limit),
             stderr: Stderr::Inline(
                 Pump::new(parts.stderr, cmd.on_stderr.clone())
                     .with_tee(cmd.stderr.tee_writer())
-                    .with_activity(activity),
+                    .with_activity(activity)
+                    .with_limit(cmd.stderr_limit),
             ),
             stdout_dest: (!cmd.stdout.is_captured()).then(|| cmd.stdout.describe()),
             status: None,
@@ -368,6 +378,7 @@ impl RunningProcess {
             idle,
             idle_sleep: None,
             idle_timed_out: false,
+            stderr_dropped: 0,
         }
     }
 
@@ -606,10 +617,15 @@ impl RunningProcess {
             };
             if pump.is_eof() {
                 self.stderr = Stderr::Done(pump.take_captured());
+                self.stderr_dropped = pump.dropped();
             } else {
+                // Nobody reads this stderr until the end: keep its tail only,
+                // unless the command chose a cap itself.
+                pump.set_limit(Some(CaptureLimit::tail(STREAM_STDERR_CAP)));
                 self.stderr = Stderr::Task(tokio::spawn(async move {
                     poll_fn(|cx| pump.poll_capture(cx)).await;
-                    pump.take_captured()
+                    let bytes = pump.take_captured();
+                    (bytes, pump.dropped())
                 }));
             }
         }
@@ -622,10 +638,15 @@ impl RunningProcess {
             Stderr::Inline(mut p) => {
                 // Bounded: the child has exited and its tree is gone.
                 let _ = tokio::time::timeout(DRAIN, poll_fn(|cx| p.poll_capture(cx))).await;
-                p.take_captured()
+                let bytes = p.take_captured();
+                self.stderr_dropped = p.dropped();
+                bytes
             }
             Stderr::Task(mut handle) => match tokio::time::timeout(DRAIN, &mut handle).await {
-                Ok(Ok(b)) => b,
+                Ok(Ok((b, dropped))) => {
+                    self.stderr_dropped = dropped;
+                    b
+                }
                 _ => {
                     handle.abort();
                     Vec::new()
@@ -843,10 +864,7 @@ impl RunningProcess {
         self.detach_stderr();
         let status = poll_fn(|cx| {
             let exit = self.poll_exit(cx);
-            let out_done = self.stdout.poll_capture(cx).is_ready();
-            if out_done {
-                let _ = self.stdout.take_captured();
-            }
+            let out_done = self.stdout.poll_discard(cx).is_ready();
             match exit {
                 Poll::Ready(Ok(s)) => {
                     if out_done || self.drain_expired(cx) {
@@ -910,6 +928,7 @@ impl RunningProcess {
         let stderr = match stderr_inline.as_mut() {
             Some(p) => {
                 let b = p.take_captured();
+                self.stderr_dropped = p.dropped();
                 p.close();
                 b
             }
@@ -926,7 +945,8 @@ impl RunningProcess {
             self.timed_out,
             self.started.elapsed(),
         )
-        .with_idle_timed_out(self.idle_timed_out))
+        .with_idle_timed_out(self.idle_timed_out)
+        .with_dropped(self.stdout.dropped(), self.stderr_dropped))
     }
 
     /// Like [`output_bytes`](Self::output_bytes), with text output (invalid
