@@ -42,6 +42,7 @@ pub enum Resource {
 
 impl Resource {
     /// The name `ulimit` and `prlimit` use, for messages.
+    #[cfg_attr(not(unix), allow(dead_code))]
     pub(crate) fn name(self) -> &'static str {
         match self {
             Resource::Core => "RLIMIT_CORE",
@@ -80,6 +81,7 @@ pub enum IoPriority {
 impl IoPriority {
     /// The kernel's encoding (class << 13 | level), or `None` for a level
     /// out of range.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     pub(crate) fn encode(self) -> Option<i32> {
         let (class, level) = match self {
             IoPriority::RealTime(l) => (1, l),
@@ -103,7 +105,7 @@ pub(crate) struct SpawnKnobs {
 }
 
 /// No knobs, for the crate's own internal spawns.
-#[cfg_attr(not(unix), allow(dead_code))]
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub(crate) static NO_KNOBS: SpawnKnobs = SpawnKnobs {
     arg0: None,
     groups: None,
@@ -117,6 +119,7 @@ pub(crate) static NO_KNOBS: SpawnKnobs = SpawnKnobs {
 impl SpawnKnobs {
     /// `true` when a knob other than `arg0` (which only changes argv) is set:
     /// those need code in the child before `execve`.
+    #[cfg_attr(not(unix), allow(dead_code))]
     pub(crate) fn needs_child_setup(&self) -> bool {
         self.groups.is_some()
             || self.umask.is_some()

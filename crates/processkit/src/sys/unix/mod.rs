@@ -771,6 +771,7 @@ pub(crate) fn spawner_name() -> &'static str {
 /// The error for a spawn knob the child could not apply: a permission
 /// problem as [`Error::PermissionDenied`], anything else as
 /// [`Error::Spawn`], both saying which setting failed.
+#[cfg(target_os = "linux")]
 pub(crate) fn knob_error(name: &str, what: &str, e: io::Error) -> Error {
     let source = io::Error::new(e.kind(), format!("{what}: {e}"));
     if e.kind() == io::ErrorKind::PermissionDenied {
