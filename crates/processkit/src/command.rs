@@ -728,10 +728,16 @@ impl Command {
 
     /// Kills the child if this process dies abruptly (SIGKILL).
     ///
-    /// Linux arms `PR_SET_PDEATHSIG` on the direct child; note that it fires
-    /// when the *thread* that spawned the child exits. Windows already
-    /// guarantees this through the Job Object. macOS and the BSDs have no
-    /// equivalent (a documented no-op there; the guardian still covers it).
+    /// "Parent" means this *process*: the child is never killed because a
+    /// thread ended. Linux arms `PR_SET_PDEATHSIG` (SIGKILL) on the direct
+    /// child; since the kernel ties that signal to the creating thread,
+    /// such children are created from one thread that lives as long as the
+    /// process, so starting one from `spawn_blocking` or a short-lived
+    /// thread is safe. The signal is armed after a [`uid`](Self::uid) /
+    /// [`gid`](Self::gid) change, and a child whose parent is already gone
+    /// exits before `exec`. Windows already guarantees this through the Job
+    /// Object. macOS and the BSDs have no equivalent (a documented no-op
+    /// there; the guardian still covers it).
     ///
     /// ```
     /// let _ = processkit::Command::new("daemonish").kill_on_parent_death();

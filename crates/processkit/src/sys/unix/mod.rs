@@ -796,6 +796,32 @@ fn spawn_linux(
     mode: crate::sys::linux::spawn::PgMode,
     defer_reap: bool,
 ) -> Result<Child, Error> {
+    if !req.kill_on_parent_death {
+        return spawn_linux_here(plan, req, stdio, cgroup, mode, defer_reap);
+    }
+    // The death signal follows the thread that creates the child: create it
+    // from a thread that lives as long as the process.
+    crate::sys::linux::spawn::on_lasting_thread(|| {
+        spawn_linux_here(plan, req, stdio, cgroup, mode, defer_reap)
+    })
+    .map_err(|e| {
+        Error::io(
+            req.display_name,
+            "handing the spawn to the spawner thread",
+            e,
+        )
+    })?
+}
+
+#[cfg(target_os = "linux")]
+fn spawn_linux_here(
+    plan: &prep::ExecPlan,
+    req: &SpawnRequest<'_>,
+    stdio: &Stdio,
+    cgroup: RawFd,
+    mode: crate::sys::linux::spawn::PgMode,
+    defer_reap: bool,
+) -> Result<Child, Error> {
     use crate::sys::linux::spawn::{self, PgMode, Setup, SpawnFailure, Stage};
     let name = req.display_name;
     let fds = stdio.child_fds();

@@ -6,6 +6,10 @@
 //! std's own spawn attributes are used (`process_group`), so std can stay on
 //! its `posix_spawn` path; `setsid` needs a hook, and std itself forks for
 //! `uid`/`gid`. `kill_on_parent_death` adds nothing off Linux.
+//!
+//! Every child starts with an empty signal mask: the hook clears it, and
+//! when the spawning thread blocks any signal std is made to fork (its
+//! `posix_spawn` path would pass that mask on).
 
 use std::os::fd::{BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
@@ -182,12 +186,15 @@ pub(crate) fn spawn(
     // the `execve` itself: std would use `execvp`, which hands a file the
     // kernel refuses to run (ENOEXEC) to `/bin/sh` instead of failing. The
     // Linux `clone` spawner and `posix_spawn` report such a file as an error.
+    // std's `posix_spawn` path hands the child the spawning thread's signal
+    // mask: when that mask is not empty, fork and clear it in the hook.
     let forks = setsid
         || cgroup_procs >= 0
         || pdeathsig
         || req.uid.is_some()
         || req.gid.is_some()
-        || knobs.is_some();
+        || knobs.is_some()
+        || thread_blocks_signals();
     if forks {
         let exec = ExecPointers {
             program: plan.program.as_ptr(),
@@ -195,9 +202,12 @@ pub(crate) fn spawn(
             envp: plan.envp_ptrs.as_ptr(),
             knobs: knobs.map_or(std::ptr::null(), |k| k as *const ChildKnobs),
         };
+        #[cfg(target_os = "linux")]
+        let parent = std::process::id() as libc::pid_t;
         // SAFETY: the hook only makes async-signal-safe syscalls (write,
-        // setsid, prctl, execve) on integers and on pointers into `plan`,
-        // which outlives `cmd` and so every run of the hook.
+        // setsid, prctl, getppid, sigprocmask, execve) on integers and on
+        // pointers into `plan`, which outlives `cmd` and so every run of
+        // the hook.
         unsafe {
             cmd.pre_exec(move || {
                 if cgroup_procs >= 0 && libc::write(cgroup_procs, b"0".as_ptr().cast(), 1) != 1 {
@@ -206,6 +216,9 @@ pub(crate) fn spawn(
                 if setsid && libc::setsid() < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
+                // The knobs and, with knobs, the ids: before the death
+                // signal, which an id change would clear.
+                exec.apply_knobs(uid, gid)?;
                 #[cfg(target_os = "linux")]
                 if pdeathsig
                     && libc::prctl(
@@ -218,10 +231,22 @@ pub(crate) fn spawn(
                 {
                     return Err(std::io::Error::last_os_error());
                 }
+                // std ran the id change before this hook (or, with knobs,
+                // `apply_knobs` did above), so the death signal stays
+                // armed. A parent that died before it was armed sent
+                // nothing: check for it by hand.
+                #[cfg(target_os = "linux")]
+                if pdeathsig && libc::getppid() != parent {
+                    libc::_exit(127);
+                }
+                // A fresh process starts with an empty signal mask, not the
+                // spawning thread's (the same rule as the clone spawner).
+                let mut empty: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut empty);
+                libc::pthread_sigmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
                 // std has applied stdio, the directory and the group (and
-                // the ids, when there are no knobs) by now.
-                exec.apply_knobs(uid, gid)?;
-                // `execve` only returns on failure.
+                // the ids, when there are no knobs) by now; `execve` only
+                // returns on failure.
                 Err(exec.execve())
             });
         }
@@ -239,6 +264,19 @@ pub(crate) fn spawn(
     // tracked by our own handle.
     drop(child);
     make_child(pid, defer_reap, name)
+}
+
+/// Whether the calling thread blocks any signal.
+fn thread_blocks_signals() -> bool {
+    // SAFETY: `cur` is a valid sigset_t out pointer; a null new set only
+    // reads the mask; `sigismember` reads the set.
+    unsafe {
+        let mut cur: libc::sigset_t = std::mem::zeroed();
+        if libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut cur) != 0 {
+            return true;
+        }
+        (1..65).any(|sig| libc::sigismember(&cur, sig) == 1)
+    }
 }
 
 #[cfg(target_os = "linux")]
