@@ -26,11 +26,12 @@
 //! signal to its default before unblocking.
 //!
 //! Order in the child: signal dispositions → join cgroup → `setsid`/`setpgid`
-//! → stdio → `chdir` → `setgroups`/`setgid`/`setuid` (after the cgroup join,
-//! so a privilege drop composes with a root-owned cgroup) →
-//! `PR_SET_PDEATHSIG` (after the id change, which would clear it), then
-//! `getppid` to catch a parent that died before the signal was armed → an
-//! empty signal mask → `execve`. A failure at any step writes the step and
+//! → stdio → `chdir` → the command's knobs (umask, rlimits, nice, CPU
+//! affinity, I/O priority, supplementary groups) → `setgroups`/`setgid`/
+//! `setuid` (after the cgroup join, so a privilege drop composes with a
+//! root-owned cgroup) → `PR_SET_PDEATHSIG` (after the id change, which would
+//! clear it), then `getppid` to catch a parent that died before the signal
+//! was armed → an empty signal mask → `execve`. A failure at any step writes the step and
 //! `errno` to a close-on-exec pipe and exits with 127; the parent reads the
 //! pipe after `clone` returns and turns it into a typed error.
 //!
@@ -95,9 +96,24 @@ pub(crate) enum Stage {
     Gid = 7,
     Uid = 8,
     Exec = 9,
+    Rlimit = 10,
+    Priority = 11,
+    Affinity = 12,
+    IoPriority = 13,
 }
 
 impl Stage {
+    /// The stage of a failed knob step.
+    pub(crate) fn of_knob(step: crate::sys::unix::prep::KnobStep) -> Stage {
+        use crate::sys::unix::prep::KnobStep;
+        match step {
+            KnobStep::Rlimit => Stage::Rlimit,
+            KnobStep::Priority => Stage::Priority,
+            KnobStep::Affinity => Stage::Affinity,
+            KnobStep::IoPriority => Stage::IoPriority,
+        }
+    }
+
     fn from_u32(v: u32) -> Stage {
         match v {
             1 => Stage::Cgroup,
@@ -108,6 +124,10 @@ impl Stage {
             6 => Stage::Groups,
             7 => Stage::Gid,
             8 => Stage::Uid,
+            10 => Stage::Rlimit,
+            11 => Stage::Priority,
+            12 => Stage::Affinity,
+            13 => Stage::IoPriority,
             _ => Stage::Exec,
         }
     }
@@ -619,13 +639,35 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
             fail(a, Stage::Chdir);
         }
 
+        // 6b. The command's own settings (umask, resource limits, nice, CPU
+        //     affinity, I/O priority) and supplementary groups, while the
+        //     child still has the parent's privileges.
+        let explicit_groups = match &s.plan.knobs {
+            Some(k) => {
+                if let Err(step) = k.apply() {
+                    fail(a, Stage::of_knob(step));
+                }
+                match &k.groups {
+                    Some(g) => {
+                        if libc::syscall(libc::SYS_setgroups, g.len(), g.as_ptr()) != 0 {
+                            fail(a, Stage::Groups);
+                        }
+                        true
+                    }
+                    None => false,
+                }
+            }
+            None => false,
+        };
+
         // 7. Privilege drop, after the cgroup join. Raw syscalls: glibc's
         //    wrappers broadcast credential changes to every thread of the
         //    (shared) process, which must not happen from a vfork child.
         if s.uid.is_some() || s.gid.is_some() {
             if let Some(gid) = s.gid {
                 let groups = [gid as libc::gid_t];
-                if libc::syscall(libc::SYS_setgroups, 1, groups.as_ptr()) != 0
+                if !explicit_groups
+                    && libc::syscall(libc::SYS_setgroups, 1, groups.as_ptr()) != 0
                     && *libc::__errno_location() != libc::EPERM
                 {
                     fail(a, Stage::Groups);
@@ -633,7 +675,8 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
                 if libc::syscall(libc::SYS_setgid, gid as libc::gid_t) != 0 {
                     fail(a, Stage::Gid);
                 }
-            } else if libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>()) != 0
+            } else if !explicit_groups
+                && libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>()) != 0
                 && *libc::__errno_location() != libc::EPERM
             {
                 fail(a, Stage::Groups);
