@@ -4,6 +4,7 @@
 //! tests, prints pass/fail counts and exits non-zero on any failure.
 
 mod cross;
+mod nocgroup;
 mod systemd;
 mod util;
 mod valgrind;
@@ -21,6 +22,9 @@ fn main() -> ExitCode {
         "cross-check" => cross::run(rest),
         "vm-test" => vm::run(rest),
         "valgrind" => valgrind::run(rest),
+        "nonroot-test" => nocgroup::nonroot(rest),
+        "ro-cgroup-test" => nocgroup::ro_cgroup(rest),
+        "ro-cgroup-inner" => nocgroup::ro_cgroup_inner(rest),
         "systemd-test" => systemd::run(rest),
         _ => {
             eprintln!(
@@ -30,8 +34,10 @@ fn main() -> ExitCode {
                  cross-check  type-check macOS, FreeBSD and Windows-msvc targets\n  \
                  vm-test      run the limits/stats tests on a pure cgroup v2 kernel under qemu\n  \
                  valgrind     run the spawner tests under valgrind memcheck\n  \
-                 systemd-test run the containment suites as a non-root user with a systemd\n               \
-                 user manager (delegated scope), in a Debian 12 guest under qemu"
+                 nonroot-test    run the containment suites as an unprivileged user (no cgroup)\n  \
+                 ro-cgroup-test  run the containment suites as root with every cgroup mount read-only\n  \
+                 systemd-test    run the containment suites as a non-root user with a systemd user\n                  \
+                 manager (delegated scope), in a Debian 12 guest under qemu"
             );
             return if lane == "help" {
                 ExitCode::SUCCESS
