@@ -3,6 +3,7 @@
 //! Each lane installs what it needs on a fresh Debian machine, runs its
 //! tests, prints pass/fail counts and exits non-zero on any failure.
 
+mod cli_assets;
 mod cross;
 mod util;
 mod valgrind;
@@ -20,6 +21,7 @@ fn main() -> ExitCode {
         "cross-check" => cross::run(rest),
         "vm-test" => vm::run(rest),
         "valgrind" => valgrind::run(rest),
+        "cli-assets" => cli_assets::run(rest),
         _ => {
             eprintln!(
                 "usage: cargo xtask <lane>\n\n\
@@ -27,7 +29,8 @@ fn main() -> ExitCode {
                  wine-test    run the library's tests for x86_64-pc-windows-gnu under Wine\n  \
                  cross-check  type-check macOS, FreeBSD and Windows-msvc targets\n  \
                  vm-test      run the limits/stats tests on a pure cgroup v2 kernel under qemu\n  \
-                 valgrind     run the spawner tests under valgrind memcheck"
+                 valgrind     run the spawner tests under valgrind memcheck\n  \
+                 cli-assets   write the processkit command's completions and man pages [DIR]"
             );
             return if lane == "help" {
                 ExitCode::SUCCESS
