@@ -14,8 +14,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::output::{CaptureLimit, DestKind, Destination};
 use crate::runner::{JobRunner, ProcessRunner, ProcessRunnerExt};
-use crate::{Pipeline, ProcessResult, Result, RetryPolicy, RunningProcess, Stdin};
+use crate::{Error, Pipeline, ProcessResult, Result, RetryPolicy, RunningProcess, Stdin};
 
 /// A callback run for each output line, on the read pump.
 pub(crate) type LineHandler = Arc<dyn Fn(&str) + Send + Sync>;
@@ -57,7 +58,15 @@ pub struct Command {
     pub(crate) cwd: Option<PathBuf>,
     pub(crate) stdin: Stdin,
     pub(crate) keep_stdin_open: bool,
+    pub(crate) stdout: Destination,
+    pub(crate) stderr: Destination,
+    pub(crate) stdout_limit: Option<CaptureLimit>,
+    pub(crate) stderr_limit: Option<CaptureLimit>,
     pub(crate) timeout: Option<Duration>,
+    pub(crate) grace: Option<Duration>,
+    pub(crate) stop_signal: crate::signal::Signal,
+    pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) ok_codes: Option<Vec<i32>>,
     pub(crate) uid: Option<u32>,
     pub(crate) gid: Option<u32>,
     pub(crate) setsid: bool,
@@ -90,7 +99,15 @@ impl Command {
             cwd: None,
             stdin: Stdin::null(),
             keep_stdin_open: false,
+            stdout: Destination::capture(),
+            stderr: Destination::capture(),
+            stdout_limit: None,
+            stderr_limit: None,
             timeout: None,
+            grace: None,
+            stop_signal: crate::signal::Signal::Term,
+            idle_timeout: None,
+            ok_codes: None,
             uid: None,
             gid: None,
             setsid: false,
@@ -271,6 +288,157 @@ impl Command {
         self
     }
 
+    /// Sets where the child's stdout goes (default:
+    /// [`Destination::capture`]).
+    ///
+    /// [`run`](Self::run) and [`first_line`](Self::first_line) read stdout,
+    /// so they return [`Error::OutputNotCaptured`] unless it is captured
+    /// (or teed); [`output_string`](Self::output_string),
+    /// [`exit_code`](Self::exit_code) and [`start`](Self::start) work with
+    /// every destination (the captured stdout is then empty). In a
+    /// [`Pipeline`] only the last stage's setting applies: the other stages
+    /// write into the pipe to the next one.
+    ///
+    /// ```
+    /// use processkit::{Command, Destination, Error};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let quiet = Command::new("echo").arg("hidden").stdout(Destination::null());
+    /// assert_eq!(quiet.exit_code().await?, 0);
+    /// assert!(matches!(quiet.run().await, Err(Error::OutputNotCaptured { .. })));
+    /// # Ok(()) }
+    /// ```
+    pub fn stdout(mut self, destination: Destination) -> Self {
+        self.stdout = destination;
+        self
+    }
+
+    /// Sets where the child's stderr goes (default:
+    /// [`Destination::capture`]). In a [`Pipeline`] every stage's own
+    /// setting applies.
+    ///
+    /// ```
+    /// use processkit::{Command, Destination};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let r = Command::new("sh").args(["-c", "echo warn >&2"])
+    ///     .stderr(Destination::inherit())
+    ///     .output_string()
+    ///     .await?;
+    /// assert_eq!(r.stderr(), "");
+    /// # Ok(()) }
+    /// ```
+    pub fn stderr(mut self, destination: Destination) -> Self {
+        self.stderr = destination;
+        self
+    }
+
+    /// Sends stderr wherever stdout goes, on the same file description, like
+    /// `2>&1` in a shell: with captured stdout, both streams arrive on one
+    /// pipe in the order the child wrote them (and the captured stderr is
+    /// empty); with an inherited stdout or a file, stderr goes there too.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let r = processkit::Command::new("sh")
+    ///     .args(["-c", "echo 1; echo 2 >&2; echo 3"])
+    ///     .stderr_to_stdout()
+    ///     .output_string()
+    ///     .await?;
+    /// assert_eq!((r.stdout().as_str(), r.stderr().as_str()), ("1\n2\n3\n", ""));
+    /// # Ok(()) }
+    /// ```
+    pub fn stderr_to_stdout(mut self) -> Self {
+        self.stderr = Destination(DestKind::Stdout);
+        self
+    }
+
+    /// Caps how much captured stdout is kept in memory (default: all of it
+    /// for the capture verbs). Bytes beyond the cap are still read, so the
+    /// child never blocks, and dropped; the result reports how many
+    /// ([`ProcessResult::stdout_dropped`]). Line streaming is not affected:
+    /// it holds one line at a time (see
+    /// [`MAX_LINE`](crate::running::MAX_LINE)).
+    ///
+    /// ```
+    /// use processkit::{CaptureLimit, Command};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let r = Command::new("seq").arg("100000")
+    ///     .stdout_limit(CaptureLimit::tail(7))
+    ///     .output_string()
+    ///     .await?;
+    /// assert_eq!((r.stdout().as_str(), r.stdout_dropped()), ("100000\n", 588_888));
+    /// # Ok(()) }
+    /// ```
+    pub fn stdout_limit(mut self, limit: CaptureLimit) -> Self {
+        self.stdout_limit = Some(limit);
+        self
+    }
+
+    /// Caps how much captured stderr is kept in memory (default: all of it
+    /// for the capture verbs; the last 4 MiB while stdout is streamed).
+    ///
+    /// ```
+    /// use processkit::{CaptureLimit, Command};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let r = Command::new("sh").args(["-c", "echo first >&2; echo second >&2"])
+    ///     .stderr_limit(CaptureLimit::head(6))
+    ///     .output_string()
+    ///     .await?;
+    /// assert_eq!((r.stderr().as_str(), r.stderr_dropped()), ("first\n", 7));
+    /// # Ok(()) }
+    /// ```
+    pub fn stderr_limit(mut self, limit: CaptureLimit) -> Self {
+        self.stderr_limit = Some(limit);
+        self
+    }
+
+    /// The same cap on stdout and stderr (each stream separately).
+    ///
+    /// ```
+    /// use processkit::{CaptureLimit, Command};
+    /// let _ = Command::new("chatty").output_limit(CaptureLimit::both(1 << 20));
+    /// ```
+    pub fn output_limit(self, limit: CaptureLimit) -> Self {
+        self.stdout_limit(limit).stderr_limit(limit)
+    }
+
+    /// Where stdout goes.
+    ///
+    /// ```
+    /// use processkit::{Command, Destination};
+    /// assert!(Command::new("ls").get_stdout().is_captured());
+    /// assert!(!Command::new("ls").stdout(Destination::inherit()).get_stdout().is_captured());
+    /// ```
+    pub fn get_stdout(&self) -> &Destination {
+        &self.stdout
+    }
+
+    /// Where stderr goes.
+    ///
+    /// ```
+    /// use processkit::{Command, Destination};
+    /// assert!(!Command::new("ls").stderr(Destination::null()).get_stderr().is_captured());
+    /// ```
+    pub fn get_stderr(&self) -> &Destination {
+        &self.stderr
+    }
+
+    /// The error a verb that reads stdout returns when it is not captured.
+    pub(crate) fn require_captured_stdout(&self, verb: &str) -> Result<()> {
+        if self.stdout.is_captured() {
+            return Ok(());
+        }
+        Err(Error::OutputNotCaptured {
+            program: self.name().to_owned(),
+            verb: verb.to_owned(),
+            destination: self.stdout.describe().to_owned(),
+        })
+    }
+
     /// Bounds the run. At the deadline the whole process tree is killed;
     /// [`output_string`](Self::output_string) reports
     /// [`timed_out`](ProcessResult::timed_out) with what was captured, while
@@ -288,6 +456,121 @@ impl Command {
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
+    }
+
+    /// Makes the deadlines ([`timeout`](Self::timeout) and
+    /// [`idle_timeout`](Self::idle_timeout)) stop the process the way a
+    /// careful operator would: first the stop signal (`SIGTERM` unless
+    /// [`stop_signal`](Self::stop_signal) says otherwise) to the whole tree,
+    /// then, if the direct child is still running after `grace`, `SIGKILL`
+    /// to the whole tree. Whatever the child leaves behind when it exits is
+    /// killed at once. The outcome still records
+    /// [`timed_out`](ProcessResult::timed_out) (or
+    /// [`idle_timed_out`](ProcessResult::idle_timed_out)).
+    ///
+    /// Without a grace period a deadline kills at once. Cancellation always
+    /// kills at once. Unix only: on Windows the run fails with
+    /// [`Error::Unsupported`](crate::Error::Unsupported) (a Job Object has
+    /// no polite stop).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// // A server that cleans up on SIGTERM gets two seconds to do so.
+    /// let r = processkit::Command::new("sh")
+    ///     .args(["-c", "trap 'echo cleaned up; exit 0' TERM; while :; do sleep 0.05; done"])
+    ///     .timeout(Duration::from_millis(300))
+    ///     .grace_period(Duration::from_secs(2))
+    ///     .output_string()
+    ///     .await?;
+    /// assert!(r.timed_out());
+    /// assert_eq!((r.code(), r.stdout().as_str()), (Some(0), "cleaned up\n"));
+    /// # Ok(()) }
+    /// ```
+    pub fn grace_period(mut self, grace: Duration) -> Self {
+        self.grace = Some(grace);
+        self
+    }
+
+    /// The signal a deadline sends first when a
+    /// [`grace_period`](Self::grace_period) is set (default
+    /// [`Signal::Term`](crate::Signal::Term)). An invalid signal number is
+    /// reported as [`Error::InvalidInput`](crate::Error::InvalidInput) when
+    /// the process starts.
+    ///
+    /// ```
+    /// use processkit::{Command, Signal};
+    /// use std::time::Duration;
+    /// let _ = Command::new("server").timeout(Duration::from_secs(60))
+    ///     .grace_period(Duration::from_secs(5))
+    ///     .stop_signal(Signal::Int);
+    /// ```
+    #[cfg(feature = "process-control")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "process-control")))]
+    pub fn stop_signal(mut self, signal: crate::Signal) -> Self {
+        self.stop_signal = signal;
+        self
+    }
+
+    /// Ends the run when neither stdout nor stderr delivers a byte for
+    /// `idle` (counted from the start, then from the last byte). The tree is
+    /// stopped like at the [`timeout`](Self::timeout) (honouring
+    /// [`grace_period`](Self::grace_period)), and the outcome records
+    /// [`idle_timed_out`](ProcessResult::idle_timed_out), distinct from
+    /// `timed_out`; [`run`](Self::run) and [`exit_code`](Self::exit_code)
+    /// return [`Error::Inactive`](crate::Error::Inactive).
+    ///
+    /// Only bytes that pass through this process count, so at least one of
+    /// the two streams must be captured (otherwise the start fails with
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput)). In a pipeline a
+    /// stage sees its own stderr and, for the last stage, its stdout.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let r = processkit::Command::new("sh").args(["-c", "echo started; sleep 30"])
+    ///     .idle_timeout(Duration::from_millis(300))
+    ///     .output_string()
+    ///     .await?;
+    /// assert!(r.idle_timed_out() && !r.timed_out());
+    /// assert_eq!(r.stdout(), "started\n");
+    /// # Ok(()) }
+    /// ```
+    pub fn idle_timeout(mut self, idle: Duration) -> Self {
+        self.idle_timeout = Some(idle);
+        self
+    }
+
+    /// The exit codes that count as success for the checking verbs
+    /// ([`run`](Self::run) and [`exit_code`](Self::exit_code); default:
+    /// only 0, and `exit_code` accepts any code). A code outside the set is
+    /// [`Error::NonZeroExit`](crate::Error::NonZeroExit). [`probe`](Self::probe)
+    /// keeps its own 0 = yes, 1 = no contract.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// // grep exits 1 when nothing matched: not a failure here.
+    /// let cmd = processkit::Command::new("grep").arg("absent").stdin("text\n").ok_codes([0, 1]);
+    /// assert_eq!(cmd.run().await?, "");
+    /// assert_eq!(cmd.exit_code().await?, 1);
+    /// let strict = processkit::Command::new("sh").args(["-c", "exit 3"]).ok_codes([0]);
+    /// assert!(matches!(strict.exit_code().await, Err(processkit::Error::NonZeroExit { code: 3, .. })));
+    /// # Ok(()) }
+    /// ```
+    pub fn ok_codes(mut self, codes: impl IntoIterator<Item = i32>) -> Self {
+        self.ok_codes = Some(codes.into_iter().collect());
+        self
+    }
+
+    /// `true` when `code` counts as success for [`run`](Self::run).
+    pub(crate) fn is_ok_code(&self, code: i32) -> bool {
+        match &self.ok_codes {
+            Some(codes) => codes.contains(&code),
+            None => code == 0,
+        }
     }
 
     /// Runs the child as user `uid` (Unix). On other targets the run fails
@@ -673,6 +956,12 @@ impl fmt::Debug for Command {
             );
         }
         d.field("stdin", &self.stdin);
+        if !matches!(self.stdout.0, DestKind::Capture) {
+            d.field("stdout", &self.stdout);
+        }
+        if !matches!(self.stderr.0, DestKind::Capture) {
+            d.field("stderr", &self.stderr);
+        }
         if let Some(t) = self.timeout {
             d.field("timeout", &t);
         }

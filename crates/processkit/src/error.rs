@@ -114,6 +114,17 @@ pub enum Error {
         timeout: Duration,
     },
 
+    /// Neither stdout nor stderr delivered a byte for the run's inactivity
+    /// deadline ([`Command::idle_timeout`](crate::Command::idle_timeout));
+    /// the tree was stopped.
+    #[error("`{program}` printed nothing for {idle:?}; the process tree was stopped")]
+    Inactive {
+        /// The program.
+        program: String,
+        /// The inactivity deadline that passed.
+        idle: Duration,
+    },
+
     /// The run was cancelled through its cancellation token; the tree was killed.
     #[error("`{program}` was cancelled; the process tree was killed")]
     Cancelled {
@@ -140,6 +151,24 @@ pub enum Error {
         program: String,
         /// What was wrong.
         reason: String,
+    },
+
+    /// A verb that reads stdout ([`Command::run`](crate::Command::run),
+    /// [`Command::first_line`](crate::Command::first_line),
+    /// [`RunningProcess::try_stdout_lines`](crate::RunningProcess::try_stdout_lines))
+    /// was used on a command whose stdout is not captured (it was sent to
+    /// the parent, a file or `/dev/null` with
+    /// [`Command::stdout`](crate::Command::stdout)). Nothing was started.
+    #[error(
+        "`{program}`: {verb} reads stdout, but stdout is {destination}; use output_string or exit_code, or keep stdout captured"
+    )]
+    OutputNotCaptured {
+        /// The program.
+        program: String,
+        /// The verb that needs captured stdout.
+        verb: String,
+        /// Where stdout goes instead (`"inherited"`, `"written to a file"`...).
+        destination: String,
     },
 
     /// A resource limit was requested that this host cannot enforce, or the
@@ -217,9 +246,11 @@ impl Error {
             | Error::NonZeroExit { program, .. }
             | Error::Killed { program, .. }
             | Error::Timeout { program, .. }
+            | Error::Inactive { program, .. }
             | Error::Cancelled { program }
             | Error::NotReady { program, .. }
             | Error::InvalidInput { program, .. }
+            | Error::OutputNotCaptured { program, .. }
             | Error::Unsupported { program, .. }
             | Error::NoScriptedOutcome { program, .. }
             | Error::Io { program, .. } => Some(program),
@@ -237,9 +268,11 @@ impl Error {
             | Error::NonZeroExit { program, .. }
             | Error::Killed { program, .. }
             | Error::Timeout { program, .. }
+            | Error::Inactive { program, .. }
             | Error::Cancelled { program }
             | Error::NotReady { program, .. }
             | Error::InvalidInput { program, .. }
+            | Error::OutputNotCaptured { program, .. }
             | Error::Unsupported { program, .. }
             | Error::NoScriptedOutcome { program, .. }
             | Error::Io { program, .. } => Some(program),
@@ -260,6 +293,17 @@ impl Error {
     /// ```
     pub fn is_timeout(&self) -> bool {
         matches!(self, Error::Timeout { .. })
+    }
+
+    /// `true` for errors that come from the run's inactivity deadline.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let e = processkit::Error::Inactive { program: "x".into(), idle: Duration::from_secs(1) };
+    /// assert!(e.is_inactive() && !e.is_timeout());
+    /// ```
+    pub fn is_inactive(&self) -> bool {
+        matches!(self, Error::Inactive { .. })
     }
 
     pub(crate) fn io(program: &str, context: impl Into<String>, source: io::Error) -> Self {
@@ -321,8 +365,10 @@ impl From<Error> for io::Error {
         let kind = match &e {
             Error::NotFound { .. } => io::ErrorKind::NotFound,
             Error::PermissionDenied { .. } => io::ErrorKind::PermissionDenied,
-            Error::Timeout { .. } => io::ErrorKind::TimedOut,
-            Error::InvalidInput { .. } => io::ErrorKind::InvalidInput,
+            Error::Timeout { .. } | Error::Inactive { .. } => io::ErrorKind::TimedOut,
+            Error::InvalidInput { .. } | Error::OutputNotCaptured { .. } => {
+                io::ErrorKind::InvalidInput
+            }
             Error::Unsupported { .. } => io::ErrorKind::Unsupported,
             _ => io::ErrorKind::Other,
         };

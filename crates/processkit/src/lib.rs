@@ -39,6 +39,7 @@
 //! | `record` | no | record/replay cassettes (`RecordReplayRunner`) |
 //! | `mock` | no | a mockall-generated `MockRunner` |
 //! | `tracing` | no | lifecycle events; never argv or environment values |
+//! | `systemd` | yes | Linux: a non-root process whose own cgroup is not writable gets a delegated scope from the user's systemd manager over D-Bus (pulls `zbus`); nothing off Linux |
 //!
 //! Every flag only adds API: the kill-on-drop guarantee holds in every
 //! configuration.
@@ -54,6 +55,7 @@ mod error;
 mod group;
 mod guarantee;
 mod mechanism;
+mod output;
 mod pipeline;
 mod result;
 mod retry;
@@ -78,6 +80,7 @@ pub use error::{Error, Result};
 pub use group::{ProcessGroup, ProcessGroupOptions};
 pub use guarantee::{Guarantee, disable_guardian, guarantee};
 pub use mechanism::{Mechanism, Preflight, preflight};
+pub use output::{CaptureLimit, Destination, Keep};
 pub use pipeline::Pipeline;
 pub use result::{ExitStatus, ProcessResult};
 pub use retry::{Attempt, RetryPolicy};

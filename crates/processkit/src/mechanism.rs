@@ -19,6 +19,13 @@ pub enum Mechanism {
     ProcessGroup,
     /// A Windows Job Object with kill-on-close: catches every descendant.
     JobObject,
+    /// Linux without a writable cgroup (a non-root user, a container with a
+    /// read-only cgroupfs): each child runs below its own small helper
+    /// process that is a child subreaper, so every orphaned descendant,
+    /// including ones that call `setsid` or double-fork, is re-parented to
+    /// the helper and torn down with it. Needs no privilege; offers no
+    /// limits, and stats come from `/proc`.
+    Subreaper,
     /// No containment (a target without any mechanism).
     None,
 }
@@ -30,7 +37,12 @@ impl Mechanism {
     /// ```
     /// let m = processkit::Mechanism::current();
     /// # #[cfg(target_os = "linux")]
-    /// assert!(matches!(m, processkit::Mechanism::CgroupV2 | processkit::Mechanism::ProcessGroup));
+    /// assert!(matches!(
+    ///     m,
+    ///     processkit::Mechanism::CgroupV2
+    ///         | processkit::Mechanism::Subreaper
+    ///         | processkit::Mechanism::ProcessGroup
+    /// ));
     /// ```
     pub fn current() -> Mechanism {
         preflight().mechanism
@@ -40,10 +52,14 @@ impl Mechanism {
     ///
     /// ```
     /// assert!(processkit::Mechanism::CgroupV2.contains_setsid());
+    /// assert!(processkit::Mechanism::Subreaper.contains_setsid());
     /// assert!(!processkit::Mechanism::ProcessGroup.contains_setsid());
     /// ```
     pub fn contains_setsid(self) -> bool {
-        matches!(self, Mechanism::CgroupV2 | Mechanism::JobObject)
+        matches!(
+            self,
+            Mechanism::CgroupV2 | Mechanism::JobObject | Mechanism::Subreaper
+        )
     }
 }
 
@@ -53,6 +69,7 @@ impl fmt::Display for Mechanism {
             Mechanism::CgroupV2 => "cgroup v2",
             Mechanism::ProcessGroup => "POSIX process group",
             Mechanism::JobObject => "Job Object",
+            Mechanism::Subreaper => "child subreaper",
             Mechanism::None => "none",
         })
     }
@@ -76,6 +93,11 @@ pub struct Preflight {
     pub host_mechanism: Mechanism,
     /// Why the host's mechanism is weaker than the platform's best, if it is.
     pub fallback_reason: Option<String>,
+    /// Where the cgroup came from when it is not this process's own: on a
+    /// systemd host where a non-root process may not create a cgroup where it
+    /// stands, the user manager's delegated scope (the unit is named, and
+    /// that this process moved itself into it). `None` otherwise.
+    pub cgroup_source: Option<String>,
     /// Which spawner starts children.
     pub spawner: &'static str,
     /// Whether containers are torn down even if this process dies without
@@ -90,6 +112,9 @@ impl fmt::Display for Preflight {
             "mechanism: {}; spawner: {}; guarantee: {}",
             self.mechanism, self.spawner, self.guarantee
         )?;
+        if let Some(s) = &self.cgroup_source {
+            write!(f, "; cgroup: {s}")?;
+        }
         if let Some(r) = &self.fallback_reason {
             write!(f, "; fallback because: {r}")?;
         }
@@ -99,6 +124,14 @@ impl fmt::Display for Preflight {
 
 /// Inspects the host: which mechanism is available, which spawner is used,
 /// and which no-orphan guarantee is in force. Never spawns a process.
+///
+/// On Linux the first call sets up the host's cgroup root (as the first
+/// container would). Where that needs the user's systemd manager (feature
+/// `systemd`: a non-root process whose own cgroup is not writable), it asks
+/// the manager for a delegated scope over D-Bus and moves this process into
+/// it; [`Preflight::cgroup_source`] then names the unit. That exchange is
+/// bounded in time; a missing or refusing manager becomes a
+/// [`Preflight::fallback_reason`].
 ///
 /// ```
 /// let p = processkit::preflight();
@@ -114,6 +147,7 @@ pub fn preflight() -> Preflight {
         mechanism,
         host_mechanism,
         fallback_reason,
+        cgroup_source: crate::sys::cgroup_source(),
         spawner: crate::sys::spawner_name(),
         guarantee: crate::guarantee(),
     }

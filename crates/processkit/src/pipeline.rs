@@ -106,7 +106,11 @@ struct Stage {
 /// [`stdin`](Command::stdin) source is used as on a single command; the
 /// other stages read from the pipe, so their own stdin setting is ignored.
 /// Only the last stage's stdout line handler can run (the other stages'
-/// stdout never passes through this process). A stage's
+/// stdout never passes through this process). Likewise only the last stage's
+/// [`stdout`](Command::stdout) destination applies (the others write into
+/// the pipe), while every stage's [`stderr`](Command::stderr) destination
+/// applies, [`stderr_to_stdout`](Command::stderr_to_stdout) included (an
+/// upstream stage's stderr then feeds the next stage, as `2>&1 |` does). A stage's
 /// [`retry`](Command::retry) policy does not apply inside a chain.
 ///
 /// When two pipelines are joined with `|`, the stages are concatenated; the
@@ -153,6 +157,10 @@ struct Outcome {
     label: String,
     /// The deadline to report if the result timed out.
     timeout: Duration,
+    /// The attributed stage's inactivity deadline.
+    idle: Duration,
+    /// The attributed stage's success codes.
+    ok_codes: Option<Vec<i32>>,
 }
 
 impl Outcome {
@@ -168,6 +176,12 @@ impl Outcome {
                 timeout: self.timeout,
             });
         }
+        if self.result.idle_timed_out() {
+            return Err(Error::Inactive {
+                program: self.label.clone(),
+                idle: self.idle,
+            });
+        }
         match self.result.code() {
             Some(code) => Ok(code),
             None => Err(Error::Killed {
@@ -175,6 +189,14 @@ impl Outcome {
                 signal: self.result.signal().unwrap_or(9),
                 stderr_tail: self.stderr_tail(),
             }),
+        }
+    }
+
+    /// `true` when `code` counts as success for the attributed stage.
+    fn is_ok_code(&self, code: i32) -> bool {
+        match &self.ok_codes {
+            Some(codes) => codes.contains(&code),
+            None => code == 0,
         }
     }
 
@@ -406,6 +428,16 @@ impl Pipeline {
         Ok(())
     }
 
+    /// The error a verb that reads the last stage's stdout returns when it
+    /// is not captured, naming that stage.
+    fn require_captured_stdout(&self, verb: &str) -> Result<()> {
+        let last = self.stages.len() - 1;
+        self.stages[last]
+            .cmd
+            .require_captured_stdout(verb)
+            .map_err(|e| self.stage_error(e, last))
+    }
+
     // ----- spawning ------------------------------------------------------
 
     /// The command stage `index` is spawned from. In start mode the chain's
@@ -597,7 +629,12 @@ impl Pipeline {
         elapsed: Duration,
     ) -> Outcome {
         let n = results.len();
-        let failed = |i: &usize| !results[*i].is_success();
+        let failed = |i: &usize| {
+            let r = &results[*i];
+            r.timed_out()
+                || r.idle_timed_out()
+                || !r.code().is_some_and(|c| self.stages[*i].cmd.is_ok_code(c))
+        };
         let index = (0..n)
             .find(|i| self.stages[*i].checked && failed(i))
             .or_else(|| {
@@ -617,20 +654,36 @@ impl Pipeline {
         } else {
             Some(results.swap_remove(index))
         };
-        let (stdout, last_stderr, last_status, last_timed_out) = match last {
+        let (out_dropped, last_err_dropped) = last
+            .as_ref()
+            .map_or((0, 0), |r| (r.stdout_dropped(), r.stderr_dropped()));
+        let (stdout, last_stderr, last_status, last_timed_out, last_idle) = match last {
             Some(r) => {
-                let (status, timed_out) = (r.status(), r.timed_out());
+                let (status, timed_out, idle) = (r.status(), r.timed_out(), r.idle_timed_out());
                 let (out, err) = r.into_output();
-                (out, err, status, timed_out)
+                (out, err, status, timed_out, idle)
             }
-            None => (Vec::new(), Vec::new(), ExitStatus::from_code(0), false),
+            None => (
+                Vec::new(),
+                Vec::new(),
+                ExitStatus::from_code(0),
+                false,
+                false,
+            ),
         };
-        let (status, stderr, stage_timed_out) = match attributed {
+        let (status, stderr, stage_timed_out, stage_idle, err_dropped) = match attributed {
             Some(r) => {
-                let (status, timed_out) = (r.status(), r.timed_out());
-                (status, r.into_output().1, timed_out)
+                let (status, timed_out, idle) = (r.status(), r.timed_out(), r.idle_timed_out());
+                let dropped = r.stderr_dropped();
+                (status, r.into_output().1, timed_out, idle, dropped)
             }
-            None => (last_status, last_stderr, last_timed_out),
+            None => (
+                last_status,
+                last_stderr,
+                last_timed_out,
+                last_idle,
+                last_err_dropped,
+            ),
         };
         let timeout = if chain_timed_out {
             self.timeout.unwrap_or_default()
@@ -645,9 +698,13 @@ impl Pipeline {
                 stderr,
                 chain_timed_out || stage_timed_out,
                 elapsed,
-            ),
+            )
+            .with_idle_timed_out(stage_idle && !chain_timed_out && !stage_timed_out)
+            .with_dropped(out_dropped, err_dropped),
             label: self.stage_label(index),
             timeout,
+            idle: self.stages[index].cmd.idle_timeout.unwrap_or_default(),
+            ok_codes: self.stages[index].cmd.ok_codes.clone(),
         }
     }
 
@@ -675,9 +732,10 @@ impl Pipeline {
     /// # Ok(()) }
     /// ```
     pub async fn run(&self) -> Result<String> {
+        self.require_captured_stdout("run")?;
         let outcome = self.execute().await?;
         let code = outcome.require_exit()?;
-        if code != 0 {
+        if !outcome.is_ok_code(code) {
             return Err(outcome.non_zero(code));
         }
         let (stdout, _) = outcome.result.into_lossy().into_output();
@@ -734,7 +792,12 @@ impl Pipeline {
     /// # Ok(()) }
     /// ```
     pub async fn exit_code(&self) -> Result<i32> {
-        self.execute().await?.require_exit()
+        let outcome = self.execute().await?;
+        let code = outcome.require_exit()?;
+        if outcome.ok_codes.is_some() && !outcome.is_ok_code(code) {
+            return Err(outcome.non_zero(code));
+        }
+        Ok(code)
     }
 
     /// Runs the chain as a yes/no check: an attributed exit code of 0 is
@@ -777,6 +840,7 @@ impl Pipeline {
         &self,
         pred: impl FnMut(&str) -> bool + Send,
     ) -> Result<Option<String>> {
+        self.require_captured_stdout("first_line")?;
         let mut run = self.start().await?;
         let line = run.first_matching_line(pred).await;
         drop(run); // kills every stage

@@ -110,6 +110,14 @@ pub struct ProcessResult<T = String> {
     stderr: T,
     timed_out: bool,
     duration: Duration,
+    /// Ended by the inactivity deadline.
+    #[cfg_attr(feature = "record", serde(default))]
+    idle_timed_out: bool,
+    /// Bytes a capture cap dropped from stdout and stderr.
+    #[cfg_attr(feature = "record", serde(default))]
+    stdout_dropped: u64,
+    #[cfg_attr(feature = "record", serde(default))]
+    stderr_dropped: u64,
 }
 
 impl<T> ProcessResult<T> {
@@ -135,7 +143,23 @@ impl<T> ProcessResult<T> {
             stderr,
             timed_out,
             duration,
+            idle_timed_out: false,
+            stdout_dropped: 0,
+            stderr_dropped: 0,
         }
+    }
+
+    /// Records how many bytes capture caps dropped from each stream.
+    pub(crate) fn with_dropped(mut self, stdout: u64, stderr: u64) -> Self {
+        self.stdout_dropped = stdout;
+        self.stderr_dropped = stderr;
+        self
+    }
+
+    /// Marks the result as ended by the inactivity deadline.
+    pub(crate) fn with_idle_timed_out(mut self, idle: bool) -> Self {
+        self.idle_timed_out = idle;
+        self
     }
 
     /// The program that ran (for a pipeline: the stage the outcome is attributed to).
@@ -217,7 +241,55 @@ impl<T> ProcessResult<T> {
         self.timed_out
     }
 
-    /// `true` when the process exited with code 0 and did not time out.
+    /// `true` when the run ended because neither stdout nor stderr
+    /// delivered a byte for its
+    /// [`idle_timeout`](crate::Command::idle_timeout). Distinct from
+    /// [`timed_out`](Self::timed_out), the wall-clock deadline.
+    ///
+    /// ```
+    /// # use processkit::{ExitStatus, ProcessResult};
+    /// # let r = ProcessResult::new("x", ExitStatus::from_code(0), String::new(), String::new(), false, Default::default());
+    /// assert!(!r.idle_timed_out());
+    /// ```
+    pub fn idle_timed_out(&self) -> bool {
+        self.idle_timed_out
+    }
+
+    /// How many stdout bytes a [`CaptureLimit`](crate::CaptureLimit) dropped
+    /// (0: the capture is complete).
+    ///
+    /// ```
+    /// # use processkit::{ExitStatus, ProcessResult};
+    /// # let r = ProcessResult::new("x", ExitStatus::from_code(0), String::new(), String::new(), false, Default::default());
+    /// assert_eq!(r.stdout_dropped(), 0);
+    /// ```
+    pub fn stdout_dropped(&self) -> u64 {
+        self.stdout_dropped
+    }
+
+    /// How many stderr bytes a [`CaptureLimit`](crate::CaptureLimit) dropped.
+    ///
+    /// ```
+    /// # use processkit::{ExitStatus, ProcessResult};
+    /// # let r = ProcessResult::new("x", ExitStatus::from_code(0), String::new(), String::new(), false, Default::default());
+    /// assert_eq!(r.stderr_dropped(), 0);
+    /// ```
+    pub fn stderr_dropped(&self) -> u64 {
+        self.stderr_dropped
+    }
+
+    /// `true` when a capture cap dropped bytes from either stream.
+    ///
+    /// ```
+    /// # use processkit::{ExitStatus, ProcessResult};
+    /// # let r = ProcessResult::new("x", ExitStatus::from_code(0), String::new(), String::new(), false, Default::default());
+    /// assert!(!r.is_truncated());
+    /// ```
+    pub fn is_truncated(&self) -> bool {
+        self.stdout_dropped > 0 || self.stderr_dropped > 0
+    }
+
+    /// `true` when the process exited with code 0 and no deadline ended it.
     ///
     /// ```
     /// # use processkit::{ExitStatus, ProcessResult};
@@ -225,7 +297,7 @@ impl<T> ProcessResult<T> {
     /// assert!(r.is_success());
     /// ```
     pub fn is_success(&self) -> bool {
-        self.status.success() && !self.timed_out
+        self.status.success() && !self.timed_out && !self.idle_timed_out
     }
 
     /// Wall-clock time from spawn to exit.
@@ -267,6 +339,9 @@ impl<T> ProcessResult<T> {
             stderr: f(self.stderr),
             timed_out: self.timed_out,
             duration: self.duration,
+            idle_timed_out: self.idle_timed_out,
+            stdout_dropped: self.stdout_dropped,
+            stderr_dropped: self.stderr_dropped,
         }
     }
 }
@@ -292,6 +367,8 @@ impl fmt::Display for ProcessResult<String> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.timed_out {
             write!(f, "{}: timed out", self.program)
+        } else if self.idle_timed_out {
+            write!(f, "{}: stopped after printing nothing", self.program)
         } else if self.is_success() {
             write!(f, "{}", self.stdout.trim_end())
         } else {

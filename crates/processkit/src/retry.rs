@@ -292,6 +292,7 @@ fn is_permanent(e: &Error) -> bool {
         Error::Cancelled { .. }
             | Error::NotFound { .. }
             | Error::InvalidInput { .. }
+            | Error::OutputNotCaptured { .. }
             | Error::Unsupported { .. }
             | Error::BadDirectory { .. }
             | Error::PermissionDenied { .. }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use crate::command::Command;
 use crate::error::{Error, Result};
+use crate::output::{DestKind, Destination};
 use crate::result::{ProcessResult, stderr_tail};
 use crate::running::{Owner, Parts, Proc, RunningProcess};
 use crate::stdin::StdinKind;
@@ -111,6 +112,7 @@ pub trait ProcessRunnerExt: ProcessRunner {
     /// See [`Command::run`].
     fn run<'a>(&'a self, cmd: &'a Command) -> BoxFuture<'a, Result<String>> {
         Box::pin(async move {
+            cmd.require_captured_stdout("run")?;
             let r = self.output_string(cmd).await?;
             require_success(cmd, &r)?;
             let (mut out, _) = r.into_output();
@@ -123,7 +125,15 @@ pub trait ProcessRunnerExt: ProcessRunner {
     fn exit_code<'a>(&'a self, cmd: &'a Command) -> BoxFuture<'a, Result<i32>> {
         Box::pin(async move {
             let r = self.output_string(cmd).await?;
-            require_exit(cmd, &r)
+            let code = require_exit(cmd, &r)?;
+            if cmd.ok_codes.is_some() && !cmd.is_ok_code(code) {
+                return Err(Error::NonZeroExit {
+                    program: r.program().to_owned(),
+                    code,
+                    stderr_tail: stderr_tail(r.stderr(), 5),
+                });
+            }
+            Ok(code)
         })
     }
 
@@ -158,6 +168,7 @@ pub trait ProcessRunnerExt: ProcessRunner {
                     program: cmd.name().to_owned(),
                 });
             }
+            cmd.require_captured_stdout("first_line")?;
             let mut run = self.start(cmd).await?;
             let line = run.first_matching_line(pred).await;
             drop(run); // kills the tree (owned) once the match is in
@@ -171,7 +182,7 @@ impl<R: ProcessRunner + ?Sized> ProcessRunnerExt for R {}
 /// The error for a run that did not exit, or exited non-zero.
 pub(crate) fn require_success<T: AsRef<[u8]>>(cmd: &Command, r: &ProcessResult<T>) -> Result<()> {
     let code = require_exit(cmd, r)?;
-    if code != 0 {
+    if !cmd.is_ok_code(code) {
         return Err(Error::NonZeroExit {
             program: r.program().to_owned(),
             code,
@@ -186,6 +197,12 @@ fn require_exit<T: AsRef<[u8]>>(cmd: &Command, r: &ProcessResult<T>) -> Result<i
         return Err(Error::Timeout {
             program: r.program().to_owned(),
             timeout: cmd.timeout.unwrap_or_default(),
+        });
+    }
+    if r.idle_timed_out() {
+        return Err(Error::Inactive {
+            program: r.program().to_owned(),
+            idle: cmd.idle_timeout.unwrap_or_default(),
         });
     }
     match r.code() {
@@ -285,6 +302,8 @@ pub(crate) fn check_platform(cmd: &Command) -> Result<()> {
             Some("gid")
         } else if cmd.setsid {
             Some("setsid")
+        } else if cmd.grace.is_some() {
+            Some("grace_period")
         } else {
             None
         };
@@ -297,6 +316,32 @@ pub(crate) fn check_platform(cmd: &Command) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// What the child's stdout or stderr is connected to for `dest`.
+fn destination(cmd: &Command, dest: &Destination, stream: &str) -> Result<StdioKind> {
+    Ok(match &dest.0 {
+        DestKind::Capture | DestKind::Tee(_) => StdioKind::Piped,
+        DestKind::Inherit => StdioKind::Inherit,
+        DestKind::Null => StdioKind::Null,
+        DestKind::Stdout => StdioKind::Stdout,
+        DestKind::File { path, append } => {
+            let mut open = std::fs::OpenOptions::new();
+            if *append {
+                open.append(true);
+            } else {
+                open.write(true).truncate(true);
+            }
+            let f = open.create(true).open(path).map_err(|e| {
+                Error::io(
+                    cmd.name(),
+                    format!("opening {stream} file {}", path.display()),
+                    e,
+                )
+            })?;
+            StdioKind::Io(f.into())
+        }
+    })
 }
 
 /// Builds the spawn request for `cmd`. `stdin`/`stdout` override the
@@ -325,6 +370,23 @@ pub(crate) fn request(
             }
         },
     };
+    let stdout = match stdout {
+        Some(k) => k,
+        None => destination(cmd, &cmd.stdout, "stdout")?,
+    };
+    let stderr = destination(cmd, &cmd.stderr, "stderr")?;
+    if cmd.idle_timeout.is_some()
+        && !matches!(stdout, StdioKind::Piped)
+        && !matches!(stderr, StdioKind::Piped)
+    {
+        return Err(Error::invalid(
+            cmd.name(),
+            "idle_timeout needs stdout or stderr captured: no output passes through this process",
+        ));
+    }
+    if cmd.grace.is_some() {
+        cmd.stop_signal.to_raw(cmd.name())?;
+    }
     Ok(SpawnRequest {
         display_name: cmd.name(),
         program: &cmd.program,
@@ -332,8 +394,8 @@ pub(crate) fn request(
         env: cmd.resolved_env(),
         cwd: cmd.cwd.as_deref(),
         stdin,
-        stdout: stdout.unwrap_or(StdioKind::Piped),
-        stderr: StdioKind::Piped,
+        stdout,
+        stderr,
         setsid: cmd.setsid,
         uid: cmd.uid,
         gid: cmd.gid,

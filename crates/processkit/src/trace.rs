@@ -85,6 +85,17 @@ pub(crate) fn timed_out(program: &str, timeout: Duration) {
     );
 }
 
+/// A run printed nothing for its inactivity deadline and its tree was stopped.
+pub(crate) fn idle_timed_out(program: &str, idle: Duration) {
+    #[cfg(feature = "tracing")]
+    ev!(
+        info,
+        program,
+        idle_ms = idle.as_millis() as u64,
+        "no output for the inactivity deadline; tree stopped"
+    );
+}
+
 /// A run was cancelled and its tree was killed.
 #[cfg_attr(not(feature = "cancellation"), allow(dead_code))]
 pub(crate) fn cancelled(program: &str) {

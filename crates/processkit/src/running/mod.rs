@@ -25,6 +25,7 @@ use tokio::time::Sleep;
 use tokio_stream::Stream;
 
 use crate::error::{Error, Result};
+use crate::output::CaptureLimit;
 use crate::result::{ExitStatus, ProcessResult};
 use crate::sys;
 use pump::Pump;
@@ -33,6 +34,10 @@ use pump::Pump;
 /// and its container was torn down. Only an fd that escaped the container
 /// (possible on the process-group mechanism) can make this bound matter.
 pub(crate) const DRAIN: Duration = Duration::from_secs(2);
+
+/// How much stderr a streaming path keeps (the last bytes) when the command
+/// set no [`CaptureLimit`] of its own.
+const STREAM_STDERR_CAP: usize = 4 * 1024 * 1024;
 
 /// How much unread stdout [`RunningProcess::wait`] buffers while waiting.
 const WAIT_BUFFER: usize = 64 * 1024 * 1024;
@@ -165,8 +170,9 @@ fn kill_signal() -> i32 {
 enum Stderr {
     /// Read by whoever polls the handle (capture verbs).
     Inline(Pump),
-    /// Drained into memory by a background task (streaming and probes).
-    Task(tokio::task::JoinHandle<Vec<u8>>),
+    /// Drained into memory by a background task (streaming and probes),
+    /// with the number of bytes its cap dropped.
+    Task(tokio::task::JoinHandle<(Vec<u8>, u64)>),
     /// Finished.
     Done(Vec<u8>),
 }
@@ -214,9 +220,87 @@ pub struct RunningProcess {
     watchdog: Option<tokio::task::JoinHandle<()>>,
     stdout: Pump,
     stderr: Stderr,
+    /// Where stdout goes when it is not captured (for error messages).
+    stdout_dest: Option<&'static str>,
     status: Option<ExitStatus>,
     timed_out: bool,
     cancelled: bool,
+    /// How a deadline stops the tree (shared with the watchdog).
+    stop: std::sync::Arc<Stop>,
+    /// The escalation to `SIGKILL` after a polite stop signal.
+    kill_at: Option<Pin<Box<Sleep>>>,
+    /// The inactivity deadline and the clock of the last output byte.
+    idle: Option<(Duration, std::sync::Arc<Activity>)>,
+    idle_sleep: Option<Pin<Box<Sleep>>>,
+    idle_timed_out: bool,
+    /// Bytes a cap dropped from the captured stderr.
+    stderr_dropped: u64,
+}
+
+/// How a deadline stops a process tree: at once, or with a polite signal
+/// first and `SIGKILL` after a grace period. Shared by the handle and its
+/// watchdog task, so the polite signal goes out once whoever notices first.
+pub(crate) struct Stop {
+    grace: Option<Duration>,
+    signal: i32,
+    /// 0: running; 1: the polite signal was sent; 2: killed.
+    state: std::sync::atomic::AtomicU8,
+}
+
+impl Stop {
+    fn new(cmd: &crate::Command) -> Stop {
+        let signal = cmd
+            .stop_signal
+            .to_raw(cmd.name())
+            .unwrap_or_else(|_| kill_signal());
+        Stop {
+            grace: cmd.grace.filter(|_| signal != kill_signal()),
+            signal,
+            state: std::sync::atomic::AtomicU8::new(0),
+        }
+    }
+
+    /// Claims the right to send the polite signal (once per run).
+    fn claim_signal(&self) -> bool {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.state.compare_exchange(0, 1, SeqCst, SeqCst).is_ok()
+    }
+
+    fn mark_killed(&self) {
+        self.state.store(2, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// When the child last delivered a byte on a captured stream.
+pub(crate) struct Activity {
+    origin: Instant,
+    /// Milliseconds from `origin` to the last byte (0: none yet).
+    last_ms: std::sync::atomic::AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Activity {
+        Activity {
+            origin: Instant::now(),
+            last_ms: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// Records that a byte arrived now.
+    pub(crate) fn touch(&self) {
+        let ms = self.origin.elapsed().as_millis().min(u64::MAX as u128) as u64;
+        self.last_ms
+            .fetch_max(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn last(&self) -> u64 {
+        self.last_ms.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// When the run is idle for `idle` unless another byte arrives.
+    fn due(&self, idle: Duration) -> tokio::time::Instant {
+        tokio::time::Instant::from_std(self.origin + Duration::from_millis(self.last()) + idle)
+    }
 }
 
 impl std::fmt::Debug for RunningProcess {
@@ -253,7 +337,12 @@ impl RunningProcess {
                 feeder = Some(tokio::spawn(stdin::feed(cmd.stdin.0.clone(), pipe)));
             }
         }
-        let watchdog = watchdog(&parts.proc_, cmd);
+        let stop = std::sync::Arc::new(Stop::new(cmd));
+        let idle = cmd
+            .idle_timeout
+            .map(|d| (d, std::sync::Arc::new(Activity::new())));
+        let activity = idle.as_ref().map(|(_, a)| a.clone());
+        let watchdog = watchdog(&parts.proc_, cmd, &stop, activity.clone());
         RunningProcess {
             program: parts.program,
             pid,
@@ -270,11 +359,26 @@ impl RunningProcess {
             }),
             stdin: stdin_writer,
             feeder,
-            stdout: Pump::new(parts.stdout, cmd.on_stdout.clone()),
-            stderr: Stderr::Inline(Pump::new(parts.stderr, cmd.on_stderr.clone())),
+            stdout: Pump::new(parts.stdout, cmd.on_stdout.clone())
+                .with_tee(cmd.stdout.tee_writer())
+                .with_activity(activity.clone())
+                .with_limit(cmd.stdout_limit),
+            stderr: Stderr::Inline(
+                Pump::new(parts.stderr, cmd.on_stderr.clone())
+                    .with_tee(cmd.stderr.tee_writer())
+                    .with_activity(activity)
+                    .with_limit(cmd.stderr_limit),
+            ),
+            stdout_dest: (!cmd.stdout.is_captured()).then(|| cmd.stdout.describe()),
             status: None,
             timed_out: false,
             cancelled: false,
+            stop,
+            kill_at: None,
+            idle,
+            idle_sleep: None,
+            idle_timed_out: false,
+            stderr_dropped: 0,
         }
     }
 
@@ -351,6 +455,43 @@ impl RunningProcess {
         self.timed_out
     }
 
+    /// `true` if the run's inactivity deadline
+    /// ([`Command::idle_timeout`](crate::Command::idle_timeout)) passed and
+    /// the tree was stopped.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let mut run = processkit::Command::new("sleep").arg("5")
+    ///     .idle_timeout(std::time::Duration::from_millis(100))
+    ///     .start().await?;
+    /// assert_eq!(run.wait().await?, None);
+    /// assert!(run.idle_timed_out() && !run.timed_out());
+    /// # Ok(()) }
+    /// ```
+    pub fn idle_timed_out(&self) -> bool {
+        self.idle_timed_out
+    }
+
+    /// Stops the tree because a deadline passed: at once, or with the polite
+    /// signal first and `SIGKILL` after the grace period.
+    fn stop_tree(&mut self) {
+        match self.stop.grace {
+            Some(grace) => {
+                if self.stop.claim_signal() {
+                    let _ = self.proc_.signal_tree(self.stop.signal);
+                }
+                if self.kill_at.is_none() {
+                    self.kill_at = Some(Box::pin(tokio::time::sleep(grace)));
+                }
+            }
+            None => {
+                self.stop.mark_killed();
+                self.proc_.kill_tree();
+            }
+        }
+    }
+
     #[cfg_attr(not(feature = "stats"), allow(dead_code))]
     pub(crate) fn proc_ref(&self) -> &Proc {
         &self.proc_
@@ -396,11 +537,43 @@ impl RunningProcess {
         {
             self.timed_out = true;
             crate::trace::timed_out(&self.program, self.timeout.unwrap_or_default());
+            self.stop_tree();
+        }
+        if !self.timed_out
+            && !self.cancelled
+            && !self.idle_timed_out
+            && let Some((idle, activity)) = self.idle.as_ref()
+        {
+            let due = activity.due(*idle);
+            let idle = *idle;
+            let expired = tokio::time::Instant::now() >= due || {
+                let sleep = self
+                    .idle_sleep
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(due)));
+                if sleep.deadline() != due {
+                    sleep.as_mut().reset(due);
+                }
+                sleep.as_mut().poll(cx).is_ready()
+            };
+            if expired {
+                self.idle_timed_out = true;
+                self.idle_sleep = None;
+                crate::trace::idle_timed_out(&self.program, idle);
+                self.stop_tree();
+            }
+        }
+        if let Some(k) = self.kill_at.as_mut()
+            && k.as_mut().poll(cx).is_ready()
+        {
+            self.kill_at = None;
+            self.stop.mark_killed();
             self.proc_.kill_tree();
         }
         match self.proc_.poll_wait(cx) {
             Poll::Ready(Ok(status)) => {
                 self.status = Some(status);
+                self.kill_at = None;
+                self.idle_sleep = None;
                 if let Some(w) = self.watchdog.take() {
                     w.abort();
                 }
@@ -411,8 +584,9 @@ impl RunningProcess {
                     status.signal(),
                     self.elapsed(),
                 );
-                if self.proc_.kills_tree_on_exit() {
-                    // Take down whatever the child left behind.
+                if self.proc_.kills_tree_on_exit() || self.timed_out || self.idle_timed_out {
+                    // Take down whatever the child left behind (after a
+                    // deadline, a group member's subtree too).
                     self.proc_.kill_tree();
                 }
                 self.deadline = None;
@@ -443,10 +617,15 @@ impl RunningProcess {
             };
             if pump.is_eof() {
                 self.stderr = Stderr::Done(pump.take_captured());
+                self.stderr_dropped = pump.dropped();
             } else {
+                // Nobody reads this stderr until the end: keep its tail only,
+                // unless the command chose a cap itself.
+                pump.set_limit(Some(CaptureLimit::tail(STREAM_STDERR_CAP)));
                 self.stderr = Stderr::Task(tokio::spawn(async move {
                     poll_fn(|cx| pump.poll_capture(cx)).await;
-                    pump.take_captured()
+                    let bytes = pump.take_captured();
+                    (bytes, pump.dropped())
                 }));
             }
         }
@@ -459,10 +638,15 @@ impl RunningProcess {
             Stderr::Inline(mut p) => {
                 // Bounded: the child has exited and its tree is gone.
                 let _ = tokio::time::timeout(DRAIN, poll_fn(|cx| p.poll_capture(cx))).await;
-                p.take_captured()
+                let bytes = p.take_captured();
+                self.stderr_dropped = p.dropped();
+                bytes
             }
             Stderr::Task(mut handle) => match tokio::time::timeout(DRAIN, &mut handle).await {
-                Ok(Ok(b)) => b,
+                Ok(Ok((b, dropped))) => {
+                    self.stderr_dropped = dropped;
+                    b
+                }
                 _ => {
                     handle.abort();
                     Vec::new()
@@ -483,12 +667,19 @@ impl RunningProcess {
     /// Why the run ended early, as an error: cancelled (which wins), or
     /// killed by its own deadline.
     pub(crate) fn end_error(&self) -> Option<Error> {
-        self.final_error().or_else(|| {
-            self.timed_out.then(|| Error::Timeout {
-                program: self.program.clone(),
-                timeout: self.timeout.unwrap_or_default(),
+        self.final_error()
+            .or_else(|| {
+                self.timed_out.then(|| Error::Timeout {
+                    program: self.program.clone(),
+                    timeout: self.timeout.unwrap_or_default(),
+                })
             })
-        })
+            .or_else(|| {
+                self.idle_timed_out.then(|| Error::Inactive {
+                    program: self.program.clone(),
+                    idle: self.idle.as_ref().map(|(d, _)| *d).unwrap_or_default(),
+                })
+            })
     }
 
     /// Streams stdout line by line (see [`MAX_LINE`] for the splitting rules)
@@ -504,9 +695,39 @@ impl RunningProcess {
     /// assert_eq!(n, 3);
     /// # Ok(()) }
     /// ```
+    ///
+    /// When the command's stdout is not captured (see
+    /// [`Command::stdout`](crate::Command::stdout)) the stream is empty; use
+    /// [`try_stdout_lines`](Self::try_stdout_lines) to get an error instead.
     pub fn stdout_lines(&mut self) -> StdoutLines<'_> {
         self.detach_stderr();
         StdoutLines { run: self }
+    }
+
+    /// Like [`stdout_lines`](Self::stdout_lines), but returns
+    /// [`Error::OutputNotCaptured`] when the command's stdout is not
+    /// captured (inherited, a file, `/dev/null`) instead of an empty stream.
+    ///
+    /// ```
+    /// use processkit::{Command, Destination, Error, StreamExt};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let mut run = Command::new("seq").arg("2").start().await?;
+    /// assert_eq!(run.try_stdout_lines()?.collect::<Vec<_>>().await, ["1", "2"]);
+    ///
+    /// let mut quiet = Command::new("seq").arg("2").stdout(Destination::null()).start().await?;
+    /// assert!(matches!(quiet.try_stdout_lines(), Err(Error::OutputNotCaptured { .. })));
+    /// # Ok(()) }
+    /// ```
+    pub fn try_stdout_lines(&mut self) -> Result<StdoutLines<'_>> {
+        if let Some(dest) = self.stdout_dest {
+            return Err(Error::OutputNotCaptured {
+                program: self.program.clone(),
+                verb: "stdout_lines".to_owned(),
+                destination: dest.to_owned(),
+            });
+        }
+        Ok(self.stdout_lines())
     }
 
     fn poll_next_line(&mut self, cx: &mut Context<'_>) -> Poll<Option<String>> {
@@ -643,10 +864,7 @@ impl RunningProcess {
         self.detach_stderr();
         let status = poll_fn(|cx| {
             let exit = self.poll_exit(cx);
-            let out_done = self.stdout.poll_capture(cx).is_ready();
-            if out_done {
-                let _ = self.stdout.take_captured();
-            }
+            let out_done = self.stdout.poll_discard(cx).is_ready();
             match exit {
                 Poll::Ready(Ok(s)) => {
                     if out_done || self.drain_expired(cx) {
@@ -710,6 +928,7 @@ impl RunningProcess {
         let stderr = match stderr_inline.as_mut() {
             Some(p) => {
                 let b = p.take_captured();
+                self.stderr_dropped = p.dropped();
                 p.close();
                 b
             }
@@ -725,7 +944,9 @@ impl RunningProcess {
             stderr,
             self.timed_out,
             self.started.elapsed(),
-        ))
+        )
+        .with_idle_timed_out(self.idle_timed_out)
+        .with_dropped(self.stdout.dropped(), self.stderr_dropped))
     }
 
     /// Like [`output_bytes`](Self::output_bytes), with text output (invalid
@@ -765,10 +986,17 @@ impl RunningProcess {
     }
 }
 
-/// A task that kills a real process's own tree when its deadline passes or
-/// its token is cancelled. The handle's own polling notices the same events
-/// and records them; this only makes sure the kill does not wait for a poll.
-fn watchdog(proc_: &Proc, cmd: &crate::Command) -> Option<tokio::task::JoinHandle<()>> {
+/// A task that stops a real process's own tree when its deadline or
+/// inactivity deadline passes (politely first, when a grace period is set)
+/// or its token is cancelled. The handle's own polling notices the same
+/// events and records them; this only makes sure the stop does not wait for
+/// a poll.
+fn watchdog(
+    proc_: &Proc,
+    cmd: &crate::Command,
+    stop: &std::sync::Arc<Stop>,
+    activity: Option<std::sync::Arc<Activity>>,
+) -> Option<tokio::task::JoinHandle<()>> {
     let Proc::Real { member, .. } = proc_ else {
         return None;
     };
@@ -776,16 +1004,30 @@ fn watchdog(proc_: &Proc, cmd: &crate::Command) -> Option<tokio::task::JoinHandl
     let token = cmd.cancel.clone();
     #[cfg(not(feature = "cancellation"))]
     let token: Option<()> = None;
-    if cmd.timeout.is_none() && token.is_none() {
+    if cmd.timeout.is_none() && token.is_none() && activity.is_none() {
         return None;
     }
     let member = member.clone();
     let timeout = cmd.timeout;
+    let idle = cmd.idle_timeout;
+    let stop = stop.clone();
     Some(tokio::spawn(async move {
         let deadline = async {
             match timeout {
                 Some(t) => tokio::time::sleep(t).await,
                 None => std::future::pending().await,
+            }
+        };
+        let inactive = async {
+            match (idle, activity) {
+                (Some(idle), Some(activity)) => loop {
+                    let seen = activity.last();
+                    tokio::time::sleep_until(activity.due(idle)).await;
+                    if activity.last() == seen {
+                        break;
+                    }
+                },
+                _ => std::future::pending().await,
             }
         };
         #[cfg(feature = "cancellation")]
@@ -800,10 +1042,18 @@ fn watchdog(proc_: &Proc, cmd: &crate::Command) -> Option<tokio::task::JoinHandl
             let _ = token;
             std::future::pending::<()>()
         };
-        tokio::select! {
-            _ = deadline => {}
-            _ = cancelled => {}
+        let polite = tokio::select! {
+            _ = deadline => true,
+            _ = inactive => true,
+            _ = cancelled => false,
+        };
+        if polite && let Some(grace) = stop.grace {
+            if stop.claim_signal() {
+                let _ = member.signal_tree(stop.signal);
+            }
+            tokio::time::sleep(grace).await;
         }
+        stop.mark_killed();
         let _ = member.kill_tree();
     }))
 }

@@ -15,6 +15,7 @@ use std::io;
 use std::task::{Context, Poll};
 
 use crate::command::LineHandler;
+use crate::output::{CaptureLimit, Keep, TeeWriter};
 use crate::sys::ReadPipe;
 use crate::sys::io::poll_read_vec;
 
@@ -54,6 +55,89 @@ pub(crate) struct Pump {
     searched: usize,
     eof: bool,
     handler: Option<LineHandler>,
+    /// Gets a copy of every byte read ([`Destination::tee`](crate::Destination::tee)).
+    tee: Option<TeeWriter>,
+    /// Told about every read, for the inactivity deadline.
+    activity: Option<std::sync::Arc<super::Activity>>,
+    /// Capture mode with a byte cap: the bytes kept so far.
+    bounded: Option<Bounded>,
+}
+
+/// A capture with a byte cap: keeps the first bytes, the last bytes, or
+/// both ends, and counts what it drops. Memory stays within about twice
+/// the cap.
+pub(crate) struct Bounded {
+    /// Bytes kept from the start (up to `head_max`).
+    head: Vec<u8>,
+    head_max: usize,
+    /// The last bytes: `tail[tail_start..]`, at most `tail_max` of them.
+    tail: Vec<u8>,
+    tail_start: usize,
+    tail_max: usize,
+    dropped: u64,
+}
+
+impl Bounded {
+    pub(crate) fn new(limit: CaptureLimit) -> Bounded {
+        let (head_max, tail_max) = match limit.keep {
+            Keep::Head => (limit.max_bytes, 0),
+            Keep::Tail => (0, limit.max_bytes),
+            Keep::Both => (limit.max_bytes / 2, limit.max_bytes - limit.max_bytes / 2),
+        };
+        Bounded {
+            head: Vec::new(),
+            head_max,
+            tail: Vec::new(),
+            tail_start: 0,
+            tail_max,
+            dropped: 0,
+        }
+    }
+
+    fn push(&mut self, mut bytes: &[u8]) {
+        let room = self.head_max - self.head.len();
+        if room > 0 {
+            let n = room.min(bytes.len());
+            self.head.extend_from_slice(&bytes[..n]);
+            bytes = &bytes[n..];
+        }
+        if bytes.is_empty() {
+            return;
+        }
+        if self.tail_max == 0 {
+            self.dropped += bytes.len() as u64;
+            return;
+        }
+        if bytes.len() >= self.tail_max {
+            let skip = bytes.len() - self.tail_max;
+            self.dropped += (self.tail.len() - self.tail_start + skip) as u64;
+            self.tail.clear();
+            self.tail.extend_from_slice(&bytes[skip..]);
+            self.tail_start = 0;
+            return;
+        }
+        self.tail.extend_from_slice(bytes);
+        let held = self.tail.len() - self.tail_start;
+        if held > self.tail_max {
+            let excess = held - self.tail_max;
+            self.dropped += excess as u64;
+            self.tail_start += excess;
+        }
+        // Compact once the dead prefix is as big as what is kept, so the
+        // copy costs O(1) per byte and memory stays under twice the cap.
+        if self.tail_start >= self.tail_max.max(64 * 1024) {
+            self.tail.drain(..self.tail_start);
+            self.tail_start = 0;
+        }
+    }
+
+    fn take(&mut self) -> Vec<u8> {
+        let mut out = std::mem::take(&mut self.head);
+        out.extend_from_slice(&self.tail[self.tail_start..]);
+        self.tail = Vec::new();
+        self.tail_start = 0;
+        out
+    }
 }
 
 impl Pump {
@@ -67,6 +151,78 @@ impl Pump {
             searched: 0,
             eof,
             handler,
+            tee: None,
+            activity: None,
+            bounded: None,
+        }
+    }
+
+    /// Caps what capture mode keeps (`None`: everything).
+    pub(crate) fn with_limit(mut self, limit: Option<CaptureLimit>) -> Self {
+        self.set_limit(limit);
+        self
+    }
+
+    /// Caps what capture mode keeps from now on, unless a cap is set already.
+    pub(crate) fn set_limit(&mut self, limit: Option<CaptureLimit>) {
+        if self.bounded.is_none() {
+            self.bounded = limit.map(Bounded::new);
+        }
+    }
+
+    /// How many captured bytes the cap dropped.
+    pub(crate) fn dropped(&self) -> u64 {
+        self.bounded.as_ref().map_or(0, |b| b.dropped)
+    }
+
+    /// Bounded capture: moves the bytes the handler is done with into the
+    /// bounded store (at EOF, everything).
+    fn spill(&mut self) {
+        let Some(b) = self.bounded.as_mut() else {
+            return;
+        };
+        let upto = if self.handler.is_none() || self.eof {
+            self.buf.len()
+        } else {
+            self.scanned.max(self.start)
+        };
+        if upto > self.start {
+            b.push(&self.buf[self.start..upto]);
+            self.start = upto;
+            self.scanned = self.scanned.max(upto);
+            self.searched = self.searched.max(upto);
+            self.compact();
+        }
+    }
+
+    /// Reports every read to `activity` from now on.
+    pub(crate) fn with_activity(
+        mut self,
+        activity: Option<std::sync::Arc<super::Activity>>,
+    ) -> Self {
+        self.activity = activity;
+        self
+    }
+
+    /// Forwards every byte read from now on to `tee` as well.
+    pub(crate) fn with_tee(mut self, tee: Option<TeeWriter>) -> Self {
+        self.tee = tee;
+        self
+    }
+
+    /// Hands `buf[from..]` (just read) to the tee writer. A failing writer
+    /// is dropped: forwarding stops, capture goes on.
+    fn forward(&mut self, from: usize) {
+        let Some(tee) = &self.tee else { return };
+        let ok = match tee.lock() {
+            Ok(mut w) => w
+                .write_all(&self.buf[from..])
+                .and_then(|()| w.flush())
+                .is_ok(),
+            Err(_) => false,
+        };
+        if !ok {
+            self.tee = None;
         }
     }
 
@@ -87,13 +243,20 @@ impl Pump {
             self.eof = true;
             return Poll::Ready(Ok(false));
         };
+        let before = self.buf.len();
         match poll_read_vec(pipe, cx, &mut self.buf, want, max) {
             Poll::Ready(Ok(0)) => {
                 self.eof = true;
                 self.pipe = None;
                 Poll::Ready(Ok(false))
             }
-            Poll::Ready(Ok(_)) => Poll::Ready(Ok(true)),
+            Poll::Ready(Ok(_)) => {
+                if let Some(a) = &self.activity {
+                    a.touch();
+                }
+                self.forward(before);
+                Poll::Ready(Ok(true))
+            }
             Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => Poll::Ready(Ok(true)),
             Poll::Ready(Err(e)) => {
                 self.eof = true;
@@ -212,7 +375,8 @@ impl Pump {
         }
     }
 
-    /// Capture mode: reads until EOF, keeping everything.
+    /// Capture mode: reads until EOF, keeping everything (or, with a cap,
+    /// what the cap keeps).
     pub(crate) fn poll_capture(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         if self.scanned < self.start {
             self.scanned = self.start;
@@ -220,10 +384,19 @@ impl Pump {
         loop {
             if self.eof {
                 self.scan_for_handler();
+                self.spill();
                 return Poll::Ready(());
             }
-            match self.poll_fill(cx, self.capture_want(), usize::MAX) {
-                Poll::Ready(_) => self.scan_for_handler(),
+            let (want, max) = if self.bounded.is_some() {
+                (CHUNK, CHUNK)
+            } else {
+                (self.capture_want(), usize::MAX)
+            };
+            match self.poll_fill(cx, want, max) {
+                Poll::Ready(_) => {
+                    self.scan_for_handler();
+                    self.spill();
+                }
                 Poll::Pending => return Poll::Pending,
             }
         }
@@ -253,7 +426,15 @@ impl Pump {
         let was_eof = self.eof;
         self.eof = true;
         self.scan_for_handler();
+        self.spill();
         self.eof = was_eof;
+        if let Some(b) = self.bounded.as_mut() {
+            self.buf.clear();
+            self.start = 0;
+            self.scanned = 0;
+            self.searched = 0;
+            return b.take();
+        }
         let mut out = std::mem::take(&mut self.buf);
         if self.start > 0 {
             out.drain(..self.start);

@@ -7,7 +7,8 @@
 //!   children are placed in it *at spawn time* (never moved in afterwards,
 //!   which would race with the child's own forks), and it can kill, signal,
 //!   freeze, list and measure the whole tree. Backends: Linux cgroup v2
-//!   (`linux/cgroup.rs`), POSIX process groups (`unix/pgroup.rs`, the Linux
+//!   (`linux/cgroup.rs`), Linux child subreaper helpers where no writable
+//!   cgroup exists (`linux/subreaper/`), POSIX process groups (`unix/pgroup.rs`, the Linux
 //!   fallback and the macOS/BSD backend), Windows Job Objects
 //!   (`windows/job.rs`).
 //! * [`Container::spawn`]: starts one child inside the container and returns
@@ -52,6 +53,19 @@ pub(crate) use windows::{
     Child, Container, Member, OwnedIo, guarantee, host_mechanism, spawner_name,
 };
 
+/// Where the cgroup in use came from when it is not this process's own
+/// cgroup (a systemd-delegated scope); `None` otherwise and off Linux.
+pub(crate) fn cgroup_source() -> Option<String> {
+    #[cfg(target_os = "linux")]
+    {
+        linux::cgroup::host().ok().and_then(|h| h.source.clone())
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        None
+    }
+}
+
 /// The read side of a child's stdout or stderr pipe.
 pub(crate) type ReadPipe = Box<dyn tokio::io::AsyncRead + Send + Unpin>;
 /// The write side of a child's stdin pipe.
@@ -67,6 +81,9 @@ pub(crate) enum StdioKind {
     Piped,
     /// An existing file or pipe end, moved into the child.
     Io(OwnedIo),
+    /// Stderr only: a duplicate of whatever the child gets as stdout
+    /// (`2>&1`). Prepared after stdout.
+    Stdout,
 }
 
 /// Everything needed to start one child. Borrowed from a [`crate::Command`]
@@ -113,13 +130,14 @@ pub(crate) enum Request {
 
 impl Request {
     /// The request, with `PROCESSKIT_MECHANISM` (`process-group`, `cgroup`,
-    /// `job-object`) overriding `Best`.
+    /// `subreaper`, `job-object`) overriding `Best`.
     pub(crate) fn resolve(self) -> Request {
         match self {
             Request::Best => match std::env::var("PROCESSKIT_MECHANISM").ok().as_deref() {
                 Some("process-group") | Some("pgroup") => Request::Exactly(Mechanism::ProcessGroup),
                 Some("cgroup") | Some("cgroup-v2") => Request::Exactly(Mechanism::CgroupV2),
                 Some("job-object") => Request::Exactly(Mechanism::JobObject),
+                Some("subreaper") => Request::Exactly(Mechanism::Subreaper),
                 _ => Request::Best,
             },
             other => other,

@@ -24,6 +24,11 @@ pub(crate) enum Task {
     ReapPidfd(std::os::fd::OwnedFd),
     /// Anything else: called until it returns `true`.
     Poll(Box<dyn FnMut() -> bool + Send>),
+    /// Like `Poll`, for something that may take hours (a detached child's
+    /// cgroup leaf emptying, a raw leader being reaped by its owner): kept
+    /// for as long as it is not done, looked at twice a second at most.
+    #[cfg_attr(not(unix), allow(dead_code))]
+    Watch(Box<dyn FnMut() -> bool + Send>),
 }
 
 impl Task {
@@ -32,6 +37,7 @@ impl Task {
         match self {
             #[cfg(target_os = "linux")]
             Task::ReapPidfd(_) => true,
+            Task::Watch(_) => true,
             Task::Poll(_) => false,
         }
     }
@@ -51,7 +57,7 @@ impl Task {
                     Err(_) => true, // already reaped (ECHILD): nothing left to do
                 }
             }
-            Task::Poll(f) => f(),
+            Task::Poll(f) | Task::Watch(f) => f(),
         }
     }
 }
@@ -71,10 +77,16 @@ pub(crate) fn submit(mut task: Task) {
             .name("processkit-reaper".into())
             .spawn(move || run(rx));
         if spawned.is_err() {
-            // No thread can be started: finish the task here, bounded.
+            // No thread can be started: park the task; later submissions
+            // step it again. Nothing here may sleep: `submit` runs in `Drop`.
             drop(guard);
-            finish_inline(task);
+            park(task);
             return;
+        }
+        // Anything parked while no thread could start goes to it now.
+        let parked = std::mem::take(&mut *PARKED.lock().unwrap_or_else(|p| p.into_inner()));
+        for (t, _) in parked {
+            let _ = tx.send(t);
         }
         *guard = Some(tx);
     }
@@ -82,15 +94,27 @@ pub(crate) fn submit(mut task: Task) {
         && let Err(mpsc::SendError(task)) = tx.send(task)
     {
         drop(guard);
-        finish_inline(task);
+        park(task);
     }
 }
 
-fn finish_inline(mut task: Task) {
-    let start = Instant::now();
-    while !task.step() && start.elapsed() < Duration::from_secs(2) {
-        std::thread::sleep(Duration::from_millis(2));
-    }
+/// Tasks that could not go to a reaper thread (none could be started).
+static PARKED: Mutex<Vec<(Task, Instant)>> = Mutex::new(Vec::new());
+
+/// Keeps `task` for a later [`submit`] to step, and steps every parked task
+/// once now (each step is a few non-blocking syscalls).
+fn park(task: Task) {
+    let mut parked = PARKED.lock().unwrap_or_else(|p| p.into_inner());
+    parked.retain_mut(|(task, since)| {
+        !task.step() && (task.never_gives_up() || since.elapsed() < GIVE_UP)
+    });
+    parked.push((task, Instant::now()));
+}
+
+/// Number of parked tasks (for tests).
+#[cfg(test)]
+fn parked_len() -> usize {
+    PARKED.lock().unwrap_or_else(|p| p.into_inner()).len()
 }
 
 fn run(rx: Receiver<Task>) {
@@ -129,5 +153,32 @@ fn run(rx: Receiver<Task>) {
         pending.retain_mut(|(task, since)| {
             !task.step() && (task.never_gives_up() || since.elapsed() < GIVE_UP)
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Without a reaper thread a task is parked, never waited for: `submit`
+    /// runs inside `Drop`, on whatever thread drops a handle.
+    #[test]
+    fn a_task_without_a_thread_is_parked_without_blocking() {
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = done.clone();
+        let before = parked_len();
+        let start = Instant::now();
+        park(Task::Poll(Box::new(move || {
+            flag.load(std::sync::atomic::Ordering::SeqCst)
+        })));
+        assert!(
+            start.elapsed() < Duration::from_millis(100),
+            "parking blocked for {:?}",
+            start.elapsed()
+        );
+        assert_eq!(parked_len(), before + 1);
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        park(Task::Poll(Box::new(|| false)));
+        assert_eq!(parked_len(), before + 1, "the finished task was dropped");
     }
 }

@@ -27,9 +27,15 @@
 //!
 //! # Leftovers
 //!
-//! The host root carries its owner's pid and start time (from
-//! `/proc/<pid>/stat`), so a later process can tell a leftover of a dead
-//! owner from a live sibling's directory and sweep it: kill, wait, remove.
+//! The host root is named `processkit-<pid>-<start time>-<pid namespace>`:
+//! its owner's pid and start time (from `/proc/<pid>/stat`) and the inode of
+//! the owner's pid namespace (`/proc/self/ns/pid`). A later process sweeps
+//! (kill, wait, remove) a root only when it is from its own pid namespace,
+//! its own `/proc` shows that namespace, and the owner's pid is absent from
+//! `/proc` or names a process with another start time. A root of another
+//! namespace (a host in a container sharing the cgroup tree), or one whose
+//! owner cannot be looked at, is never touched: its owner is unknown, not
+//! dead.
 
 use std::fs;
 use std::io::{self, Read, Write};
@@ -49,6 +55,9 @@ pub(crate) struct Host {
     pub has_kill: bool,
     /// The pid of the process that created the root.
     pub owner: u32,
+    /// Where the cgroup came from when it is not the process's own one
+    /// (a systemd-delegated scope), for `preflight()`.
+    pub source: Option<String>,
 }
 
 static HOST: OnceLock<Result<Host, String>> = OnceLock::new();
@@ -105,14 +114,42 @@ mod tests {
         assert_eq!(super::unescape_mount("/end\\04"), "/end\\04");
     }
 
+    /// A listing can be stale by the time each pid is pinned: a pid that is
+    /// not in the cgroup any more (it exited and was reused outside) is
+    /// never signalled; a member still listed is.
+    #[test]
+    fn a_stale_listing_never_signals_a_process_outside_the_cgroup() {
+        let host = super::host().expect("a writable cgroup v2");
+        let cg = super::Cg::create_under(&host.root, "t").unwrap();
+        let mut member = std::process::Command::new("sleep")
+            .arg("300")
+            .spawn()
+            .unwrap();
+        std::fs::write(cg.path.join("cgroup.procs"), member.id().to_string()).unwrap();
+        let mut outsider = std::process::Command::new("sleep")
+            .arg("300")
+            .spawn()
+            .unwrap();
+        // As if `outsider` had taken the pid of a member that just exited.
+        super::signal_listed(&cg.path, &[outsider.id(), member.id()], libc::SIGKILL).unwrap();
+        let status = member.wait().unwrap();
+        assert!(!status.success(), "the member was signalled");
+        let running = outsider.try_wait().unwrap().is_none();
+        let _ = outsider.kill();
+        let _ = outsider.wait();
+        assert!(running, "a process outside the cgroup was killed");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        while cg.populated().unwrap() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        cg.remove_tree().unwrap();
+    }
+
     /// The path for kernels without `cgroup.kill` (before 5.14): freeze,
     /// kill every member through a pidfd, thaw.
     #[test]
     fn kill_without_cgroup_kill_freezes_sweeps_and_thaws() {
-        let Ok(host) = super::host() else {
-            eprintln!("skipped: no writable cgroup v2");
-            return;
-        };
+        let host = super::host().expect("a writable cgroup v2");
         let cg = super::Cg::create_under(&host.root, "t").unwrap();
         let mut kids = Vec::new();
         for _ in 0..3 {
@@ -164,7 +201,30 @@ fn init_host() -> Result<Host, String> {
     let parent = mount.join(own.trim_start_matches('/'));
     let pid = std::process::id();
     let start = start_time(pid).ok_or("cannot read this process's start time")?;
-    let root = parent.join(format!("processkit-{pid}-{start}"));
+    let root = match create_root(&parent, pid, start) {
+        Ok(root) => root,
+        #[cfg(feature = "systemd")]
+        Err(here) => {
+            // Not writable here: ask the user's systemd manager for a
+            // delegated scope (see systemd.rs), then use it as the parent.
+            let scope =
+                super::systemd::delegated_scope(&mount).map_err(|why| format!("{here}; {why}"))?;
+            let root = create_root(&scope.path, pid, start)?;
+            return Ok(finish_host(&scope.path, root, pid, Some(scope.describe())));
+        }
+        #[cfg(not(feature = "systemd"))]
+        Err(here) => return Err(here),
+    };
+    Ok(finish_host(&parent, root, pid, None))
+}
+
+/// Creates the host root under `parent` and proves it usable.
+fn create_root(parent: &Path, pid: u32, start: u64) -> Result<PathBuf, String> {
+    let root = match own_pid_namespace() {
+        Some(ns) => parent.join(format!("processkit-{pid}-{start}-{ns}")),
+        // No namespace identity: a name no sweep ever takes for dead.
+        None => parent.join(format!("processkit-{pid}-{start}")),
+    };
     match fs::create_dir(&root) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
@@ -183,23 +243,94 @@ fn init_host() -> Result<Host, String> {
         let _ = fs::remove_dir(&root);
         return Err(format!("cgroup {} is not writable: {e}", root.display()));
     }
+    Ok(root)
+}
+
+fn finish_host(parent: &Path, root: PathBuf, pid: u32, source: Option<String>) -> Host {
     let has_kill = root.join("cgroup.kill").exists();
     crate::sys::unix::guardian::register_cgroup(&root);
     // SAFETY: registers a plain `extern "C" fn()` with no preconditions.
     unsafe {
         libc::atexit(at_exit);
     }
-    sweep_leftovers(&parent, &root);
-    Ok(Host {
+    sweep_leftovers(parent, &root);
+    Host {
         root,
         has_kill,
         owner: pid,
-    })
+        source,
+    }
+}
+
+/// The inode of this process's pid namespace.
+fn own_pid_namespace() -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata("/proc/self/ns/pid").ok().map(|m| m.ino())
+}
+
+/// Whether the `/proc` mounted here shows this process's own pid namespace
+/// (in a new namespace without its own `/proc`, it shows the parent's).
+fn proc_is_own_namespace() -> bool {
+    fs::read_link("/proc/self")
+        .is_ok_and(|l| l.as_os_str() == std::process::id().to_string().as_str())
+}
+
+/// What a host root's name says about its owner.
+#[derive(Debug, PartialEq, Eq)]
+enum Owner {
+    Alive,
+    Dead,
+    /// Another pid namespace, an older name without one, or an owner that
+    /// cannot be looked at: never swept.
+    Unknown,
+}
+
+/// Judges the host root named `name` from this process's point of view.
+fn owner_of(name: &str, own_ns: u64) -> Owner {
+    let Some(rest) = name.strip_prefix("processkit-") else {
+        return Owner::Unknown;
+    };
+    let mut parts = rest.split('-');
+    let (Some(pid), Some(start), Some(ns), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Owner::Unknown;
+    };
+    let (Ok(pid), Ok(start), Ok(ns)) =
+        (pid.parse::<u32>(), start.parse::<u64>(), ns.parse::<u64>())
+    else {
+        return Owner::Unknown;
+    };
+    if ns != own_ns {
+        return Owner::Unknown;
+    }
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            let started = stat
+                .rfind(')')
+                .and_then(|i| stat.get(i + 2..))
+                .and_then(|rest| rest.split_whitespace().nth(19))
+                .and_then(|v| v.parse::<u64>().ok());
+            match started {
+                Some(s) if s == start => Owner::Alive,
+                Some(_) => Owner::Dead,
+                None => Owner::Unknown,
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Owner::Dead,
+        Err(_) => Owner::Unknown,
+    }
 }
 
 /// Removes host roots of dead owners under `parent` (the second line of
 /// defence after the guardian).
 fn sweep_leftovers(parent: &Path, mine: &Path) {
+    let Some(own_ns) = own_pid_namespace() else {
+        return;
+    };
+    if !proc_is_own_namespace() {
+        return;
+    }
     let Ok(entries) = fs::read_dir(parent) else {
         return;
     };
@@ -210,17 +341,8 @@ fn sweep_leftovers(parent: &Path, mine: &Path) {
         }
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        let Some(rest) = name.strip_prefix("processkit-") else {
+        if owner_of(name, own_ns) != Owner::Dead {
             continue;
-        };
-        let Some((pid, start)) = rest.split_once('-') else {
-            continue;
-        };
-        let (Ok(pid), Ok(start)) = (pid.parse::<u32>(), start.parse::<u64>()) else {
-            continue;
-        };
-        if start_time(pid) == Some(start) {
-            continue; // owner alive
         }
         let cg = Cg::at(path);
         let _ = cg.kill(true);
@@ -322,10 +444,25 @@ impl Cg {
             }
         }
         let _ = self.set_frozen(true);
-        for pid in self.pids(true)? {
-            super::kill_pid_by_pidfd(pid, libc::SIGKILL);
-        }
+        self.signal_each(true, libc::SIGKILL)?;
         let _ = self.set_frozen(false);
+        Ok(())
+    }
+
+    /// Sends `sig` to every process in this cgroup (and with `recursive`
+    /// every cgroup below), each through a pidfd, and only to a process
+    /// still listed in the cgroup once its pidfd is open: a pid that exited
+    /// after the listing and was reused outside is never signalled.
+    pub(crate) fn signal_each(&self, recursive: bool, sig: i32) -> io::Result<()> {
+        let mut dirs = vec![self.path.clone()];
+        if recursive {
+            collect_dirs(&self.path, &mut dirs);
+        }
+        for dir in dirs {
+            let mut listed = Vec::new();
+            collect_pids(&dir, false, &mut listed)?;
+            signal_listed(&dir, &listed, sig)?;
+        }
         Ok(())
     }
 
@@ -374,6 +511,45 @@ impl Cg {
             Err(e) => Err(e),
         }
     }
+}
+
+/// Every directory below `dir`, parents before children.
+fn collect_dirs(dir: &Path, out: &mut Vec<PathBuf>) {
+    if let Ok(entries) = fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                out.push(e.path());
+                collect_dirs(&e.path(), out);
+            }
+        }
+    }
+}
+
+/// Signals the processes `listed` (read from `dir/cgroup.procs` earlier,
+/// possibly stale) that are still in `dir` once a pidfd pins each of them.
+/// A pidfd names one process for good; if that process is still listed in
+/// `dir` after the pidfd was opened, the pidfd names a member (had it been
+/// reaped in between, the signal through it fails instead).
+fn signal_listed(dir: &Path, listed: &[u32], sig: i32) -> io::Result<()> {
+    let pinned: Vec<(u32, OwnedFd)> = listed
+        .iter()
+        .filter_map(|&pid| {
+            let p = rustix::process::Pid::from_raw(pid as i32)?;
+            let fd = rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok()?;
+            Some((pid, fd))
+        })
+        .collect();
+    if pinned.is_empty() {
+        return Ok(());
+    }
+    let mut now = Vec::new();
+    collect_pids(dir, false, &mut now)?;
+    for (pid, fd) in &pinned {
+        if now.contains(pid) {
+            super::pidfd_send(fd, sig);
+        }
+    }
+    Ok(())
 }
 
 fn collect_pids(dir: &Path, recursive: bool, out: &mut Vec<u32>) -> io::Result<()> {
@@ -445,6 +621,27 @@ pub(crate) fn retire(cg: Cg, how: Retire) {
                 true
             }
             Err(_) => true, // gone already
+        }
+    })));
+}
+
+/// Removes a per-member leaf (and anything its processes created below it)
+/// once it is empty, however long that takes: a group that keeps starting
+/// children must not collect one directory per child it ever had. Never
+/// blocks: the watching happens on the reaper thread.
+pub(crate) fn remove_when_empty(cg: Cg) {
+    let mut cg = Some(cg);
+    reaper::submit(reaper::Task::Watch(Box::new(move || {
+        let Some(c) = cg.as_ref() else { return true };
+        match c.populated() {
+            Ok(true) => false,
+            Ok(false) => {
+                if let Some(c) = cg.take() {
+                    let _ = c.remove_tree();
+                }
+                true
+            }
+            Err(_) => true, // gone already (the group was removed)
         }
     })));
 }

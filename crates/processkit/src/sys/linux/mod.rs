@@ -5,19 +5,15 @@ pub(crate) mod cgroup;
 pub(crate) mod pidfd;
 pub(crate) mod spawn;
 pub(crate) mod stats;
+pub(crate) mod subreaper;
+#[cfg(feature = "systemd")]
+pub(crate) mod systemd;
 
 use std::os::fd::AsRawFd;
 
-/// Sends `sig` to `pid` through a freshly opened pidfd, so a pid that exits
-/// between listing and signalling is never confused with a recycled one
-/// (the open fails instead). Errors are ignored: the target is gone.
-pub(crate) fn kill_pid_by_pidfd(pid: u32, sig: i32) {
-    let Some(pid) = rustix::process::Pid::from_raw(pid as i32) else {
-        return;
-    };
-    let Ok(fd) = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()) else {
-        return;
-    };
+/// Sends `sig` through a pidfd. Errors are ignored: the process is gone
+/// (a pidfd never names another process).
+pub(crate) fn pidfd_send(fd: &std::os::fd::OwnedFd, sig: i32) {
     // SAFETY: valid pidfd borrowed for the call, null siginfo, no flags.
     unsafe {
         libc::syscall(

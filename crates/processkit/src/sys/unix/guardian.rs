@@ -31,11 +31,14 @@
 //!   Writes use `MSG_NOSIGNAL` (`SO_NOSIGPIPE` on Apple targets) and a
 //!   non-blocking socket: a dead or stalled guardian never raises SIGPIPE in
 //!   the host and never blocks it.
-//! * Protocol: one line per change, `cg <dir>`, `pg <pgid>` and
+//! * Protocol: one line per change, `cg <dir>`, `pg <pgid> [<start>]` and
 //!   `unpg <pgid>`. A line cut short by the host's death is ignored (the
-//!   shell's `read` drops a last line without a newline).
+//!   shell's `read` drops a last line without a newline). `<start>` is the
+//!   leader's start time (field 22 of `/proc/<pgid>/stat`, Linux only).
 //! * At end-of-file the guardian SIGKILLs every process group still
-//!   registered, writes `1` to `cgroup.kill` of every registered cgroup
+//!   registered, except one whose id now names a process with another start
+//!   time (the leader was reaped and its pid reused: the group is not
+//!   ours), writes `1` to `cgroup.kill` of every registered cgroup
 //!   (freeze, kill each member, thaw where `cgroup.kill` is missing), waits
 //!   (bounded) for `cgroup.events` to say `populated 0`, removes the
 //!   directories deepest first and exits. After an orderly exit the host's
@@ -91,11 +94,16 @@ const SCRIPT: &str = r#"# processkit-guardian: kills what process $1 left behind
 trap '' HUP INT QUIT PIPE
 cgs=''
 pgs=' '
+add_pg() {
+	case ${1-} in '' | *[!0-9]*) return ;; esac
+	pgs="$pgs$1 "
+	case ${2-} in '' | *[!0-9]*) eval "st_$1=" ;; *) eval "st_$1=$2" ;; esac
+}
 while read -r op arg; do
 	case $op in
 	cg) case $arg in /*) cgs="$cgs$arg
 " ;; esac ;;
-	pg) case $arg in '' | *[!0-9]*) ;; *) pgs="$pgs$arg " ;; esac ;;
+	pg) add_pg $arg ;;
 	unpg) case $arg in '' | *[!0-9]*) ;; *)
 		case $pgs in *" $arg "*) pgs="${pgs%% $arg *} ${pgs#* $arg }" ;; esac ;;
 	esac ;;
@@ -128,7 +136,14 @@ rm_tree() {
 	for c in "$1"/*/; do [ -d "$c" ] && rm_tree "${c%/}"; done
 	rmdir "$1"
 }
-for p in $pgs; do kill -s KILL -- "-$p"; done
+reused() {
+	eval "want=\${st_$1-}"
+	[ -n "$want" ] || return 1
+	read -r line 2>/dev/null <"/proc/$1/stat" || return 1
+	set -- ${line##*) }
+	[ "${20-}" != "$want" ]
+}
+for p in $pgs; do reused "$p" || kill -s KILL -- "-$p"; done
 while read -r d; do
 	[ -n "$d" ] && kill_cg "$d"
 done <<EOF
@@ -174,8 +189,9 @@ struct State {
     phase: Phase,
     /// Every registered cgroup directory, for replay into a new guardian.
     cgroups: Vec<PathBuf>,
-    /// Every registered, not yet released process group.
-    pgroups: Vec<u32>,
+    /// Every registered, not yet released process group, with its leader's
+    /// start time where known.
+    pgroups: Vec<(u32, Option<u64>)>,
     /// Guardians started so far.
     starts: u32,
 }
@@ -231,26 +247,38 @@ pub(crate) fn register_cgroup(dir: &Path) {
     deliver(&mut st, &line);
 }
 
-/// Registers a process group to be killed at host death.
+/// Registers a process group to be killed at host death. Call it while the
+/// leader is unreaped: its start time is recorded with it.
 pub(crate) fn register_pgroup(pgid: u32) {
+    #[cfg(target_os = "linux")]
+    let start_time = crate::sys::linux::cgroup::start_time(pgid);
+    #[cfg(not(target_os = "linux"))]
+    let start_time = None;
     let mut st = state();
     settle_opt_out(&mut st);
     if matches!(st.phase, Phase::Off(_)) {
         return;
     }
-    st.pgroups.push(pgid);
+    st.pgroups.push((pgid, start_time));
     match st.phase {
         // The group exists already: start a guardian now rather than leave
         // it unguarded until the next container.
         Phase::Idle | Phase::Lost(_) => start(&mut st),
-        _ => deliver(&mut st, format!("pg {pgid}\n").as_bytes()),
+        _ => deliver(&mut st, &pg_line(pgid, start_time)),
+    }
+}
+
+fn pg_line(pgid: u32, start_time: Option<u64>) -> Vec<u8> {
+    match start_time {
+        Some(t) => format!("pg {pgid} {t}\n").into_bytes(),
+        None => format!("pg {pgid}\n").into_bytes(),
     }
 }
 
 /// Forgets a process group that was torn down normally.
 pub(crate) fn unregister_pgroup(pgid: u32) {
     let mut st = state();
-    let Some(i) = st.pgroups.iter().position(|&p| p == pgid) else {
+    let Some(i) = st.pgroups.iter().position(|&(p, _)| p == pgid) else {
         return;
     };
     st.pgroups.swap_remove(i);
@@ -358,8 +386,8 @@ fn replay(st: &State) -> Vec<u8> {
             out.extend_from_slice(&line);
         }
     }
-    for pgid in &st.pgroups {
-        out.extend_from_slice(format!("pg {pgid}\n").as_bytes());
+    for &(pgid, start_time) in &st.pgroups {
+        out.extend_from_slice(&pg_line(pgid, start_time));
     }
     out
 }
@@ -764,6 +792,29 @@ mod tests {
         assert!(
             still_running(&mut cut),
             "a line cut short by EOF was acted on"
+        );
+    }
+
+    /// A group whose id now names a process with another start time (its
+    /// leader was reaped and the pid reused) is not the registered group.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn script_spares_a_group_whose_id_was_reused() {
+        let mut ours = sleeper_in_own_group();
+        let mut reused = sleeper_in_own_group();
+        let start = |pid: u32| crate::sys::linux::cgroup::start_time(pid).expect("start time");
+        let input = format!(
+            "pg {o} {so}\npg {r} {sr}\n",
+            o = ours.id(),
+            so = start(ours.id()),
+            r = reused.id(),
+            sr = start(reused.id()) + 1,
+        );
+        run_script(&input);
+        assert!(killed(&mut ours), "a registered group survived");
+        assert!(
+            still_running(&mut reused),
+            "a group led by a process with another start time was killed"
         );
     }
 

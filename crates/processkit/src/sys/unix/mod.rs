@@ -11,7 +11,7 @@ pub(crate) mod stats;
 pub(crate) mod waitchild;
 
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 #[cfg(target_os = "linux")]
 use std::sync::OnceLock;
 
@@ -21,15 +21,17 @@ use crate::sys::{ReadPipe, Request, SpawnRequest, Spawned, StdioKind, WritePipe}
 
 #[cfg(target_os = "linux")]
 use crate::sys::linux::cgroup::{self, Cg, Retire};
+#[cfg(target_os = "linux")]
+use crate::sys::linux::subreaper::{self, SrContainer};
 
 pub(crate) use pgroup::{Leader, PgContainer};
 
 /// A file descriptor moved into a child as one of its standard streams.
 pub(crate) type OwnedIo = OwnedFd;
 
-/// A direct child.
+/// A direct child (or, on the subreaper mechanism, a helper's child).
 #[cfg(target_os = "linux")]
-pub(crate) type Child = crate::sys::linux::pidfd::PidfdChild;
+pub(crate) type Child = crate::sys::linux::subreaper::Child;
 /// A direct child.
 #[cfg(not(target_os = "linux"))]
 pub(crate) type Child = waitchild::WaitChild;
@@ -39,9 +41,17 @@ pub(crate) type Child = waitchild::WaitChild;
 pub(crate) fn host_mechanism() -> (Mechanism, Option<String>) {
     #[cfg(target_os = "linux")]
     {
+        // Strongest first: a writable cgroup v2, then subreaper helpers,
+        // then plain process groups.
         match cgroup::host() {
             Ok(_) => (Mechanism::CgroupV2, None),
-            Err(reason) => (Mechanism::ProcessGroup, Some(reason.to_owned())),
+            Err(reason) => match subreaper::available() {
+                Ok(()) => (Mechanism::Subreaper, Some(reason.to_owned())),
+                Err(why) => (
+                    Mechanism::ProcessGroup,
+                    Some(format!("{reason}; no subreaper helper either: {why}")),
+                ),
+            },
         }
     }
     #[cfg(not(target_os = "linux"))]
@@ -65,6 +75,9 @@ pub(crate) enum Container {
     Cgroup(CgContainer),
     /// A set of POSIX process groups.
     Pgroup(PgContainer),
+    /// One child-subreaper helper per child.
+    #[cfg(target_os = "linux")]
+    Subreaper(SrContainer),
 }
 
 /// A cgroup-backed container.
@@ -93,6 +106,9 @@ pub(crate) enum Member {
     },
     /// The child leads its own process group.
     Pgroup(std::sync::Arc<Leader>),
+    /// The child's helper (its tree is the helper's).
+    #[cfg(target_os = "linux")]
+    Subreaper(std::sync::Arc<subreaper::Helper>),
 }
 
 impl Container {
@@ -118,6 +134,13 @@ impl Container {
                 })?;
                 Self::cgroup(host, one_shot)
             }
+            #[cfg(target_os = "linux")]
+            Request::Exactly(Mechanism::Subreaper) => {
+                subreaper::available().map_err(|reason| {
+                    Error::unsupported("process group", "the subreaper mechanism", reason)
+                })?;
+                Ok(Container::Subreaper(SrContainer::new()))
+            }
             Request::Exactly(other) => Err(Error::unsupported(
                 "process group",
                 &format!("the {other:?} mechanism"),
@@ -128,6 +151,10 @@ impl Container {
                 match cgroup::host() {
                     Ok(host) => return Self::cgroup(host, one_shot),
                     Err(reason) => report_fallback(reason),
+                }
+                #[cfg(target_os = "linux")]
+                if subreaper::available().is_ok() {
+                    return Ok(Container::Subreaper(SrContainer::new()));
                 }
                 Ok(Container::Pgroup(PgContainer::new()))
             }
@@ -157,6 +184,8 @@ impl Container {
             #[cfg(target_os = "linux")]
             Container::Cgroup(_) => Mechanism::CgroupV2,
             Container::Pgroup(_) => Mechanism::ProcessGroup,
+            #[cfg(target_os = "linux")]
+            Container::Subreaper(_) => Mechanism::Subreaper,
         }
     }
 
@@ -252,6 +281,11 @@ impl Container {
                 let child = child.with_leader(leader.clone());
                 Ok(stdio.finish(child, Member::Pgroup(leader)))
             }
+            #[cfg(target_os = "linux")]
+            Container::Subreaper(sr) => {
+                let (child, helper) = sr.spawn(&plan, &req, stdio.child_fds())?;
+                Ok(stdio.finish(child, Member::Subreaper(helper)))
+            }
         }
     }
 
@@ -270,6 +304,8 @@ impl Container {
                 Ok(())
             }
             Container::Pgroup(pg) => pg.signal_all(libc::SIGKILL),
+            #[cfg(target_os = "linux")]
+            Container::Subreaper(sr) => sr.kill_all(),
         }
     }
 
@@ -281,13 +317,10 @@ impl Container {
         }
         match self {
             #[cfg(target_os = "linux")]
-            Container::Cgroup(c) => {
-                for pid in c.cg.pids(true)? {
-                    crate::sys::linux::kill_pid_by_pidfd(pid, sig);
-                }
-                Ok(())
-            }
+            Container::Cgroup(c) => c.cg.signal_each(true, sig),
             Container::Pgroup(pg) => pg.signal_all(sig),
+            #[cfg(target_os = "linux")]
+            Container::Subreaper(sr) => sr.signal_all(sig),
         }
     }
 
@@ -303,6 +336,10 @@ impl Container {
             }
             Container::Pgroup(pg) => {
                 pg.signal_all(if frozen { libc::SIGSTOP } else { libc::SIGCONT })
+            }
+            #[cfg(target_os = "linux")]
+            Container::Subreaper(sr) => {
+                sr.signal_all(if frozen { libc::SIGSTOP } else { libc::SIGCONT })
             }
         }
     }
@@ -320,6 +357,8 @@ impl Container {
                 Ok(pids)
             }
             Container::Pgroup(pg) => Ok(pg.live_leaders()),
+            #[cfg(target_os = "linux")]
+            Container::Subreaper(sr) => Ok(sr.members()),
         }
     }
 
@@ -329,6 +368,8 @@ impl Container {
             #[cfg(target_os = "linux")]
             Container::Cgroup(c) => Ok(!c.cg.populated()?),
             Container::Pgroup(pg) => Ok(pg.is_empty()),
+            #[cfg(target_os = "linux")]
+            Container::Subreaper(sr) => Ok(sr.is_empty()),
         }
     }
 
@@ -349,8 +390,18 @@ impl Container {
                         format!("moving pid {pid} into {}", path.display()),
                         e,
                     )
-                })
+                })?;
+                // The adopted process's leaf goes once it is empty.
+                cgroup::remove_when_empty(leaf);
+                Ok(())
             }
+            #[cfg(target_os = "linux")]
+            Container::Subreaper(_) => Err(Error::unsupported(
+                "process group",
+                &format!("adopting pid {pid}"),
+                "a running process cannot be moved below a subreaper helper; use the cgroup \
+                 mechanism",
+            )),
             Container::Pgroup(_) => Err(Error::unsupported(
                 "process group",
                 &format!("adopting pid {pid}"),
@@ -396,10 +447,26 @@ impl Container {
                     });
                 }
                 let r = cmd.spawn().map_err(|e| Error::from_spawn(&name, None, e));
-                if r.is_err() {
-                    let _ = leaf.remove_tree();
+                match &r {
+                    // The child joined the leaf before `exec`: the leaf goes
+                    // once the child and its descendants are gone.
+                    Ok(_) => cgroup::remove_when_empty(leaf),
+                    Err(_) => {
+                        let _ = leaf.remove_tree();
+                    }
                 }
                 r
+            }
+            #[cfg(target_os = "linux")]
+            Container::Subreaper(sr) => {
+                // tokio must be the child's parent to reap it, so it cannot
+                // live below a helper: it gets its own process group.
+                cmd.process_group(0);
+                let child = cmd.spawn().map_err(|e| Error::from_spawn(&name, None, e))?;
+                if let Some(pid) = child.id() {
+                    sr.raw.track_raw(pid);
+                }
+                Ok(child)
             }
             Container::Pgroup(pg) => {
                 cmd.process_group(0);
@@ -434,6 +501,8 @@ impl Drop for Container {
                 }
             }
             Container::Pgroup(pg) => pg.teardown(),
+            #[cfg(target_os = "linux")]
+            Container::Subreaper(sr) => sr.teardown(),
         }
     }
 }
@@ -451,6 +520,11 @@ impl Member {
                 }
             }
             Member::Pgroup(leader) => leader.signal(libc::SIGKILL),
+            #[cfg(target_os = "linux")]
+            Member::Subreaper(helper) => {
+                helper.kill_tree();
+                Ok(())
+            }
         }
     }
 
@@ -462,25 +536,33 @@ impl Member {
                 if sig == libc::SIGKILL {
                     return leaf.kill(*has_kill);
                 }
-                for pid in leaf.pids(false)? {
-                    crate::sys::linux::kill_pid_by_pidfd(pid, sig);
-                }
-                Ok(())
+                leaf.signal_each(false, sig)
             }
             Member::Pgroup(leader) => leader.signal(sig),
+            #[cfg(target_os = "linux")]
+            Member::Subreaper(helper) => {
+                helper.signal_tree(sig);
+                Ok(())
+            }
         }
     }
 }
 
 impl Drop for Member {
     fn drop(&mut self) {
+        // A group's per-child leaf goes once it is empty: now, or (a killed
+        // tree still dying, a detached child still running) when the reaper
+        // thread sees it empty.
         #[cfg(target_os = "linux")]
         if let Member::Cgroup {
             leaf, owned: true, ..
         } = self
-            && !leaf.populated().unwrap_or(true)
         {
-            let _ = std::fs::remove_dir(&leaf.path);
+            if leaf.populated().unwrap_or(true) {
+                cgroup::remove_when_empty(leaf.clone());
+            } else {
+                let _ = leaf.remove_tree();
+            }
         }
     }
 }
@@ -520,6 +602,17 @@ impl Stdio {
                 self.parent[index] = Some(mine);
             }
             StdioKind::Io(fd) => self.child[index] = Some(fd),
+            StdioKind::Stdout => {
+                // The same open file description as the child's stdout, so
+                // the two streams share one pipe (or one file offset) and
+                // keep the order they were written in.
+                let dup = match &self.child[1] {
+                    Some(fd) => fd.try_clone(),
+                    None => std::io::stdout().as_fd().try_clone_to_owned(),
+                };
+                self.child[index] =
+                    Some(dup.map_err(|e| Error::io(program, "duplicating stdout for stderr", e))?);
+            }
         }
         Ok(())
     }

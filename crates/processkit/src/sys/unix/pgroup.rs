@@ -25,8 +25,14 @@
 //! then, so a group that keeps starting children does not collect zombies.
 //!
 //! A leader spawned through the raw escape hatch is reaped by its owner
-//! (tokio), never here; once it is reaped its id is free, so such a group is
-//! only signalled while it still has a live process.
+//! (tokio), never here; once it is reaped its id is free and may lead an
+//! unrelated group at any moment. So such a leader is held by a pidfd on
+//! Linux (elsewhere, probed with `waitid(WNOWAIT)`), its group is signalled
+//! only while the leader is known not to have been reaped, and once it has
+//! been, the group is dropped and unregistered from the guardian (a watch on
+//! the reaper thread notices it). The guardian itself also gets the leader's
+//! start time and refuses a group whose id now names a process with another
+//! start time.
 //!
 //! # Telling a live group from a zombie leader
 //!
@@ -55,6 +61,9 @@ pub(crate) struct Leader {
     /// to the reaper): no further signal may use this id.
     released: AtomicBool,
     lock: Mutex<()>,
+    /// A raw leader's pidfd: tells whether its owner has reaped it.
+    #[cfg(target_os = "linux")]
+    pidfd: Option<std::os::fd::OwnedFd>,
 }
 
 impl Leader {
@@ -62,13 +71,56 @@ impl Leader {
         self.pid
     }
 
-    /// `killpg(pid, sig)`, unless the group was already released.
+    /// `killpg(pid, sig)`, unless the group was already released or its
+    /// (raw) leader has been reaped by its owner.
     pub(crate) fn signal(&self, sig: i32) -> io::Result<()> {
-        let _g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         if self.released.load(Ordering::Acquire) {
             return Ok(());
         }
+        if !self.id_held() {
+            drop(g);
+            self.retire();
+            return Ok(());
+        }
         killpg(self.pid, sig)
+    }
+
+    /// `true` while the group id is provably still this leader's: always
+    /// for a leader this module reaps (only `release` reaps it), and for a
+    /// raw leader while its owner has not reaped it (alive or a zombie).
+    fn id_held(&self) -> bool {
+        if self.reap {
+            return true;
+        }
+        #[cfg(target_os = "linux")]
+        if let Some(fd) = &self.pidfd {
+            use std::os::fd::AsRawFd;
+            // SAFETY: valid pidfd borrowed for the call; signal 0 only
+            // checks that the process has not been reaped.
+            let rc = unsafe {
+                libc::syscall(
+                    libc::SYS_pidfd_send_signal,
+                    fd.as_raw_fd(),
+                    0,
+                    std::ptr::null::<libc::siginfo_t>(),
+                    0,
+                )
+            };
+            return rc == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+        }
+        // No pidfd: the leader is our child until it is reaped (a pid that
+        // names another child of ours is still one of ours).
+        let Some(pid) = Pid::from_raw(self.pid as i32) else {
+            return false;
+        };
+        !matches!(
+            waitid(
+                WaitId::Pid(pid),
+                WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT,
+            ),
+            Err(rustix::io::Errno::CHILD)
+        )
     }
 
     /// `kill(pid, sig)` to the leader alone, unless the group was already
@@ -77,7 +129,7 @@ impl Leader {
     #[cfg(any(not(target_os = "linux"), test))]
     pub(crate) fn signal_leader(&self, sig: i32) -> io::Result<()> {
         let _g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
-        if self.released.load(Ordering::Acquire) {
+        if self.released.load(Ordering::Acquire) || !self.id_held() {
             return Ok(());
         }
         // SAFETY: plain syscall with integer arguments; the leader is not
@@ -101,9 +153,9 @@ impl Leader {
         if self.released.swap(true, Ordering::AcqRel) {
             return;
         }
-        // A leader reaped elsewhere no longer holds its id: once its group
-        // is empty the id may be reused, so only a live group is signalled.
-        if self.reap || group_alive(self.pid) {
+        // A leader reaped elsewhere no longer holds its id, which may now
+        // lead an unrelated group: only a held id is signalled.
+        if self.id_held() {
             let _ = killpg(self.pid, libc::SIGKILL);
         }
         guardian::unregister_pgroup(self.pid);
@@ -188,19 +240,45 @@ impl PgContainer {
         self.track_leader(pid, true)
     }
 
-    /// Tracks a leader that someone else (tokio) reaps: it is signalled but
-    /// never reaped here.
+    /// Tracks a leader that someone else (tokio) reaps: it is signalled
+    /// only while it has not been reaped, and never reaped here. Call it
+    /// before the owner can have reaped the child (right after the spawn).
     pub(crate) fn track_raw(&self, pid: u32) {
-        drop(self.track_leader(pid, false));
+        let leader = self.track_leader(pid, false);
+        // Forget the group once the owner has reaped its leader, so neither
+        // this container nor the guardian signals a reused id.
+        let weak = Arc::downgrade(&leader);
+        drop(leader);
+        reaper::submit(reaper::Task::Watch(Box::new(move || {
+            let Some(l) = weak.upgrade() else { return true };
+            if l.is_released() {
+                return true;
+            }
+            if l.id_held() {
+                return false;
+            }
+            l.retire();
+            true
+        })));
     }
 
     fn track_leader(&self, pid: u32, reap: bool) -> Arc<Leader> {
         guardian::register_pgroup(pid);
+        #[cfg(target_os = "linux")]
+        let pidfd = if reap {
+            None
+        } else {
+            Pid::from_raw(pid as i32).and_then(|p| {
+                rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok()
+            })
+        };
         let leader = Arc::new(Leader {
             pid,
             reap,
             released: AtomicBool::new(false),
             lock: Mutex::new(()),
+            #[cfg(target_os = "linux")]
+            pidfd,
         });
         let mut leaders = self.leaders.lock().unwrap_or_else(|p| p.into_inner());
         sweep(&mut leaders);
@@ -237,7 +315,7 @@ impl PgContainer {
             let live = live_pgids();
             leaders
                 .iter()
-                .filter(|l| !l.is_released() && live.contains(&l.pid))
+                .filter(|l| !l.is_released() && live.contains(&l.pid) && l.id_held())
                 .map(|l| l.pid)
                 .collect()
         }
@@ -245,7 +323,7 @@ impl PgContainer {
         {
             leaders
                 .iter()
-                .filter(|l| !l.is_released() && group_alive(l.pid))
+                .filter(|l| !l.is_released() && group_alive(l.pid) && l.id_held())
                 .map(|l| l.pid)
                 .collect()
         }
@@ -274,6 +352,11 @@ impl PgContainer {
 fn sweep(leaders: &mut Vec<Arc<Leader>>) {
     leaders.retain(|l| {
         if l.is_released() {
+            return false;
+        }
+        if !l.id_held() {
+            // A raw leader its owner has reaped: the id is no longer ours.
+            l.retire();
             return false;
         }
         if Arc::strong_count(l) > 1 || !l.exited() || group_alive(l.pid) {

@@ -33,6 +33,43 @@ unsafe impl Send for ExecPlan {}
 // SAFETY: as above; shared access only reads.
 unsafe impl Sync for ExecPlan {}
 
+impl ExecPlan {
+    /// A plan from parts already checked and resolved elsewhere (the
+    /// subreaper helper rebuilds the host's plan from the wire).
+    #[cfg(target_os = "linux")]
+    pub(crate) fn from_parts(
+        program: CString,
+        argv: Vec<CString>,
+        envp: Vec<CString>,
+        cwd: Option<CString>,
+    ) -> ExecPlan {
+        let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|c| c.as_ptr()).collect();
+        argv_ptrs.push(std::ptr::null());
+        let mut envp_ptrs: Vec<*const libc::c_char> = envp.iter().map(|c| c.as_ptr()).collect();
+        envp_ptrs.push(std::ptr::null());
+        ExecPlan {
+            program,
+            _argv: argv,
+            argv_ptrs,
+            _envp: envp,
+            envp_ptrs,
+            cwd,
+        }
+    }
+
+    /// The argument vector, `argv[0]` first.
+    #[cfg(target_os = "linux")]
+    pub(crate) fn argv(&self) -> &[CString] {
+        &self._argv
+    }
+
+    /// The environment, as `KEY=value` strings.
+    #[cfg(target_os = "linux")]
+    pub(crate) fn envp(&self) -> &[CString] {
+        &self._envp
+    }
+}
+
 fn cstring(program: &str, what: &str, s: &OsStr) -> Result<CString, Error> {
     CString::new(s.as_bytes()).map_err(|_| {
         Error::invalid(

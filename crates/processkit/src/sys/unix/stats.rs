@@ -40,6 +40,8 @@ impl Container {
                 }
             }
             Container::Pgroup(pg) => Ok(counts_only(process_count(pg)?)),
+            #[cfg(target_os = "linux")]
+            Container::Subreaper(sr) => Ok(sr.stats()),
         }
     }
 
@@ -52,6 +54,11 @@ impl Container {
             Container::Pgroup(_) => Err(Error::ResourceLimit {
                 limit: first_limit(limits).to_owned(),
                 reason: pgroup_reason(),
+            }),
+            #[cfg(target_os = "linux")]
+            Container::Subreaper(_) => Err(Error::ResourceLimit {
+                limit: first_limit(limits).to_owned(),
+                reason: subreaper_reason(),
             }),
         }
     }
@@ -73,6 +80,8 @@ impl Member {
                 let count = u64::from(crate::sys::unix::pgroup::group_alive(leader.pid()));
                 Ok(counts_only(count))
             }
+            #[cfg(target_os = "linux")]
+            Member::Subreaper(helper) => Ok(helper.stats()),
         }
     }
 }
@@ -116,6 +125,16 @@ pub(crate) fn first_limit(limits: &Limits) -> &'static str {
         "max_processes"
     } else {
         "cpu_quota"
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn subreaper_reason() -> String {
+    let base = "the subreaper mechanism has no whole-tree limits (a helper process is not a kernel \
+                container); limits need a Linux cgroup v2 with delegated controllers";
+    match super::host_mechanism() {
+        (_, Some(why)) => format!("{base}; no cgroup is usable here because {why}"),
+        (_, None) => base.to_owned(),
     }
 }
 

@@ -526,6 +526,17 @@ impl Stdio {
                 self.parent[index] = Some(mine);
             }
             StdioKind::Io(handle) => self.child[index] = Some(handle),
+            StdioKind::Stdout => {
+                // The same pipe or file as stdout, so the order of writes
+                // to the two streams is kept.
+                self.child[index] = match &self.child[1] {
+                    Some(h) => Some(
+                        h.try_clone()
+                            .map_err(|e| Error::io(program, "duplicating stdout for stderr", e))?,
+                    ),
+                    None => None,
+                };
+            }
         }
         Ok(())
     }

@@ -1,0 +1,157 @@
+//! Walking and signalling the process tree below a subreaper.
+//!
+//! The tree is read from `/proc/<pid>/task/<tid>/children` (every thread
+//! has its own list of the children it forked). Every process found is
+//! signalled through a pidfd, and only after the pidfd is open is the
+//! process checked to still hang below the subreaper (its parent is the
+//! subreaper or a process already found): a pid that exited and was reused
+//! between the listing and the `pidfd_open` is never signalled.
+//!
+//! Used by the host (kill, signal, suspend, members, stats) and by the
+//! helper itself (teardown at end-of-file).
+
+use std::collections::{HashMap, HashSet};
+use std::os::fd::{AsRawFd, OwnedFd};
+
+/// The pids in `/proc/<pid>/task/*/children`.
+fn children_of(pid: u32, out: &mut Vec<u32>) {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return;
+    };
+    for task in tasks.flatten() {
+        let mut path = task.path();
+        path.push("children");
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            out.extend(
+                text.split_ascii_whitespace()
+                    .filter_map(|p| p.parse::<u32>().ok()),
+            );
+        }
+    }
+}
+
+/// Every descendant of `root` (not `root` itself), parents before children.
+pub(crate) fn descendants(root: u32) -> Vec<u32> {
+    let mut seen = HashSet::new();
+    let mut out: Vec<u32> = Vec::new();
+    let mut buf = Vec::new();
+    let mut next: Option<u32> = Some(root);
+    let mut index = 0;
+    while let Some(pid) = next {
+        children_of(pid, &mut buf);
+        for c in buf.drain(..) {
+            if c != root && seen.insert(c) {
+                out.push(c);
+            }
+        }
+        next = out.get(index).copied();
+        index += 1;
+    }
+    out
+}
+
+/// State letter, parent pid, and CPU ticks (own user + system, waited-for
+/// children's user + system) of `pid`, from `/proc/<pid>/stat`.
+pub(crate) fn stat(pid: u32) -> Option<(u8, u32, u64)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &text[text.rfind(')')? + 2..];
+    let mut f = rest.split_ascii_whitespace();
+    let state = *f.next()?.as_bytes().first()?;
+    let ppid = f.next()?.parse().ok()?;
+    // After the state: ppid pgrp session tty tpgid flags minflt cminflt
+    // majflt cmajflt utime stime cutime cstime.
+    let f: Vec<&str> = f.take(12).collect();
+    let ticks = f
+        .get(8..12)?
+        .iter()
+        .map(|v| v.parse::<u64>().unwrap_or(0))
+        .sum();
+    Some((state, ppid, ticks))
+}
+
+/// Live (not zombie) descendants of `root`.
+pub(crate) fn live(root: u32) -> Vec<u32> {
+    descendants(root)
+        .into_iter()
+        .filter(|p| matches!(stat(*p), Some((s, _, _)) if s != b'Z' && s != b'X'))
+        .collect()
+}
+
+/// A pidfd on `pid`, if it is still a member: its parent is `root` or in
+/// `members`. Checked after the pidfd is open, so the answer is about the
+/// process the pidfd names (or that process is already gone, and a signal
+/// through the pidfd does nothing).
+fn open_member(pid: u32, root: u32, members: &HashSet<u32>) -> Option<OwnedFd> {
+    let raw = rustix::process::Pid::from_raw(pid as i32)?;
+    let fd = rustix::process::pidfd_open(raw, rustix::process::PidfdFlags::empty()).ok()?;
+    let (_, ppid, _) = stat(pid)?;
+    (ppid == root || members.contains(&ppid)).then_some(fd)
+}
+
+fn send(fd: &OwnedFd, sig: i32) {
+    // SAFETY: a valid pidfd borrowed for the call, a null siginfo, no flags.
+    unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            fd.as_raw_fd(),
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        );
+    }
+}
+
+/// Sends `sig` once to every process below `root`.
+pub(crate) fn signal(root: u32, sig: i32) {
+    let tree = descendants(root);
+    let set: HashSet<u32> = tree.iter().copied().collect();
+    for pid in tree {
+        if let Some(fd) = open_member(pid, root, &set) {
+            send(&fd, sig);
+        }
+    }
+}
+
+/// How many walks a stop-the-world pass makes at most (a tree that keeps
+/// growing faster than it is stopped is killed as far as it was reached,
+/// and the next call goes on).
+const MAX_WALKS: usize = 256;
+
+/// Stops every process below `root` (SIGSTOP, walking again until a walk
+/// finds nobody new: a stopped process cannot fork), and returns pidfds on
+/// all of them.
+fn stop_all(root: u32) -> HashMap<u32, OwnedFd> {
+    let mut held: HashMap<u32, OwnedFd> = HashMap::new();
+    for _ in 0..MAX_WALKS {
+        let tree = descendants(root);
+        let set: HashSet<u32> = tree.iter().copied().collect();
+        let mut found = false;
+        for pid in tree {
+            if held.contains_key(&pid) {
+                continue;
+            }
+            if let Some(fd) = open_member(pid, root, &set) {
+                send(&fd, libc::SIGSTOP);
+                held.insert(pid, fd);
+                found = true;
+            }
+        }
+        if !found {
+            break;
+        }
+    }
+    held
+}
+
+/// Freezes the whole tree below `root`.
+pub(crate) fn suspend(root: u32) {
+    drop(stop_all(root));
+}
+
+/// Kills the whole tree below `root`: stop everything first, so nothing
+/// forks while the walk runs, then SIGKILL each process through its pidfd.
+pub(crate) fn kill(root: u32) {
+    for fd in stop_all(root).values() {
+        send(fd, libc::SIGKILL);
+    }
+}
