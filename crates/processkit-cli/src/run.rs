@@ -95,21 +95,27 @@ async fn run_in(args: &RunArgs, group: &ProcessGroup, want_stats: bool, out: &mu
             return;
         }
     };
-    let mut cmd = match util::raw_command(&args.command, &args.spawn) {
+    let mut cmd = match util::command(&args.command, &args.spawn) {
         Ok(c) => c,
-        Err(e) => {
-            let msg = e.to_string();
+        Err(msg) => {
             util::complain(&msg);
             out.error = Some(msg);
             out.exit = EXIT_TOOL;
             return;
         }
     };
-    // Inherited stdio needs the raw spawn: the child gets the tool's own
-    // stdin, stdout and stderr, and stays in the tool's process group, so
-    // a terminal's Ctrl-C reaches it directly.
+    if let Some(t) = args.timeout {
+        // The library's graceful deadline: the stop signal to the whole
+        // tree, then SIGKILL after the grace.
+        cmd = cmd
+            .timeout(t)
+            .stop_signal(Signal::Other(args.signal))
+            .grace_period(args.kill_after);
+    }
     let started = Instant::now();
-    let mut child = match group.spawn(&mut cmd) {
+    // Inherited stdio, and the tool's own process group: a terminal's
+    // Ctrl-C reaches the command directly.
+    let mut child = match group.start(&cmd).await {
         Ok(c) => c,
         Err(e) => {
             let msg = e.to_string();
@@ -119,21 +125,15 @@ async fn run_in(args: &RunArgs, group: &ProcessGroup, want_stats: bool, out: &mu
             return;
         }
     };
-    let pid = child.id().unwrap_or(0);
-    let deadline = args.timeout.map(|t| tokio::time::Instant::now() + t);
+    let pid = child.pid().unwrap_or(0);
     let mut kill_at: Option<tokio::time::Instant> = None;
     let mut sample = tokio::time::interval(Duration::from_millis(50));
     sample.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut peak_procs = 0u64;
     let mut peak_mem = 0u64;
-    let status = loop {
+    let waited = loop {
         tokio::select! {
-            status = child.wait() => break status,
-            _ = util::sleep_until(deadline), if !out.timed_out => {
-                out.timed_out = true;
-                let _ = group.signal(Signal::Other(args.signal));
-                kill_at = Some(tokio::time::Instant::now() + args.kill_after);
-            }
+            r = child.wait() => break r,
             _ = util::sleep_until(kill_at) => {
                 let _ = group.kill();
                 kill_at = None;
@@ -144,7 +144,8 @@ async fn run_in(args: &RunArgs, group: &ProcessGroup, want_stats: bool, out: &mu
                 // when the child shares ours it has the signal already,
                 // exactly as it would without the tool.
                 if !(sig.from_terminal && util::shares_our_process_group(pid)) {
-                    util::signal_child(pid, sig.signal);
+                    // Through the handle's pidfd: never a reused pid.
+                    let _ = child.signal(Signal::Other(sig.signal));
                 }
                 // Being told to terminate ends the run after the grace.
                 if matches!(sig.signal, 1 | 15) && kill_at.is_none() {
@@ -160,11 +161,12 @@ async fn run_in(args: &RunArgs, group: &ProcessGroup, want_stats: bool, out: &mu
         }
     };
     out.duration = started.elapsed();
-    match status {
-        Ok(st) => {
-            use std::os::unix::process::ExitStatusExt;
-            out.code = st.code();
-            out.signal = st.signal();
+    match waited {
+        Ok(_) => {
+            let st = child.exit_status();
+            out.code = st.and_then(|s| s.code());
+            out.signal = st.and_then(|s| s.signal());
+            out.timed_out = child.timed_out();
         }
         Err(e) => {
             out.error = Some(format!("waiting for `{program}`: {e}"));

@@ -47,28 +47,21 @@ impl Incarnations {
             program: program.clone(),
             source: std::io::Error::other(reason),
         })?;
-        let mut cmd =
-            util::raw_command(&self.argv, &self.spawn).map_err(|e| Error::BadDirectory {
-                program: program.clone(),
-                dir: self.spawn.cwd.clone().unwrap_or_default(),
-                source: e,
-            })?;
+        let cmd = util::command(&self.argv, &self.spawn).map_err(|reason| Error::InvalidInput {
+            program: program.clone(),
+            reason,
+        })?;
         let started = Instant::now();
         // Inherited stdio: a supervised service writes straight to the
         // tool's stdout and stderr.
-        let mut child = group.spawn(&mut cmd)?;
-        let status = tokio::select! {
-            s = child.wait() => s,
+        let mut child = group.start(&cmd).await?;
+        tokio::select! {
+            r = child.wait() => { r?; }
             _ = self.stopping.notified() => {
                 let _ = group.shutdown().await;
-                child.wait().await
+                child.wait().await?;
             }
         }
-        .map_err(|e| Error::Io {
-            program: program.clone(),
-            context: "waiting for the command".into(),
-            source: e,
-        })?;
         if !group.is_empty().unwrap_or(true) {
             let left = group.members().unwrap_or_default();
             if !left.is_empty() {
@@ -84,12 +77,9 @@ impl Incarnations {
             let _ = group.kill();
             let _ = util::wait_empty(&group, Duration::from_secs(10)).await;
         }
-        use std::os::unix::process::ExitStatusExt;
-        let st = match (status.code(), status.signal()) {
-            (Some(c), _) => ExitStatus::from_code(c),
-            (None, Some(s)) => ExitStatus::from_signal(s),
-            _ => ExitStatus::from_code(EXIT_TOOL),
-        };
+        let st = child
+            .exit_status()
+            .unwrap_or_else(|| ExitStatus::from_code(EXIT_TOOL));
         let how = util::describe_exit(st.code(), st.signal(), false);
         self.last.lock().unwrap_or_else(|p| p.into_inner()).1 = Some((how, Instant::now()));
         Ok(ProcessResult::new(

@@ -76,48 +76,34 @@ pub fn signal_name(sig: i32) -> Option<&'static str> {
         .map(|(name, _)| *name)
 }
 
-/// Builds the raw command for `argv` with the spawn options. Stdio is
+/// Builds the library command for `argv` with the spawn options. Stdio is
 /// inherited: the command reads and writes the tool's own terminal.
-pub fn raw_command(argv: &[OsString], spawn: &SpawnArgs) -> io::Result<tokio::process::Command> {
-    let mut cmd = tokio::process::Command::new(&argv[0]);
-    cmd.args(&argv[1..]);
+pub fn command(argv: &[OsString], spawn: &SpawnArgs) -> Result<processkit::Command, String> {
+    use processkit::{Destination, Stdin};
+    let mut cmd = processkit::Command::new(&argv[0])
+        .args(&argv[1..])
+        .stdin(Stdin::inherit())
+        .stdout(Destination::inherit())
+        .stderr(Destination::inherit());
     if let Some(dir) = &spawn.cwd {
         match std::fs::metadata(dir) {
             Ok(m) if m.is_dir() => {}
-            Ok(_) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::NotADirectory,
-                    format!("--cwd {}: not a directory", dir.display()),
-                ));
-            }
-            Err(e) => {
-                return Err(io::Error::new(
-                    e.kind(),
-                    format!("--cwd {}: {e}", dir.display()),
-                ));
-            }
+            Ok(_) => return Err(format!("--cwd {}: not a directory", dir.display())),
+            Err(e) => return Err(format!("--cwd {}: {e}", dir.display())),
         }
-        cmd.current_dir(dir);
+        cmd = cmd.current_dir(dir);
     }
     if let Some(names) = &spawn.inherit_env {
-        cmd.env_clear();
-        for name in names {
-            if let Some(v) = std::env::var_os(name) {
-                cmd.env(name, v);
-            }
-        }
+        cmd = cmd.inherit_env(names);
     }
     for (k, v) in &spawn.env {
-        cmd.env(k, v);
+        cmd = cmd.env(k, v);
     }
-    #[cfg(unix)]
-    {
-        if let Some(uid) = spawn.uid {
-            cmd.uid(uid);
-        }
-        if let Some(gid) = spawn.gid {
-            cmd.gid(gid);
-        }
+    if let Some(uid) = spawn.uid {
+        cmd = cmd.uid(uid);
+    }
+    if let Some(gid) = spawn.gid {
+        cmd = cmd.gid(gid);
     }
     Ok(cmd)
 }
@@ -156,16 +142,6 @@ pub fn listen_signals() -> io::Result<tokio::sync::mpsc::UnboundedReceiver<Incom
             }
         })?;
     Ok(rx)
-}
-
-/// Sends `sig` to one process. The caller must know that `pid` is its own
-/// child that has not been reaped yet, so the pid cannot have been reused.
-#[cfg(unix)]
-pub fn signal_child(pid: u32, sig: i32) {
-    use rustix::process::{Pid, Signal, kill_process};
-    if let (Some(pid), Some(sig)) = (Pid::from_raw(pid as i32), Signal::from_named_raw(sig)) {
-        let _ = kill_process(pid, sig);
-    }
 }
 
 /// `true` when `pid` is in the tool's own process group, so a signal the
