@@ -42,11 +42,11 @@ fn main() {
     // Single runs, interleaved so both see the same machine.
     let (mut direct, mut contained) = (Vec::new(), Vec::new());
     for _ in 0..10 {
-        time(&mut Command::new(BIN).args(["run", "--", &truth]));
+        time(Command::new(BIN).args(["run", "--", &truth]));
     }
     for _ in 0..runs {
         direct.push(time(&mut Command::new(&truth)));
-        contained.push(time(&mut Command::new(BIN).args(["run", "--", &truth])));
+        contained.push(time(Command::new(BIN).args(["run", "--", &truth])));
     }
     let (d, c) = (median(&mut direct), median(&mut contained));
     println!(
