@@ -5,6 +5,7 @@
 
 mod cli_assets;
 mod cross;
+mod nocgroup;
 mod util;
 mod valgrind;
 mod vm;
@@ -21,6 +22,9 @@ fn main() -> ExitCode {
         "cross-check" => cross::run(rest),
         "vm-test" => vm::run(rest),
         "valgrind" => valgrind::run(rest),
+        "nonroot-test" => nocgroup::nonroot(rest),
+        "ro-cgroup-test" => nocgroup::ro_cgroup(rest),
+        "ro-cgroup-inner" => nocgroup::ro_cgroup_inner(rest),
         "cli-assets" => cli_assets::run(rest),
         _ => {
             eprintln!(
@@ -30,7 +34,9 @@ fn main() -> ExitCode {
                  cross-check  type-check macOS, FreeBSD and Windows-msvc targets\n  \
                  vm-test      run the limits/stats tests on a pure cgroup v2 kernel under qemu\n  \
                  valgrind     run the spawner tests under valgrind memcheck\n  \
-                 cli-assets   write the processkit command's completions and man pages [DIR]"
+                 nonroot-test    run the containment suites as an unprivileged user (no cgroup)\n  \
+                 ro-cgroup-test  run the containment suites as root with every cgroup mount read-only\n  \
+                 cli-assets      write the processkit command's completions and man pages [DIR]"
             );
             return if lane == "help" {
                 ExitCode::SUCCESS

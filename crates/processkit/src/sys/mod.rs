@@ -107,6 +107,9 @@ pub(crate) struct SpawnRequest<'a> {
     pub kill_on_parent_death: bool,
     #[cfg_attr(not(windows), allow(dead_code))]
     pub create_no_window: bool,
+    /// Settings of the child itself (Unix; checked off Unix before here).
+    #[cfg_attr(windows, allow(dead_code))]
+    pub knobs: &'a crate::knobs::SpawnKnobs,
 }
 
 /// A freshly spawned child.
