@@ -3,6 +3,7 @@
 //! Each lane installs what it needs on a fresh Debian machine, runs its
 //! tests, prints pass/fail counts and exits non-zero on any failure.
 
+mod cli_assets;
 mod cross;
 mod nocgroup;
 mod systemd;
@@ -26,6 +27,7 @@ fn main() -> ExitCode {
         "ro-cgroup-test" => nocgroup::ro_cgroup(rest),
         "ro-cgroup-inner" => nocgroup::ro_cgroup_inner(rest),
         "systemd-test" => systemd::run(rest),
+        "cli-assets" => cli_assets::run(rest),
         _ => {
             eprintln!(
                 "usage: cargo xtask <lane>\n\n\
@@ -37,7 +39,8 @@ fn main() -> ExitCode {
                  nonroot-test    run the containment suites as an unprivileged user (no cgroup)\n  \
                  ro-cgroup-test  run the containment suites as root with every cgroup mount read-only\n  \
                  systemd-test    run the containment suites as a non-root user with a systemd user\n                  \
-                 manager (delegated scope), in a Debian 12 guest under qemu"
+                 manager (delegated scope), in a Debian 12 guest under qemu\n  \
+                 cli-assets      write the processkit command's completions and man pages [DIR]"
             );
             return if lane == "help" {
                 ExitCode::SUCCESS
