@@ -82,8 +82,19 @@ pub struct Command {
 }
 
 impl Command {
-    /// A command that runs `program` (looked up on `PATH` unless it contains
-    /// a path separator).
+    /// A command that runs `program`.
+    ///
+    /// A name without a `/` is looked up on the *child's* `PATH` (the one
+    /// it gets from [`env`](Self::env) and friends; `/usr/bin:/bin` when it
+    /// has none), the way `execvp` does: entries that do not exist or that
+    /// the child's user may not execute are skipped, and any other lookup
+    /// error (a name too long, a symlink loop) is reported as it happened.
+    /// A relative path with a `/` (`./tool`, `bin/tool`) is resolved from
+    /// the *child's* working directory ([`current_dir`](Self::current_dir)),
+    /// not this process's. On Windows the lookup follows the platform's own
+    /// rules. The lookup happens before anything is spawned, so a missing
+    /// program is [`Error::NotFound`](crate::Error::NotFound) naming the
+    /// `PATH` that was searched.
     ///
     /// ```
     /// let cmd = processkit::Command::new("git");
@@ -274,6 +285,13 @@ impl Command {
 
     /// Keeps a pipe to the child's stdin open so that
     /// [`RunningProcess::standard_input`] can write to it interactively.
+    ///
+    /// A writer nobody took is closed when a verb waits for the child (the
+    /// consuming verbs such as [`run`](Self::run) and
+    /// [`output_string`](Self::output_string), and
+    /// [`RunningProcess::wait`], `output_bytes`, `output_string` and
+    /// `finish_streamed`), so a child that reads stdin to its end sees EOF
+    /// instead of waiting for ever.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
