@@ -783,7 +783,14 @@ pub(crate) fn forced_spawner() -> Option<&'static str> {
 pub(crate) fn spawner_name() -> &'static str {
     #[cfg(target_os = "linux")]
     {
-        if CLONE_REFUSED.get().is_some() || forced_spawner() == Some("std") {
+        let mechanism = match Request::Best.resolve() {
+            Request::Exactly(m) => m,
+            Request::Best => host_mechanism().0,
+        };
+        if mechanism == Mechanism::Subreaper {
+            // The helper, not the host, starts the child (never into a cgroup).
+            "clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD), from a subreaper helper"
+        } else if CLONE_REFUSED.get().is_some() || forced_spawner() == Some("std") {
             "std::process (fork + pre_exec)"
         } else if crate::sys::linux::spawn::clone3_in_use() {
             "clone3(CLONE_VM | CLONE_VFORK | CLONE_INTO_CGROUP)"
