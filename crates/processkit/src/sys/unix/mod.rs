@@ -923,3 +923,19 @@ fn spawn_linux_here(
         defer_reap,
     )
 }
+
+/// Starts a process outside every container (see
+/// [`Command::spawn_detached`](crate::Command::spawn_detached)). Stdio must
+/// not be [`StdioKind::Piped`]: nobody would read the pipe.
+pub(crate) fn spawn_detached(mut req: SpawnRequest<'_>) -> Result<u32, Error> {
+    let plan = prep::plan(&req)?;
+    let name = req.display_name;
+    let mut stdio = Stdio::default();
+    for (i, slot) in [&mut req.stdin, &mut req.stdout, &mut req.stderr]
+        .into_iter()
+        .enumerate()
+    {
+        stdio.prepare(name, i, std::mem::replace(slot, StdioKind::Inherit))?;
+    }
+    spawn_std::spawn_detached(&plan, &req, &stdio.child_fds())
+}
