@@ -54,6 +54,7 @@
 mod batch;
 mod cli;
 mod command;
+mod containers;
 mod error;
 mod group;
 mod guarantee;
@@ -80,6 +81,7 @@ mod trace;
 pub use batch::{output_all, wait_all, wait_any};
 pub use cli::CliClient;
 pub use command::Command;
+pub use containers::{ContainerInfo, OwnerState, containers, sweep_containers};
 pub use error::{Error, Result};
 pub use group::{ProcessGroup, ProcessGroupOptions, ShutdownReport};
 pub use guarantee::{Guarantee, disable_guardian, guarantee};
@@ -145,6 +147,10 @@ mod guides {
     struct Testing;
     #[doc = include_str!("../../../docs/guardian.md")]
     struct Guardian;
+    #[doc = include_str!("../../../docs/errors.md")]
+    struct Errors;
+    #[doc = include_str!("../../../docs/troubleshooting.md")]
+    struct Troubleshooting;
 }
 
 /// Runs `program` with `args` and returns its trimmed stdout; a non-zero

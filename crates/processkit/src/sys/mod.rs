@@ -41,7 +41,9 @@ pub(crate) fn disable_guardian() -> bool {
     true
 }
 #[cfg(unix)]
-pub(crate) use unix::{Child, Container, Member, OwnedIo, host_mechanism, spawner_name};
+pub(crate) use unix::{
+    Child, Container, Member, OwnedIo, host_mechanism, spawn_detached, spawner_name,
+};
 
 #[cfg(target_os = "linux")]
 pub(crate) mod linux;
@@ -50,7 +52,7 @@ pub(crate) mod linux;
 pub(crate) mod windows;
 #[cfg(windows)]
 pub(crate) use windows::{
-    Child, Container, Member, OwnedIo, guarantee, host_mechanism, spawner_name,
+    Child, Container, Member, OwnedIo, guarantee, host_mechanism, spawn_detached, spawner_name,
 };
 
 /// Where the cgroup in use came from when it is not this process's own
