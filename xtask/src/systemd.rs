@@ -509,7 +509,10 @@ fn write_tests_disk(work: &Path, img: &Path, binaries: &[(String, PathBuf)]) -> 
             .args(["-q", "-F", "-d"])
             .arg(&dir)
             .arg(img),
-    )
+    )?;
+    // The binaries are on the disk now; the copies only take space.
+    let _ = fs::remove_dir_all(&dir);
+    Ok(())
 }
 
 /// The guest's script: runs every step as the test user from the system
