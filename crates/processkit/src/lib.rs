@@ -39,6 +39,7 @@
 //! | `record` | no | record/replay cassettes (`RecordReplayRunner`) |
 //! | `mock` | no | a mockall-generated `MockRunner` |
 //! | `tracing` | no | lifecycle events; never argv or environment values |
+//! | `pty` | no | run a child on a pseudo-terminal (`Command::pty`, `Terminal`) and strip escape sequences (`Command::strip_escapes`, `strip_escapes`); Unix |
 //!
 //! Every flag only adds API: the kill-on-drop guarantee holds in every
 //! configuration.
@@ -69,6 +70,7 @@ mod stats;
 mod stdin;
 mod supervisor;
 mod sys;
+mod terminal;
 pub mod testing;
 mod trace;
 
@@ -92,6 +94,8 @@ pub use signal::Signal;
 pub use stats::{GroupStats, Profile};
 pub use stdin::Stdin;
 pub use supervisor::{RestartPolicy, StopReason, SupervisionOutcome, Supervisor};
+#[cfg(feature = "pty")]
+pub use terminal::{Terminal, strip_escapes};
 #[cfg(feature = "mock")]
 #[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
 pub use testing::MockRunner;

@@ -41,6 +41,10 @@ pub(crate) fn disable_guardian() -> bool {
     true
 }
 #[cfg(unix)]
+pub(crate) use unix::pty::PtyMaster;
+#[cfg(all(unix, feature = "pty"))]
+pub(crate) use unix::pty::Special;
+#[cfg(unix)]
 pub(crate) use unix::{Child, Container, Member, OwnedIo, host_mechanism, spawner_name};
 
 #[cfg(target_os = "linux")]
@@ -50,8 +54,10 @@ pub(crate) mod linux;
 pub(crate) mod windows;
 #[cfg(windows)]
 pub(crate) use windows::{
-    Child, Container, Member, OwnedIo, guarantee, host_mechanism, spawner_name,
+    Child, Container, Member, OwnedIo, PtyMaster, guarantee, host_mechanism, spawner_name,
 };
+#[cfg(all(windows, feature = "pty"))]
+pub(crate) use windows::Special;
 
 /// The read side of a child's stdout or stderr pipe.
 pub(crate) type ReadPipe = Box<dyn tokio::io::AsyncRead + Send + Unpin>;
@@ -94,6 +100,11 @@ pub(crate) struct SpawnRequest<'a> {
     pub kill_on_parent_death: bool,
     #[cfg_attr(not(windows), allow(dead_code))]
     pub create_no_window: bool,
+    /// Run on a new pseudo-terminal of `(columns, rows)`: the slave is the
+    /// child's fds 0, 1 and 2 and its controlling terminal (the three
+    /// `StdioKind`s are ignored). Unix only; refused earlier elsewhere.
+    #[cfg_attr(not(unix), allow(dead_code))]
+    pub pty: Option<(u16, u16)>,
 }
 
 /// A freshly spawned child.
@@ -103,6 +114,8 @@ pub(crate) struct Spawned {
     pub stdin: Option<WritePipe>,
     pub stdout: Option<ReadPipe>,
     pub stderr: Option<ReadPipe>,
+    /// The master of the child's terminal, for a `pty` run.
+    pub terminal: Option<PtyMaster>,
 }
 
 /// Which mechanism the caller wants.

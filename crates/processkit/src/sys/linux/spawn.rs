@@ -26,7 +26,7 @@
 //! signal to its default before unblocking.
 //!
 //! Order in the child: signal dispositions → join cgroup → `setsid`/`setpgid`
-//! → `PR_SET_PDEATHSIG` → stdio → `chdir` → `setgroups`/`setgid`/`setuid`
+//! → `PR_SET_PDEATHSIG` → stdio (then, for a terminal, `TIOCSCTTY`) → `chdir` → `setgroups`/`setgid`/`setuid`
 //! (after the cgroup join, so a privilege drop composes with a root-owned
 //! cgroup) → signal mask → `execve`. A failure at any step writes the step and
 //! `errno` to a close-on-exec pipe and exits with 127; the parent reads the
@@ -48,6 +48,9 @@ pub(crate) enum PgMode {
     NewGroup,
     /// Become the leader of a new session (`setsid`).
     Setsid,
+    /// Become the leader of a new session and take the terminal on fd 0
+    /// (after the stdio step) as its controlling terminal (`TIOCSCTTY`).
+    SetsidCtty,
 }
 
 /// Everything the child side needs besides argv/envp.
@@ -564,7 +567,7 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
                     fail(a, Stage::Session);
                 }
             }
-            PgMode::Setsid => {
+            PgMode::Setsid | PgMode::SetsidCtty => {
                 if libc::setsid() < 0 {
                     fail(a, Stage::Session);
                 }
@@ -599,6 +602,9 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
                 }
             }
             i += 1;
+        }
+        if s.pgroup == PgMode::SetsidCtty && libc::ioctl(0, libc::TIOCSCTTY, 0) != 0 {
+            fail(a, Stage::Session);
         }
 
         // 6. Working directory.

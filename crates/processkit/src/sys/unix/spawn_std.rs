@@ -87,7 +87,10 @@ pub(crate) fn spawn(
     if let Some(uid) = req.uid {
         cmd.uid(uid);
     }
-    let setsid = req.setsid;
+    // A terminal run leads a new session whose controlling terminal is the
+    // slave std has just put on fd 0.
+    let ctty = req.pty.is_some();
+    let setsid = req.setsid || ctty;
     if new_group && !setsid {
         cmd.process_group(0);
     }
@@ -107,7 +110,7 @@ pub(crate) fn spawn(
             envp: plan.envp_ptrs.as_ptr(),
         };
         // SAFETY: the hook only makes async-signal-safe syscalls (write,
-        // setsid, prctl, execve) on integers and on pointers into `plan`,
+        // setsid, ioctl, prctl, execve) on integers and on pointers into `plan`,
         // which outlives `cmd` and so every run of the hook.
         unsafe {
             cmd.pre_exec(move || {
@@ -116,6 +119,9 @@ pub(crate) fn spawn(
                 }
                 if setsid && libc::setsid() < 0 {
                     return Err(std::io::Error::last_os_error());
+                }
+                if ctty {
+                    rustix::process::ioctl_tiocsctty(BorrowedFd::borrow_raw(0))?;
                 }
                 #[cfg(target_os = "linux")]
                 if pdeathsig
