@@ -39,6 +39,7 @@
 //! | `record` | no | record/replay cassettes (`RecordReplayRunner`) |
 //! | `mock` | no | a mockall-generated `MockRunner` |
 //! | `tracing` | no | lifecycle events; never argv or environment values |
+//! | `systemd` | yes | Linux: a non-root process whose own cgroup is not writable gets a delegated scope from the user's systemd manager over D-Bus (pulls `zbus`); nothing off Linux |
 //! | `pty` | no | run a child on a pseudo-terminal (`Command::pty`, `Terminal`) and strip escape sequences (`Command::strip_escapes`, `strip_escapes`); Unix |
 //!
 //! Every flag only adds API: the kill-on-drop guarantee holds in every

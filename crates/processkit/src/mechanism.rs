@@ -93,6 +93,11 @@ pub struct Preflight {
     pub host_mechanism: Mechanism,
     /// Why the host's mechanism is weaker than the platform's best, if it is.
     pub fallback_reason: Option<String>,
+    /// Where the cgroup came from when it is not this process's own: on a
+    /// systemd host where a non-root process may not create a cgroup where it
+    /// stands, the user manager's delegated scope (the unit is named, and
+    /// that this process moved itself into it). `None` otherwise.
+    pub cgroup_source: Option<String>,
     /// Which spawner starts children.
     pub spawner: &'static str,
     /// Whether containers are torn down even if this process dies without
@@ -107,6 +112,9 @@ impl fmt::Display for Preflight {
             "mechanism: {}; spawner: {}; guarantee: {}",
             self.mechanism, self.spawner, self.guarantee
         )?;
+        if let Some(s) = &self.cgroup_source {
+            write!(f, "; cgroup: {s}")?;
+        }
         if let Some(r) = &self.fallback_reason {
             write!(f, "; fallback because: {r}")?;
         }
@@ -116,6 +124,14 @@ impl fmt::Display for Preflight {
 
 /// Inspects the host: which mechanism is available, which spawner is used,
 /// and which no-orphan guarantee is in force. Never spawns a process.
+///
+/// On Linux the first call sets up the host's cgroup root (as the first
+/// container would). Where that needs the user's systemd manager (feature
+/// `systemd`: a non-root process whose own cgroup is not writable), it asks
+/// the manager for a delegated scope over D-Bus and moves this process into
+/// it; [`Preflight::cgroup_source`] then names the unit. That exchange is
+/// bounded in time; a missing or refusing manager becomes a
+/// [`Preflight::fallback_reason`].
 ///
 /// ```
 /// let p = processkit::preflight();
@@ -131,6 +147,7 @@ pub fn preflight() -> Preflight {
         mechanism,
         host_mechanism,
         fallback_reason,
+        cgroup_source: crate::sys::cgroup_source(),
         spawner: crate::sys::spawner_name(),
         guarantee: crate::guarantee(),
     }

@@ -59,6 +59,19 @@ pub(crate) use windows::{
 #[cfg(all(windows, feature = "pty"))]
 pub(crate) use windows::Special;
 
+/// Where the cgroup in use came from when it is not this process's own
+/// cgroup (a systemd-delegated scope); `None` otherwise and off Linux.
+pub(crate) fn cgroup_source() -> Option<String> {
+    #[cfg(target_os = "linux")]
+    {
+        linux::cgroup::host().ok().and_then(|h| h.source.clone())
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        None
+    }
+}
+
 /// The read side of a child's stdout or stderr pipe.
 pub(crate) type ReadPipe = Box<dyn tokio::io::AsyncRead + Send + Unpin>;
 /// The write side of a child's stdin pipe.

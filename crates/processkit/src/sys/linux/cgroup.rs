@@ -55,6 +55,9 @@ pub(crate) struct Host {
     pub has_kill: bool,
     /// The pid of the process that created the root.
     pub owner: u32,
+    /// Where the cgroup came from when it is not the process's own one
+    /// (a systemd-delegated scope), for `preflight()`.
+    pub source: Option<String>,
 }
 
 static HOST: OnceLock<Result<Host, String>> = OnceLock::new();
@@ -198,6 +201,25 @@ fn init_host() -> Result<Host, String> {
     let parent = mount.join(own.trim_start_matches('/'));
     let pid = std::process::id();
     let start = start_time(pid).ok_or("cannot read this process's start time")?;
+    let root = match create_root(&parent, pid, start) {
+        Ok(root) => root,
+        #[cfg(feature = "systemd")]
+        Err(here) => {
+            // Not writable here: ask the user's systemd manager for a
+            // delegated scope (see systemd.rs), then use it as the parent.
+            let scope =
+                super::systemd::delegated_scope(&mount).map_err(|why| format!("{here}; {why}"))?;
+            let root = create_root(&scope.path, pid, start)?;
+            return Ok(finish_host(&scope.path, root, pid, Some(scope.describe())));
+        }
+        #[cfg(not(feature = "systemd"))]
+        Err(here) => return Err(here),
+    };
+    Ok(finish_host(&parent, root, pid, None))
+}
+
+/// Creates the host root under `parent` and proves it usable.
+fn create_root(parent: &Path, pid: u32, start: u64) -> Result<PathBuf, String> {
     let root = match own_pid_namespace() {
         Some(ns) => parent.join(format!("processkit-{pid}-{start}-{ns}")),
         // No namespace identity: a name no sweep ever takes for dead.
@@ -221,18 +243,23 @@ fn init_host() -> Result<Host, String> {
         let _ = fs::remove_dir(&root);
         return Err(format!("cgroup {} is not writable: {e}", root.display()));
     }
+    Ok(root)
+}
+
+fn finish_host(parent: &Path, root: PathBuf, pid: u32, source: Option<String>) -> Host {
     let has_kill = root.join("cgroup.kill").exists();
     crate::sys::unix::guardian::register_cgroup(&root);
     // SAFETY: registers a plain `extern "C" fn()` with no preconditions.
     unsafe {
         libc::atexit(at_exit);
     }
-    sweep_leftovers(&parent, &root);
-    Ok(Host {
+    sweep_leftovers(parent, &root);
+    Host {
         root,
         has_kill,
         owner: pid,
-    })
+        source,
+    }
 }
 
 /// The inode of this process's pid namespace.

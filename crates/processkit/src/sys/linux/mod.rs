@@ -6,6 +6,8 @@ pub(crate) mod pidfd;
 pub(crate) mod spawn;
 pub(crate) mod stats;
 pub(crate) mod subreaper;
+#[cfg(feature = "systemd")]
+pub(crate) mod systemd;
 
 use std::os::fd::AsRawFd;
 
