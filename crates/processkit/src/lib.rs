@@ -117,7 +117,8 @@ pub use tokio_util::sync::CancellationToken;
     feature = "cancellation",
     feature = "record",
     feature = "limits",
-    feature = "mock"
+    feature = "mock",
+    feature = "pty"
 ))]
 mod guides {
     #[doc = include_str!("../../../docs/cookbook.md")]

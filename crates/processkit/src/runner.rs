@@ -437,10 +437,7 @@ fn check_pty(cmd: &Command, in_pipeline: bool) -> Result<()> {
         return refuse("cannot read stdin from a file or from this process");
     }
     if !cmd.stdout.is_captured() {
-        return refuse(&format!(
-            "cannot have its output {}",
-            cmd.stdout.describe()
-        ));
+        return refuse(&format!("cannot have its output {}", cmd.stdout.describe()));
     }
     if !matches!(cmd.stderr.0, DestKind::Capture | DestKind::Stdout) {
         return refuse(&format!("cannot have stderr {}", cmd.stderr.describe()));

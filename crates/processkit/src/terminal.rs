@@ -192,3 +192,20 @@ pub(crate) fn stripped_text(raw: &[u8]) -> String {
         String::from_utf8_lossy(raw).into_owned()
     }
 }
+
+#[cfg(all(test, feature = "pty"))]
+mod tests {
+    use super::strip_escapes;
+
+    #[test]
+    fn colours_cursor_moves_and_titles_go_text_tabs_and_newlines_stay() {
+        let raw = b"\x1b[?2004h\x1b[2K\x1b[1G\x1b[32mok\x1b[0m\tdone\r\n\x1b]0;t\x1b\\next\x07\n";
+        assert_eq!(strip_escapes(raw), "ok\tdone\nnext\n");
+    }
+
+    #[test]
+    fn invalid_utf8_becomes_replacement_characters_and_text_survives() {
+        let text = strip_escapes(b"a\xffb \xc3\xa9\n");
+        assert_eq!(text, "a\u{fffd}b \u{e9}\n");
+    }
+}

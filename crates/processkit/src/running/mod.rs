@@ -338,8 +338,8 @@ impl RunningProcess {
         if let Some(pipe) = parts.stdin {
             // A terminal is interactive: with no input source, its input
             // stays open for the caller to type into.
-            let interactive = parts.terminal.is_some()
-                && matches!(cmd.stdin.0, crate::stdin::StdinKind::Null);
+            let interactive =
+                parts.terminal.is_some() && matches!(cmd.stdin.0, crate::stdin::StdinKind::Null);
             if cmd.keep_stdin_open || interactive {
                 stdin_writer = Some(StdinWriter::new(parts.program.clone(), pipe));
             } else {

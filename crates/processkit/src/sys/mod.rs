@@ -52,12 +52,12 @@ pub(crate) mod linux;
 
 #[cfg(windows)]
 pub(crate) mod windows;
+#[cfg(all(windows, feature = "pty"))]
+pub(crate) use windows::Special;
 #[cfg(windows)]
 pub(crate) use windows::{
     Child, Container, Member, OwnedIo, PtyMaster, guarantee, host_mechanism, spawner_name,
 };
-#[cfg(all(windows, feature = "pty"))]
-pub(crate) use windows::Special;
 
 /// Where the cgroup in use came from when it is not this process's own
 /// cgroup (a systemd-delegated scope); `None` otherwise and off Linux.

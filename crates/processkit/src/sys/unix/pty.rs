@@ -34,7 +34,8 @@ pub(crate) struct Pair {
 
 /// Opens a pseudo-terminal of `cols` × `rows` characters.
 pub(crate) fn open(cols: u16, rows: u16) -> io::Result<Pair> {
-    let master = rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)?;
+    let master =
+        rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)?;
     rustix::pty::grantpt(&master)?;
     rustix::pty::unlockpt(&master)?;
     let slave = open_slave(&master)?;
@@ -109,7 +110,10 @@ impl PtyMaster {
     /// Sets the window size; the kernel sends `SIGWINCH` to the terminal's
     /// foreground process group when it changes.
     pub(crate) fn resize(&self, cols: u16, rows: u16) -> io::Result<()> {
-        Ok(rustix::termios::tcsetwinsize(&self.fd, winsize(cols, rows))?)
+        Ok(rustix::termios::tcsetwinsize(
+            &self.fd,
+            winsize(cols, rows),
+        )?)
     }
 
     /// The window size as `(columns, rows)`.
@@ -203,9 +207,9 @@ impl AsyncWrite for PtyStream {
     ) -> Poll<io::Result<usize>> {
         loop {
             let mut guard = ready!(self.fd.poll_write_ready(cx))?;
-            match guard.try_io(|fd| {
-                rustix::io::write(fd.get_ref().as_fd(), data).map_err(io::Error::from)
-            }) {
+            match guard
+                .try_io(|fd| rustix::io::write(fd.get_ref().as_fd(), data).map_err(io::Error::from))
+            {
                 Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Ok(Ok(n)) => {
                     if n > 0 {
