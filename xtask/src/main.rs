@@ -4,6 +4,7 @@
 //! tests, prints pass/fail counts and exits non-zero on any failure.
 
 mod cross;
+mod nocgroup;
 mod util;
 mod valgrind;
 mod vm;
@@ -20,6 +21,9 @@ fn main() -> ExitCode {
         "cross-check" => cross::run(rest),
         "vm-test" => vm::run(rest),
         "valgrind" => valgrind::run(rest),
+        "nonroot-test" => nocgroup::nonroot(rest),
+        "ro-cgroup-test" => nocgroup::ro_cgroup(rest),
+        "ro-cgroup-inner" => nocgroup::ro_cgroup_inner(rest),
         _ => {
             eprintln!(
                 "usage: cargo xtask <lane>\n\n\
@@ -27,7 +31,9 @@ fn main() -> ExitCode {
                  wine-test    run the library's tests for x86_64-pc-windows-gnu under Wine\n  \
                  cross-check  type-check macOS, FreeBSD and Windows-msvc targets\n  \
                  vm-test      run the limits/stats tests on a pure cgroup v2 kernel under qemu\n  \
-                 valgrind     run the spawner tests under valgrind memcheck"
+                 valgrind     run the spawner tests under valgrind memcheck\n  \
+                 nonroot-test    run the containment suites as an unprivileged user (no cgroup)\n  \
+                 ro-cgroup-test  run the containment suites as root with every cgroup mount read-only"
             );
             return if lane == "help" {
                 ExitCode::SUCCESS

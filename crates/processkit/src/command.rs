@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::knobs::{IoPriority, Resource, SpawnKnobs};
 use crate::output::{CaptureLimit, DestKind, Destination};
 use crate::runner::{JobRunner, ProcessRunner, ProcessRunnerExt};
 use crate::{Error, Pipeline, ProcessResult, Result, RetryPolicy, RunningProcess, Stdin};
@@ -72,6 +73,7 @@ pub struct Command {
     pub(crate) setsid: bool,
     pub(crate) create_no_window: bool,
     pub(crate) kill_on_parent_death: bool,
+    pub(crate) knobs: SpawnKnobs,
     pub(crate) on_stdout: Option<LineHandler>,
     pub(crate) on_stderr: Option<LineHandler>,
     pub(crate) retry: Option<RetryPolicy>,
@@ -117,6 +119,7 @@ impl Command {
             setsid: false,
             create_no_window: false,
             kill_on_parent_death: false,
+            knobs: SpawnKnobs::default(),
             on_stdout: None,
             on_stderr: None,
             retry: None,
@@ -614,6 +617,110 @@ impl Command {
         self
     }
 
+    /// Sets `argv[0]`, the name the program sees for itself (`$0` in a
+    /// shell), while still running [`get_program`](Self::get_program)
+    /// (Unix; [`Error::Unsupported`](crate::Error::Unsupported) elsewhere).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let out = processkit::Command::new("sh").arg0("my-shell").args(["-c", "echo $0"]).run().await?;
+    /// assert_eq!(out, "my-shell");
+    /// # Ok(()) }
+    /// ```
+    pub fn arg0(mut self, arg0: impl AsRef<OsStr>) -> Self {
+        self.knobs.arg0 = Some(arg0.as_ref().to_owned());
+        self
+    }
+
+    /// Sets the child's supplementary group ids (`setgroups(2)`; Unix, needs
+    /// privilege). Applied before [`gid`](Self::gid) and [`uid`](Self::uid),
+    /// and replaces the default (only `gid`, or none) a privilege drop uses.
+    ///
+    /// ```
+    /// let _ = processkit::Command::new("id").uid(1000).gid(1000).groups([1000, 27]);
+    /// ```
+    pub fn groups(mut self, groups: impl IntoIterator<Item = u32>) -> Self {
+        self.knobs.groups = Some(groups.into_iter().collect());
+        self
+    }
+
+    /// Sets the child's file-mode creation mask (`umask(2)`; Unix).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let out = processkit::Command::new("sh").args(["-c", "umask"]).umask(0o077).run().await?;
+    /// assert_eq!(out, "0077");
+    /// # Ok(()) }
+    /// ```
+    pub fn umask(mut self, mask: u32) -> Self {
+        self.knobs.umask = Some(mask);
+        self
+    }
+
+    /// Sets a resource limit for the child (`setrlimit(2)`; Unix): `soft`
+    /// is enforced, `hard` is the ceiling the child may raise `soft` to.
+    /// `u64::MAX` means unlimited. Raising a hard limit needs privilege; a
+    /// `soft` above `hard` is [`Error::InvalidInput`](crate::Error::InvalidInput).
+    /// Can be called once per resource (a later call replaces it).
+    ///
+    /// ```
+    /// use processkit::{Command, Resource};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let out = Command::new("sh").args(["-c", "ulimit -n"]).rlimit(Resource::NoFile, 256, 512).run().await?;
+    /// assert_eq!(out, "256");
+    /// # Ok(()) }
+    /// ```
+    pub fn rlimit(mut self, resource: Resource, soft: u64, hard: u64) -> Self {
+        self.knobs.rlimits.retain(|(r, _, _)| *r != resource);
+        self.knobs.rlimits.push((resource, soft, hard));
+        self
+    }
+
+    /// Sets the child's scheduling priority, its nice value (`-20`, the
+    /// highest, to `19`; `setpriority(2)`; Unix). A value below the
+    /// parent's needs privilege.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let out = processkit::Command::new("nice").priority(10).run().await?;
+    /// assert_eq!(out.parse::<i32>().unwrap(), 10);
+    /// # Ok(()) }
+    /// ```
+    pub fn priority(mut self, nice: i32) -> Self {
+        self.knobs.priority = Some(nice);
+        self
+    }
+
+    /// Pins the child to the given CPUs (numbered from 0;
+    /// `sched_setaffinity(2)`). Linux only: elsewhere the run fails with
+    /// [`Error::Unsupported`](crate::Error::Unsupported). An empty set is
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput).
+    ///
+    /// ```
+    /// let _ = processkit::Command::new("worker").cpu_affinity([0]);
+    /// ```
+    pub fn cpu_affinity(mut self, cpus: impl IntoIterator<Item = usize>) -> Self {
+        self.knobs.cpu_affinity = Some(cpus.into_iter().collect());
+        self
+    }
+
+    /// Sets the child's I/O scheduling class and level (`ioprio_set(2)`,
+    /// what `ionice` does). Linux only: elsewhere the run fails with
+    /// [`Error::Unsupported`](crate::Error::Unsupported).
+    ///
+    /// ```
+    /// use processkit::{Command, IoPriority};
+    /// let _ = Command::new("backup").io_priority(IoPriority::Idle);
+    /// ```
+    pub fn io_priority(mut self, priority: IoPriority) -> Self {
+        self.knobs.io_priority = Some(priority);
+        self
+    }
+
     /// Windows: start without a console window. A no-op elsewhere. Survives
     /// the container's own creation flags (they are combined).
     ///
@@ -627,10 +734,16 @@ impl Command {
 
     /// Kills the child if this process dies abruptly (SIGKILL).
     ///
-    /// Linux arms `PR_SET_PDEATHSIG` on the direct child; note that it fires
-    /// when the *thread* that spawned the child exits. Windows already
-    /// guarantees this through the Job Object. macOS and the BSDs have no
-    /// equivalent (a documented no-op there; the guardian still covers it).
+    /// "Parent" means this *process*: the child is never killed because a
+    /// thread ended. Linux arms `PR_SET_PDEATHSIG` (SIGKILL) on the direct
+    /// child; since the kernel ties that signal to the creating thread,
+    /// such children are created from one thread that lives as long as the
+    /// process, so starting one from `spawn_blocking` or a short-lived
+    /// thread is safe. The signal is armed after a [`uid`](Self::uid) /
+    /// [`gid`](Self::gid) change, and a child whose parent is already gone
+    /// exits before `exec`. Windows already guarantees this through the Job
+    /// Object. macOS and the BSDs have no equivalent (a documented no-op
+    /// there; the guardian still covers it).
     ///
     /// ```
     /// let _ = processkit::Command::new("daemonish").kill_on_parent_death();

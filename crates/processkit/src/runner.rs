@@ -320,13 +320,22 @@ pub(crate) fn check_platform(cmd: &Command) -> Result<()> {
         } else {
             None
         };
-        if let Some(flag) = flag {
+        if let Some(flag) = flag.or_else(|| cmd.knobs.first_set(false)) {
             return Err(Error::unsupported(
                 cmd.name(),
                 flag,
                 "it is a POSIX-only spawn flag",
             ));
         }
+    }
+    if cfg!(not(target_os = "linux"))
+        && let Some(flag) = cmd.knobs.first_set(true)
+    {
+        return Err(Error::unsupported(
+            cmd.name(),
+            flag,
+            "it is a Linux-only spawn setting",
+        ));
     }
     Ok(())
 }
@@ -416,6 +425,7 @@ pub(crate) fn request(
         uid: cmd.uid,
         gid: cmd.gid,
         kill_on_parent_death: cmd.kill_on_parent_death,
+        knobs: &cmd.knobs,
         create_no_window: cmd.create_no_window,
         pty: cmd.pty,
     })

@@ -117,11 +117,21 @@ fn guardians() -> Vec<(u32, u32)> {
 }
 
 /// The guardian of `host`, if one runs.
+///
+/// Polls for a moment: a vfork-style spawn returns once the child's `execve`
+/// has replaced its memory, but the kernel fills in the new
+/// `/proc/<pid>/cmdline` a little later, so a guardian that was just started
+/// can briefly show an empty argv.
 fn guardian_of(host: u32) -> Option<u32> {
-    guardians()
-        .into_iter()
-        .find(|&(_, h)| h == host)
-        .map(|(g, _)| g)
+    let mut found = None;
+    wait_until(Duration::from_secs(5), || {
+        found = guardians()
+            .into_iter()
+            .find(|&(_, h)| h == host)
+            .map(|(g, _)| g);
+        found.is_some()
+    });
+    found
 }
 
 /// The targets of `/proc/<pid>/fd/*`, keyed by fd number.

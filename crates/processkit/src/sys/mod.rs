@@ -113,6 +113,9 @@ pub(crate) struct SpawnRequest<'a> {
     pub kill_on_parent_death: bool,
     #[cfg_attr(not(windows), allow(dead_code))]
     pub create_no_window: bool,
+    /// Settings of the child itself (Unix; checked off Unix before here).
+    #[cfg_attr(windows, allow(dead_code))]
+    pub knobs: &'a crate::knobs::SpawnKnobs,
     /// Run on a new pseudo-terminal of `(columns, rows)`: the slave is the
     /// child's fds 0, 1 and 2 and its controlling terminal (the three
     /// `StdioKind`s are ignored). Unix only; refused earlier elsewhere.

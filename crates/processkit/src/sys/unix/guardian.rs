@@ -560,6 +560,7 @@ fn spawn_shell(stdin: OwnedFd) -> io::Result<Proc> {
     if !forced_std {
         let args = guardian_args();
         let req = SpawnRequest {
+            knobs: &crate::knobs::NO_KNOBS,
             display_name: ARGV_TAG,
             program: std::ffi::OsStr::new(SHELL),
             args: &args,

@@ -280,6 +280,14 @@ impl Container {
             }
             #[cfg(target_os = "linux")]
             Container::Subreaper(sr) => {
+                if let Some(knob) = req.knobs.first_child_knob() {
+                    return Err(Error::unsupported(
+                        name,
+                        knob,
+                        "the child-subreaper mechanism starts the child from a helper \
+                         process that does not apply spawn knobs yet",
+                    ));
+                }
                 let (child, helper) = sr.spawn(&plan, &req, stdio.child_fds())?;
                 Ok(stdio.finish(child, Member::Subreaper(helper)))
             }
@@ -803,8 +811,53 @@ pub(crate) fn spawner_name() -> &'static str {
     }
 }
 
+/// The error for a spawn knob the child could not apply: a permission
+/// problem as [`Error::PermissionDenied`], anything else as
+/// [`Error::Spawn`], both saying which setting failed.
+#[cfg(target_os = "linux")]
+pub(crate) fn knob_error(name: &str, what: &str, e: io::Error) -> Error {
+    let source = io::Error::new(e.kind(), format!("{what}: {e}"));
+    if e.kind() == io::ErrorKind::PermissionDenied {
+        Error::PermissionDenied {
+            program: name.to_owned(),
+            source,
+        }
+    } else {
+        Error::Spawn {
+            program: name.to_owned(),
+            source,
+        }
+    }
+}
+
 #[cfg(target_os = "linux")]
 fn spawn_linux(
+    plan: &prep::ExecPlan,
+    req: &SpawnRequest<'_>,
+    stdio: &Stdio,
+    cgroup: RawFd,
+    mode: crate::sys::linux::spawn::PgMode,
+    defer_reap: bool,
+) -> Result<Child, Error> {
+    if !req.kill_on_parent_death {
+        return spawn_linux_here(plan, req, stdio, cgroup, mode, defer_reap);
+    }
+    // The death signal follows the thread that creates the child: create it
+    // from a thread that lives as long as the process.
+    crate::sys::linux::spawn::on_lasting_thread(|| {
+        spawn_linux_here(plan, req, stdio, cgroup, mode, defer_reap)
+    })
+    .map_err(|e| {
+        Error::io(
+            req.display_name,
+            "handing the spawn to the spawner thread",
+            e,
+        )
+    })?
+}
+
+#[cfg(target_os = "linux")]
+fn spawn_linux_here(
     plan: &prep::ExecPlan,
     req: &SpawnRequest<'_>,
     stdio: &Stdio,
@@ -850,6 +903,10 @@ fn spawn_linux(
                         program: name.to_owned(),
                         source: io::Error::new(e.kind(), format!("joining the cgroup: {e}")),
                     },
+                    Stage::Rlimit => knob_error(name, "setting a resource limit", e),
+                    Stage::Priority => knob_error(name, "setting the priority", e),
+                    Stage::Affinity => knob_error(name, "setting the CPU affinity", e),
+                    Stage::IoPriority => knob_error(name, "setting the I/O priority", e),
                     other => Error::Spawn {
                         program: name.to_owned(),
                         source: io::Error::new(e.kind(), format!("child setup ({other:?}): {e}")),

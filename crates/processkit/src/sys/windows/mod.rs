@@ -527,6 +527,7 @@ mod tests {
 
     fn request<'a>(args: &'a [OsString]) -> SpawnRequest<'a> {
         SpawnRequest {
+            knobs: &crate::knobs::NO_KNOBS,
             display_name: "cmd",
             program: std::ffi::OsStr::new("cmd"),
             args,
