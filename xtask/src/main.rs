@@ -3,6 +3,7 @@
 //! Each lane installs what it needs on a fresh Debian machine, runs its
 //! tests, prints pass/fail counts and exits non-zero on any failure.
 
+mod cli_assets;
 mod cross;
 mod nocgroup;
 mod util;
@@ -24,6 +25,7 @@ fn main() -> ExitCode {
         "nonroot-test" => nocgroup::nonroot(rest),
         "ro-cgroup-test" => nocgroup::ro_cgroup(rest),
         "ro-cgroup-inner" => nocgroup::ro_cgroup_inner(rest),
+        "cli-assets" => cli_assets::run(rest),
         _ => {
             eprintln!(
                 "usage: cargo xtask <lane>\n\n\
@@ -33,7 +35,8 @@ fn main() -> ExitCode {
                  vm-test      run the limits/stats tests on a pure cgroup v2 kernel under qemu\n  \
                  valgrind     run the spawner tests under valgrind memcheck\n  \
                  nonroot-test    run the containment suites as an unprivileged user (no cgroup)\n  \
-                 ro-cgroup-test  run the containment suites as root with every cgroup mount read-only"
+                 ro-cgroup-test  run the containment suites as root with every cgroup mount read-only\n  \
+                 cli-assets      write the processkit command's completions and man pages [DIR]"
             );
             return if lane == "help" {
                 ExitCode::SUCCESS

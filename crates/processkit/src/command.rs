@@ -1041,6 +1041,72 @@ impl Command {
         JobRunner.run(self).await
     }
 
+    /// Runs like [`run`](Self::run) (success required, stdout trimmed) and
+    /// turns the output into a value with `f`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let words = processkit::Command::new("echo").args(["a", "b", "c"])
+    ///     .parse(|s| s.split_whitespace().count())
+    ///     .await?;
+    /// assert_eq!(words, 3);
+    /// # Ok(()) }
+    /// ```
+    pub async fn parse<T>(&self, f: impl FnOnce(&str) -> T) -> Result<T> {
+        Ok(f(&self.run().await?))
+    }
+
+    /// Runs like [`run`](Self::run) and parses the trimmed output with a
+    /// fallible `f`; its error becomes [`Error::Parse`] naming the program,
+    /// with the start of the output as an excerpt.
+    ///
+    /// ```
+    /// use processkit::{Command, Error};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let n: u32 = Command::new("echo").arg("42").try_parse(|s| s.parse()).await?;
+    /// assert_eq!(n, 42);
+    /// let err = Command::new("echo").arg("forty-two").try_parse(|s| s.parse::<u32>()).await.unwrap_err();
+    /// assert!(matches!(err, Error::Parse { ref excerpt, .. } if excerpt == "forty-two"));
+    /// # Ok(()) }
+    /// ```
+    pub async fn try_parse<T, E: fmt::Display>(
+        &self,
+        f: impl FnOnce(&str) -> std::result::Result<T, E>,
+    ) -> Result<T> {
+        let out = self.run().await?;
+        f(&out).map_err(|e| Error::Parse {
+            program: self.name().to_owned(),
+            line: None,
+            excerpt: crate::error::excerpt(&out, 120),
+            reason: e.to_string(),
+        })
+    }
+
+    /// Runs like [`run`](Self::run) and deserializes stdout as one JSON
+    /// value. A malformed document is [`Error::Parse`] with the line the
+    /// parser stopped at and an excerpt of that line.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// #[derive(serde::Deserialize)]
+    /// struct Info { name: String, size: u64 }
+    /// let info: Info = processkit::Command::new("echo")
+    ///     .arg(r#"{"name": "disk", "size": 512}"#)
+    ///     .output_json()
+    ///     .await?;
+    /// assert_eq!((info.name.as_str(), info.size), ("disk", 512));
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "json")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "json")))]
+    pub async fn output_json<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
+        let out = self.run().await?;
+        serde_json::from_str(&out).map_err(|e| crate::running::json_error(self.name(), &out, e))
+    }
+
     /// Runs to completion and returns the full outcome with text output
     /// (invalid UTF-8 replaced). A non-zero exit is data, not an error.
     ///

@@ -37,6 +37,7 @@
 //! | `limits` | no | whole-tree caps on [`ProcessGroupOptions`] (implies `stats`) |
 //! | `cancellation` | no | `CancellationToken` integration (`Command::cancel_on`) |
 //! | `record` | no | record/replay cassettes (`RecordReplayRunner`) |
+//! | `json` | no | typed JSON output: `Command::output_json`, `RunningProcess::json_lines` (NDJSON) |
 //! | `mock` | no | a mockall-generated `MockRunner` |
 //! | `tracing` | no | lifecycle events; never argv or environment values |
 //! | `systemd` | yes | Linux: a non-root process whose own cgroup is not writable gets a delegated scope from the user's systemd manager over D-Bus (pulls `zbus`); nothing off Linux |
@@ -89,6 +90,9 @@ pub use pipeline::Pipeline;
 pub use result::{ExitStatus, ProcessResult};
 pub use retry::{Attempt, RetryPolicy};
 pub use runner::{BoxFuture, JobRunner, ProcessRunner, ProcessRunnerExt};
+#[cfg(feature = "json")]
+#[cfg_attr(docsrs, doc(cfg(feature = "json")))]
+pub use running::JsonLines;
 pub use running::{RunningProcess, StdinWriter, StdoutLines};
 #[cfg(feature = "process-control")]
 pub use signal::Signal;
@@ -120,6 +124,7 @@ pub use tokio_util::sync::CancellationToken;
     feature = "record",
     feature = "limits",
     feature = "mock",
+    feature = "json",
     feature = "pty"
 ))]
 mod guides {

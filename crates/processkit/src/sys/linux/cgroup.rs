@@ -145,6 +145,39 @@ mod tests {
         cg.remove_tree().unwrap();
     }
 
+    /// The kill for kernels without `cgroup.kill` runs in `Drop`: it never
+    /// waits for the freezer, even one that does not settle.
+    #[test]
+    fn kill_without_cgroup_kill_never_waits_for_the_freezer() {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = super::Cg::at(dir.path().to_owned());
+        // A cgroup whose freezer never reports `frozen 1`.
+        std::fs::write(dir.path().join("cgroup.events"), "populated 1\nfrozen 0\n").unwrap();
+        std::fs::write(dir.path().join("cgroup.freeze"), "").unwrap();
+        let mut member = std::process::Command::new("sleep")
+            .arg("300")
+            .spawn()
+            .unwrap();
+        std::fs::write(
+            dir.path().join("cgroup.procs"),
+            format!("{}\n", member.id()),
+        )
+        .unwrap();
+        let start = std::time::Instant::now();
+        fake.kill(false).unwrap();
+        let took = start.elapsed();
+        // No later re-kill round may see the pid once it is reaped.
+        std::fs::write(dir.path().join("cgroup.procs"), "").unwrap();
+        let status = member.wait().unwrap();
+        // The re-kill rounds stop once the directory is gone.
+        drop(dir);
+        assert!(!status.success(), "the member was killed");
+        assert!(
+            took < std::time::Duration::from_millis(200),
+            "the kill blocked for {took:?}"
+        );
+    }
+
     /// The path for kernels without `cgroup.kill` (before 5.14): freeze,
     /// kill every member through a pidfd, thaw.
     #[test]
@@ -443,10 +476,32 @@ impl Cg {
                 Err(_) => {}
             }
         }
-        let _ = self.set_frozen(true);
-        self.signal_each(true, libc::SIGKILL)?;
-        let _ = self.set_frozen(false);
+        // Without `cgroup.kill`: freeze (so nothing forks past the listing),
+        // kill every member, thaw. Nothing here waits for the freezer to
+        // settle (this runs in `Drop`); a member forked before the freeze
+        // took hold is caught by the same steps repeated on the reaper
+        // thread until the subtree is empty.
+        self.freeze_kill_thaw()?;
+        if self.populated().unwrap_or(false) {
+            let cg = self.clone();
+            reaper::submit(reaper::Task::Poll(Box::new(move || match cg.populated() {
+                Ok(true) => {
+                    let _ = cg.freeze_kill_thaw();
+                    false
+                }
+                _ => true,
+            })));
+        }
         Ok(())
+    }
+
+    /// One round of the kill for kernels without `cgroup.kill`, without
+    /// waiting: SIGKILL reaches frozen and freezing processes alike.
+    fn freeze_kill_thaw(&self) -> io::Result<()> {
+        let _ = self.write("cgroup.freeze", "1");
+        let r = self.signal_each(true, libc::SIGKILL);
+        let _ = self.write("cgroup.freeze", "0");
+        r
     }
 
     /// Sends `sig` to every process in this cgroup (and with `recursive`

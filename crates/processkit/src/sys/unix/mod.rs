@@ -91,6 +91,28 @@ pub(crate) struct CgContainer {
     /// Suspended through `freeze(true)`: a child created inside would
     /// freeze before it could `exec`, and the vfork-style parent with it.
     frozen: std::sync::atomic::AtomicBool,
+    /// Spawns hold it shared, a freeze holds it exclusively: a freeze waits
+    /// for spawns under way, and a spawn never starts while a freeze is
+    /// under way (it sees `frozen` set once the lock is free).
+    gate: std::sync::RwLock<()>,
+}
+
+#[cfg(target_os = "linux")]
+impl CgContainer {
+    /// Holds off freezes for as long as the guard lives, or refuses a spawn
+    /// into a suspended group.
+    fn refuse_if_frozen(&self, name: &str) -> Result<std::sync::RwLockReadGuard<'_, ()>, Error> {
+        let guard = self.gate.read().unwrap_or_else(|p| p.into_inner());
+        if self.frozen.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(Error::unsupported(
+                name,
+                "starting a process in a suspended group",
+                "a child created in a frozen cgroup would freeze before it could exec; \
+                 call resume() first",
+            ));
+        }
+        Ok(guard)
+    }
 }
 
 /// Where one child lives inside its container.
@@ -176,6 +198,7 @@ impl Container {
             one_shot,
             has_kill: host.has_kill,
             frozen: std::sync::atomic::AtomicBool::new(false),
+            gate: std::sync::RwLock::new(()),
         }))
     }
 
@@ -218,14 +241,7 @@ impl Container {
         match self {
             #[cfg(target_os = "linux")]
             Container::Cgroup(c) => {
-                if c.frozen.load(std::sync::atomic::Ordering::SeqCst) {
-                    return Err(Error::unsupported(
-                        name,
-                        "starting a process in a suspended group",
-                        "a child created in a frozen cgroup would freeze before it could exec; \
-                         call resume() first",
-                    ));
-                }
+                let _no_freeze = c.refuse_if_frozen(name)?;
                 let (leaf, owned) = if c.one_shot {
                     (c.cg.clone(), false)
                 } else {
@@ -303,8 +319,10 @@ impl Container {
                     c.cg.kill(c.has_kill)?;
                 }
                 // A killed group stays usable: thaw it if it was suspended.
-                if c.frozen.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                if c.frozen.load(std::sync::atomic::Ordering::SeqCst) {
+                    let _no_spawns = c.gate.write().unwrap_or_else(|p| p.into_inner());
                     c.cg.set_frozen(false)?;
+                    c.frozen.store(false, std::sync::atomic::Ordering::SeqCst);
                 }
                 Ok(())
             }
@@ -335,9 +353,19 @@ impl Container {
         match self {
             #[cfg(target_os = "linux")]
             Container::Cgroup(c) => {
-                c.cg.set_frozen(frozen)?;
-                c.frozen.store(frozen, std::sync::atomic::Ordering::SeqCst);
-                Ok(())
+                let _no_spawns = c.gate.write().unwrap_or_else(|p| p.into_inner());
+                // Set first: a spawn waiting for the gate must see it.
+                if frozen {
+                    c.frozen.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+                let r = c.cg.set_frozen(frozen);
+                if !frozen || r.is_err() {
+                    c.frozen.store(
+                        frozen && c.cg.read("cgroup.freeze").is_ok_and(|v| v.trim() == "1"),
+                        std::sync::atomic::Ordering::SeqCst,
+                    );
+                }
+                r
             }
             Container::Pgroup(pg) => {
                 pg.signal_all(if frozen { libc::SIGSTOP } else { libc::SIGCONT })
@@ -425,6 +453,7 @@ impl Container {
         match self {
             #[cfg(target_os = "linux")]
             Container::Cgroup(c) => {
+                let _no_freeze = c.refuse_if_frozen(&name)?;
                 let leaf = Cg::create_under(&c.cg.path, "x")
                     .map_err(|e| Error::io(&name, "creating the child's cgroup", e))?;
                 use std::os::unix::ffi::OsStrExt;
