@@ -86,8 +86,19 @@ pub struct Command {
 }
 
 impl Command {
-    /// A command that runs `program` (looked up on `PATH` unless it contains
-    /// a path separator).
+    /// A command that runs `program`.
+    ///
+    /// A name without a `/` is looked up on the *child's* `PATH` (the one
+    /// it gets from [`env`](Self::env) and friends; `/usr/bin:/bin` when it
+    /// has none), the way `execvp` does: entries that do not exist or that
+    /// the child's user may not execute are skipped, and any other lookup
+    /// error (a name too long, a symlink loop) is reported as it happened.
+    /// A relative path with a `/` (`./tool`, `bin/tool`) is resolved from
+    /// the *child's* working directory ([`current_dir`](Self::current_dir)),
+    /// not this process's. On Windows the lookup follows the platform's own
+    /// rules. The lookup happens before anything is spawned, so a missing
+    /// program is [`Error::NotFound`](crate::Error::NotFound) naming the
+    /// `PATH` that was searched.
     ///
     /// ```
     /// let cmd = processkit::Command::new("git");
@@ -280,6 +291,13 @@ impl Command {
 
     /// Keeps a pipe to the child's stdin open so that
     /// [`RunningProcess::standard_input`] can write to it interactively.
+    ///
+    /// A writer nobody took is closed when a verb waits for the child (the
+    /// consuming verbs such as [`run`](Self::run) and
+    /// [`output_string`](Self::output_string), and
+    /// [`RunningProcess::wait`], `output_bytes`, `output_string` and
+    /// `finish_streamed`), so a child that reads stdin to its end sees EOF
+    /// instead of waiting for ever.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -1178,6 +1196,92 @@ impl Command {
         pred: impl FnMut(&str) -> bool + Send,
     ) -> Result<Option<String>> {
         JobRunner.first_line(self, pred).await
+    }
+
+    /// Starts the process **outside** every container, so that it outlives
+    /// this program: the one sanctioned escape from the no-orphan
+    /// guarantee, for the case where that is the point (opening a browser,
+    /// an editor or a file viewer from a command-line tool). Every other
+    /// verb contains its process; nothing else in this crate detaches.
+    ///
+    /// The process starts in a new session (Unix; detached from the
+    /// console with its own process group on Windows), with no death
+    /// signal, and is neither tracked nor killed by anything here, the
+    /// guardian included. Its exit status is collected in the background,
+    /// so it never lingers as a zombie. Returns its pid; the start is
+    /// traced at `warn` level (feature `tracing`) and counted (feature
+    /// `metrics`).
+    ///
+    /// Nobody reads its output: a captured or teed stdout or stderr goes to
+    /// the null device instead (inherited, file and null destinations are
+    /// honoured). Stdin may be null, inherited or a file; data fed from
+    /// memory is [`Error::InvalidInput`](crate::Error::InvalidInput), and so
+    /// are settings that belong to contained runs (timeouts, retries, line
+    /// handlers, cancellation, `uid`/`gid`/`setsid`, spawn knobs other than
+    /// `arg0`).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// // What a CLI does to show a file to its user and move on.
+    /// let pid = processkit::Command::new("true").spawn_detached()?;
+    /// assert!(pid > 0);
+    /// # Ok(()) }
+    /// ```
+    pub fn spawn_detached(&self) -> Result<u32> {
+        use crate::stdin::StdinKind;
+        use crate::sys::StdioKind;
+        let refuse = |what: &str| {
+            Err(Error::invalid(
+                self.name(),
+                format!(
+                    "spawn_detached cannot honour {what}: nothing supervises a detached process"
+                ),
+            ))
+        };
+        let contained_only = [
+            (self.timeout.is_some(), "a timeout"),
+            (self.idle_timeout.is_some(), "an idle timeout"),
+            (self.grace.is_some(), "a grace period"),
+            (self.retry.is_some(), "a retry policy"),
+            (
+                self.on_stdout.is_some() || self.on_stderr.is_some(),
+                "a line handler",
+            ),
+            (self.keep_stdin_open || self.stdin.has_data(), "stdin data"),
+            (self.uid.is_some() || self.gid.is_some(), "uid/gid"),
+            (self.setsid, "setsid (it gets its own session anyway)"),
+            (self.kill_on_parent_death, "kill_on_parent_death"),
+            (self.knobs.first_child_knob().is_some(), "spawn knobs"),
+            (
+                self.stdout_limit.is_some() || self.stderr_limit.is_some(),
+                "a capture limit",
+            ),
+        ];
+        if let Some((_, what)) = contained_only.iter().find(|(set, _)| *set) {
+            return refuse(what);
+        }
+        #[cfg(feature = "cancellation")]
+        if self.cancel.is_some() {
+            return refuse("a cancellation token");
+        }
+        let mut req = crate::runner::request(self, None, None)?;
+        req.stdin = match &self.stdin.0 {
+            StdinKind::Inherit => StdioKind::Inherit,
+            StdinKind::File(_) => req.stdin,
+            _ => StdioKind::Null,
+        };
+        for kind in [&mut req.stdout, &mut req.stderr] {
+            if matches!(kind, StdioKind::Piped) {
+                *kind = StdioKind::Null;
+            }
+        }
+        if matches!(req.stderr, StdioKind::Stdout) && matches!(req.stdout, StdioKind::Null) {
+            req.stderr = StdioKind::Null;
+        }
+        let pid = crate::sys::spawn_detached(req)?;
+        crate::trace::detached(self.name(), pid);
+        Ok(pid)
     }
 
     /// Starts the process and returns a live handle for streaming, stdin and

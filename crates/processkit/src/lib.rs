@@ -37,6 +37,8 @@
 //! | `limits` | no | whole-tree caps on [`ProcessGroupOptions`] (implies `stats`) |
 //! | `cancellation` | no | `CancellationToken` integration (`Command::cancel_on`) |
 //! | `record` | no | record/replay cassettes (`RecordReplayRunner`) |
+//! | `serde` | no | `serde::Serialize` for report types ([`RunReport`], stats, `SupervisionOutcome`, [`ShutdownReport`]); never output, argv or env |
+//! | `metrics` | no | counters and histograms (spawns, exits, durations, timeouts, retries, restarts, shutdowns) into any `metrics` recorder |
 //! | `json` | no | typed JSON output: `Command::output_json`, `RunningProcess::json_lines` (NDJSON) |
 //! | `mock` | no | a mockall-generated `MockRunner` |
 //! | `tracing` | no | lifecycle events; never argv or environment values |
@@ -53,6 +55,7 @@
 mod batch;
 mod cli;
 mod command;
+mod containers;
 mod error;
 mod group;
 mod guarantee;
@@ -80,14 +83,15 @@ mod trace;
 pub use batch::{output_all, wait_all, wait_any};
 pub use cli::CliClient;
 pub use command::Command;
+pub use containers::{ContainerInfo, OwnerState, containers, sweep_containers};
 pub use error::{Error, Result};
-pub use group::{ProcessGroup, ProcessGroupOptions};
+pub use group::{ProcessGroup, ProcessGroupOptions, ShutdownReport};
 pub use guarantee::{Guarantee, disable_guardian, guarantee};
 pub use knobs::{IoPriority, Resource};
 pub use mechanism::{Mechanism, Preflight, preflight};
 pub use output::{CaptureLimit, Destination, Keep};
 pub use pipeline::Pipeline;
-pub use result::{ExitStatus, ProcessResult};
+pub use result::{ExitStatus, ProcessResult, RunReport};
 pub use retry::{Attempt, RetryPolicy};
 pub use runner::{BoxFuture, JobRunner, ProcessRunner, ProcessRunnerExt};
 #[cfg(feature = "json")]

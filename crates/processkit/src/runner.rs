@@ -300,8 +300,18 @@ pub(crate) fn assemble(cmd: &Command, s: sys::Spawned, owner: Owner) -> RunningP
     )
 }
 
-/// Rejects Unix-only spawn flags on targets that lack them.
+/// Rejects Unix-only spawn flags on targets that lack them, and a start
+/// outside a tokio runtime (before anything is spawned: the handle's pipes,
+/// pidfd and timers need one).
 pub(crate) fn check_platform(cmd: &Command) -> Result<()> {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return Err(Error::unsupported(
+            cmd.name(),
+            "starting a process outside a tokio runtime",
+            "processkit needs a tokio runtime with I/O and time enabled; \
+             start the process from inside one (for example under #[tokio::main])",
+        ));
+    }
     if cfg!(not(unix)) {
         let flag = if cmd.uid.is_some() {
             Some("uid")

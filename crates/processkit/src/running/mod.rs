@@ -420,6 +420,15 @@ impl RunningProcess {
         self.pid
     }
 
+    /// Closes a kept-open stdin that was never taken with
+    /// [`standard_input`](Self::standard_input): a child reading stdin to
+    /// its end (`cat`) would otherwise wait for ever, since nobody can reach
+    /// the writer any more. Waiting verbs call it first, as std's
+    /// `wait_with_output` and tokio's `wait` close stdin.
+    fn close_untaken_stdin(&mut self) {
+        drop(self.stdin.take());
+    }
+
     /// Takes the interactive stdin writer (present when the command used
     /// [`keep_stdin_open`](crate::Command::keep_stdin_open)).
     ///
@@ -813,6 +822,7 @@ impl RunningProcess {
     /// # Ok(()) }
     /// ```
     pub async fn wait(&mut self) -> Result<Option<i32>> {
+        self.close_untaken_stdin();
         self.detach_stderr();
         let status = poll_fn(|cx| {
             let r = self.poll_exit(cx);
@@ -896,6 +906,7 @@ impl RunningProcess {
     /// # Ok(()) }
     /// ```
     pub async fn finish_streamed(mut self) -> Result<(Option<i32>, String)> {
+        self.close_untaken_stdin();
         self.detach_stderr();
         let status = poll_fn(|cx| {
             let exit = self.poll_exit(cx);
@@ -931,6 +942,7 @@ impl RunningProcess {
     /// # Ok(()) }
     /// ```
     pub async fn output_bytes(mut self) -> Result<ProcessResult<Vec<u8>>> {
+        self.close_untaken_stdin();
         let mut stderr_inline = match std::mem::replace(&mut self.stderr, Stderr::Done(Vec::new()))
         {
             Stderr::Inline(p) => Some(p),

@@ -45,7 +45,9 @@ pub(crate) use unix::pty::PtyMaster;
 #[cfg(all(unix, feature = "pty"))]
 pub(crate) use unix::pty::Special;
 #[cfg(unix)]
-pub(crate) use unix::{Child, Container, Member, OwnedIo, host_mechanism, spawner_name};
+pub(crate) use unix::{
+    Child, Container, Member, OwnedIo, host_mechanism, spawn_detached, spawner_name,
+};
 
 #[cfg(target_os = "linux")]
 pub(crate) mod linux;
@@ -56,7 +58,8 @@ pub(crate) mod windows;
 pub(crate) use windows::Special;
 #[cfg(windows)]
 pub(crate) use windows::{
-    Child, Container, Member, OwnedIo, PtyMaster, guarantee, host_mechanism, spawner_name,
+    Child, Container, Member, OwnedIo, PtyMaster, guarantee, host_mechanism, spawn_detached,
+    spawner_name,
 };
 
 /// Where the cgroup in use came from when it is not this process's own

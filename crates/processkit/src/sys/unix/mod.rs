@@ -826,7 +826,14 @@ pub(crate) fn forced_spawner() -> Option<&'static str> {
 pub(crate) fn spawner_name() -> &'static str {
     #[cfg(target_os = "linux")]
     {
-        if CLONE_REFUSED.get().is_some() || forced_spawner() == Some("std") {
+        let mechanism = match Request::Best.resolve() {
+            Request::Exactly(m) => m,
+            Request::Best => host_mechanism().0,
+        };
+        if mechanism == Mechanism::Subreaper {
+            // The helper, not the host, starts the child (never into a cgroup).
+            "clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD), from a subreaper helper"
+        } else if CLONE_REFUSED.get().is_some() || forced_spawner() == Some("std") {
             "std::process (fork + pre_exec)"
         } else if crate::sys::linux::spawn::clone3_in_use() {
             "clone3(CLONE_VM | CLONE_VFORK | CLONE_INTO_CGROUP)"
@@ -958,4 +965,20 @@ fn spawn_linux_here(
         mode != PgMode::Inherit,
         defer_reap,
     )
+}
+
+/// Starts a process outside every container (see
+/// [`Command::spawn_detached`](crate::Command::spawn_detached)). Stdio must
+/// not be [`StdioKind::Piped`]: nobody would read the pipe.
+pub(crate) fn spawn_detached(mut req: SpawnRequest<'_>) -> Result<u32, Error> {
+    let plan = prep::plan(&req)?;
+    let name = req.display_name;
+    let mut stdio = Stdio::default();
+    for (i, slot) in [&mut req.stdin, &mut req.stdout, &mut req.stderr]
+        .into_iter()
+        .enumerate()
+    {
+        stdio.prepare(name, i, std::mem::replace(slot, StdioKind::Inherit))?;
+    }
+    spawn_std::spawn_detached(&plan, &req, &stdio.child_fds())
 }

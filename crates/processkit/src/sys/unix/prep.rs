@@ -8,7 +8,6 @@
 use std::ffi::{CString, OsStr, OsString};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::Error;
@@ -142,7 +141,11 @@ pub(crate) fn plan(req: &SpawnRequest<'_>) -> Result<ExecPlan, Error> {
         }
         None => None,
     };
-    let resolved = resolve(name, req.program, path_var, req.cwd)?;
+    let ids = Ids {
+        uid: req.uid,
+        gid: req.gid,
+    };
+    let resolved = resolve(name, req.program, path_var, req.cwd, ids)?;
     let program = cstring(name, "program", resolved.as_os_str())?;
 
     let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|c| c.as_ptr()).collect();
@@ -160,13 +163,28 @@ pub(crate) fn plan(req: &SpawnRequest<'_>) -> Result<ExecPlan, Error> {
     })
 }
 
+/// The ids the child will run with, where they differ from this process's.
+#[derive(Clone, Copy)]
+struct Ids {
+    uid: Option<u32>,
+    gid: Option<u32>,
+}
+
 /// Finds the file to execute, the way `execvp` would, but in the parent so a
 /// missing program is reported with the search path and without a spawn.
+///
+/// Like `execvp`, the search skips an entry that does not exist (`ENOENT`,
+/// `ENOTDIR`) or that the child could not execute (`EACCES`, or no execute
+/// permission for the user the child runs as), and stops at any other error
+/// (`ELOOP`, `ENAMETOOLONG`, ...), which is returned as it happened.
+/// `PermissionDenied` is returned when something was found but none of it
+/// is executable.
 fn resolve(
     name: &str,
     program: &OsStr,
     path_var: Option<&OsStr>,
     cwd: Option<&Path>,
+    ids: Ids,
 ) -> Result<PathBuf, Error> {
     let p = Path::new(program);
     // `execve` runs after the child's `chdir`, so a relative path is looked
@@ -177,7 +195,7 @@ fn resolve(
         _ => c.to_owned(),
     };
     if program.as_bytes().contains(&b'/') {
-        return check_file(name, &seen_from_child(p)).map(|()| p.to_owned());
+        return check_file(name, &seen_from_child(p), ids).map(|()| p.to_owned());
     }
     let path_var = path_var
         .map(OsStr::to_owned)
@@ -190,10 +208,11 @@ fn resolve(
             dir
         };
         let candidate = dir.join(p);
-        match check_file(name, &seen_from_child(&candidate)) {
+        match check_file(name, &seen_from_child(&candidate), ids) {
             Ok(()) => return Ok(candidate),
             Err(Error::PermissionDenied { source, .. }) => denied = Some(source),
-            Err(_) => {}
+            Err(Error::NotFound { .. }) => {}
+            Err(other) => return Err(other),
         }
     }
     if let Some(source) = denied {
@@ -208,32 +227,68 @@ fn resolve(
     })
 }
 
-fn check_file(name: &str, path: &Path) -> Result<(), Error> {
+/// Whether the child may execute `path`: asked of the kernel with this
+/// process's effective ids, or read from the mode bits for the ids the
+/// child switches to.
+fn executable(path: &Path, m: &std::fs::Metadata, ids: Ids) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    if ids.uid.is_none() && ids.gid.is_none() {
+        return rustix::fs::accessat(
+            rustix::fs::CWD,
+            path,
+            rustix::fs::Access::EXEC_OK,
+            rustix::fs::AtFlags::EACCESS,
+        )
+        .is_ok();
+    }
+    let uid = ids
+        .uid
+        .unwrap_or_else(|| rustix::process::geteuid().as_raw());
+    let gid = ids
+        .gid
+        .unwrap_or_else(|| rustix::process::getegid().as_raw());
+    let mode = m.mode();
+    if uid == 0 {
+        return mode & 0o111 != 0;
+    }
+    let bit = if m.uid() == uid {
+        0o100
+    } else if m.gid() == gid {
+        0o010
+    } else {
+        0o001
+    };
+    mode & bit != 0
+}
+
+fn check_file(name: &str, path: &Path, ids: Ids) -> Result<(), Error> {
+    let denied = |why: String| Error::PermissionDenied {
+        program: name.to_owned(),
+        source: io::Error::new(io::ErrorKind::PermissionDenied, why),
+    };
     match std::fs::metadata(path) {
         Ok(m) if m.is_file() => {
-            if m.permissions().mode() & 0o111 == 0 {
-                Err(Error::PermissionDenied {
-                    program: name.to_owned(),
-                    source: io::Error::new(
-                        io::ErrorKind::PermissionDenied,
-                        format!("{} is not executable", path.display()),
-                    ),
-                })
-            } else {
+            if executable(path, &m, ids) {
                 Ok(())
+            } else {
+                Err(denied(format!(
+                    "{} is not executable by the user the child runs as",
+                    path.display()
+                )))
             }
         }
-        Ok(_) => Err(Error::PermissionDenied {
-            program: name.to_owned(),
-            source: io::Error::new(
-                io::ErrorKind::PermissionDenied,
-                format!("{} is not a regular file", path.display()),
-            ),
-        }),
-        Err(_) => Err(Error::NotFound {
-            program: name.to_owned(),
-            searched: None,
-        }),
+        Ok(_) => Err(denied(format!("{} is not a regular file", path.display()))),
+        Err(e) => match e.raw_os_error() {
+            Some(libc::ENOENT) | Some(libc::ENOTDIR) => Err(Error::NotFound {
+                program: name.to_owned(),
+                searched: None,
+            }),
+            Some(libc::EACCES) => Err(denied(format!("{}: {e}", path.display()))),
+            _ => Err(Error::Spawn {
+                program: name.to_owned(),
+                source: io::Error::new(e.kind(), format!("{}: {e}", path.display())),
+            }),
+        },
     }
 }
 

@@ -299,3 +299,48 @@ fn make_child(pid: u32, defer_reap: bool, name: &str) -> Result<Child, Error> {
 fn make_child(pid: u32, defer_reap: bool, _name: &str) -> Result<Child, Error> {
     Ok(Child::new(pid, defer_reap))
 }
+
+/// Starts a process that is deliberately *not* contained: no container, a
+/// new session, no death signal. The reaper thread collects its exit status
+/// whenever it ends, so it never lingers as a zombie of this process.
+pub(crate) fn spawn_detached(
+    plan: &ExecPlan,
+    req: &SpawnRequest<'_>,
+    fds: &[RawFd; 3],
+) -> Result<u32, Error> {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let name = req.display_name;
+    let program = OsStr::from_bytes(plan.program.as_bytes());
+    let mut cmd = std::process::Command::new(program);
+    cmd.arg0(req.knobs.arg0.as_deref().unwrap_or(req.program))
+        .args(req.args)
+        .env_clear()
+        .envs(req.env.iter().map(|(k, v)| (k, v)));
+    if let Some(dir) = req.cwd {
+        cmd.current_dir(dir);
+    }
+    cmd.stdin(dup_stdio(fds[0], name)?);
+    cmd.stdout(dup_stdio(fds[1], name)?);
+    cmd.stderr(dup_stdio(fds[2], name)?);
+    // SAFETY: the hook makes one async-signal-safe syscall.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = {
+        #[cfg(not(target_os = "linux"))]
+        let _no_new_fds = super::fd_creation_pause();
+        cmd.spawn()
+    }
+    .map_err(|e| Error::from_spawn(name, req.cwd, e))?;
+    let pid = child.id();
+    crate::sys::reaper::submit(crate::sys::reaper::Task::Watch(Box::new(move || {
+        !matches!(child.try_wait(), Ok(None))
+    })));
+    Ok(pid)
+}
