@@ -114,7 +114,7 @@ impl Stage {
         }
     }
 
-    fn from_u32(v: u32) -> Stage {
+    pub(crate) fn from_u32(v: u32) -> Stage {
         match v {
             1 => Stage::Cgroup,
             2 => Stage::Session,

@@ -573,7 +573,7 @@ fn helper_plan() -> &'static ExecPlan {
         let envp = vec![
             std::ffi::CString::new(format!("{}=1", helper::MARKER)).expect("no NUL in the marker"),
         ];
-        ExecPlan::from_parts(exe, argv, envp, None)
+        ExecPlan::from_parts(exe, argv, envp, None, None)
     })
 }
 
@@ -742,6 +742,7 @@ fn start(
         argv: plan.argv().to_vec(),
         envp: plan.envp().to_vec(),
         cwd: plan.cwd.clone(),
+        knobs: plan.knobs.clone(),
     };
     let bytes = wire::encode_request(&request);
     let deadline = Instant::now() + START_TIMEOUT;
@@ -784,38 +785,11 @@ fn start(
 
 /// The typed error for a failed spawn stage reported by the helper.
 fn failure(req: &SpawnRequest<'_>, stage: i32, e: io::Error) -> Error {
-    let name = req.display_name;
-    let stage = match stage {
-        1 => Stage::Cgroup,
-        2 => Stage::Session,
-        3 => Stage::DeathSignal,
-        4 => Stage::Stdio,
-        5 => Stage::Chdir,
-        6 => Stage::Groups,
-        7 => Stage::Gid,
-        8 => Stage::Uid,
-        9 => Stage::Exec,
-        _ => {
-            return Error::Spawn {
-                program: name.to_owned(),
-                source: io::Error::new(e.kind(), format!("the subreaper helper failed: {e}")),
-            };
-        }
-    };
-    match stage {
-        Stage::Exec => Error::from_spawn(name, None, e),
-        Stage::Chdir => Error::BadDirectory {
-            program: name.to_owned(),
-            dir: req.cwd.map(|p| p.to_owned()).unwrap_or_default(),
-            source: e,
-        },
-        Stage::Uid | Stage::Gid | Stage::Groups => Error::PermissionDenied {
-            program: name.to_owned(),
-            source: io::Error::new(e.kind(), format!("dropping privileges: {e}")),
-        },
-        other => Error::Spawn {
-            program: name.to_owned(),
-            source: io::Error::new(e.kind(), format!("child setup ({other:?}): {e}")),
-        },
+    if stage <= wire::STAGE_HELPER {
+        return Error::Spawn {
+            program: req.display_name.to_owned(),
+            source: io::Error::new(e.kind(), format!("the subreaper helper failed: {e}")),
+        };
     }
+    crate::sys::unix::child_failure(req, Stage::from_u32(stage as u32), e)
 }
