@@ -85,6 +85,9 @@
 //! * Children started through the raw tokio escape hatch must be the host's
 //!   own children (tokio reaps them): they get their own process group,
 //!   as on the process-group mechanism.
+//! * FreeBSD's `procctl(PROC_REAP_ACQUIRE)` and `PROC_REAP_KILL` would
+//!   allow the same design there; it is not implemented (FreeBSD and macOS
+//!   use process groups).
 //! * Needs `/proc` with `task/<tid>/children` (`CONFIG_PROC_CHILDREN`),
 //!   pidfds (Linux 5.3), and a host binary that can be executed again
 //!   through `/proc/self/exe`; the preflight checks all of these.
@@ -375,6 +378,24 @@ impl Helper {
                 1,
                 libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
             );
+        }
+    }
+
+    /// SIGKILLs the helper itself (through its pidfd).
+    fn kill(&self) {
+        let guard = self.pidfd.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(fd) = guard.as_ref() {
+            // SAFETY: a valid pidfd borrowed for the call, a null siginfo,
+            // no flags.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_pidfd_send_signal,
+                    fd.as_raw_fd(),
+                    libc::SIGKILL,
+                    std::ptr::null::<libc::siginfo_t>(),
+                    0,
+                );
+            }
         }
     }
 
@@ -760,7 +781,11 @@ fn start(
         read_frame(&sock, deadline)
     })();
     drop(extra);
-    let (frame, mut got) = answer.map_err(|e| io_err("starting the subreaper helper", e))?;
+    let (frame, mut got) = answer.map_err(|e| {
+        // A helper that does not answer is not trusted to leave by itself.
+        helper.kill();
+        io_err("starting the subreaper helper", e)
+    })?;
     let (tag, a, b) = wire::parse(&frame);
     match tag {
         wire::STARTED if !got.is_empty() && a > 0 => {
