@@ -46,7 +46,7 @@ pub fn generate(out: &Path) -> Result<(), String> {
     // Every subcommand has a page and a completion entry.
     let bash = std::fs::read_to_string(completions.join("processkit.bash"))
         .map_err(|e| format!("reading the bash completions: {e}"))?;
-    for sub in ["run", "supervise", "batch", "doctor"] {
+    for sub in ["run", "supervise", "batch", "doctor", "ps", "sweep"] {
         let page = man.join(format!("processkit-{sub}.1"));
         if !page.exists() {
             return Err(format!("no man page for `{sub}` at {}", page.display()));

@@ -48,6 +48,17 @@ pub enum Cmd {
     Batch(BatchArgs),
     /// Show what this host gives: mechanism, spawner, guardian, limits.
     Doctor(DoctorArgs),
+    /// List this user's containers: owner, state, members, memory.
+    ///
+    /// Every process using processkit (this tool included) keeps its
+    /// containers under one `processkit-<pid>-…` directory of the cgroup2
+    /// tree; this lists them with the owner's pid and command line, whether
+    /// the owner still runs, the member processes and their memory where a
+    /// memory controller measures it.
+    Ps(PsArgs),
+    /// Remove the containers of owners that have died, saying what was
+    /// removed (their processes are killed first).
+    Sweep(SweepArgs),
 }
 
 /// Options shared by `run` and `supervise`: how the command is started.
@@ -197,6 +208,22 @@ pub struct BatchArgs {
     /// Never draw a progress bar, even on a terminal.
     #[arg(long)]
     pub no_progress: bool,
+}
+
+/// `processkit ps`.
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    /// Print the containers as a JSON document.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `processkit sweep`.
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// Only say what would be removed.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `processkit doctor`.

@@ -12,6 +12,7 @@
 pub mod args;
 mod batch;
 mod doctor;
+mod ps;
 mod run;
 mod supervise;
 mod util;
@@ -30,9 +31,12 @@ pub fn main() -> i32 {
         Ok(c) => c,
         Err(e) => return usage_error(e),
     };
-    if let Cmd::Doctor(a) = cli.command {
-        return doctor::run(a);
-    }
+    let cli = match cli.command {
+        Cmd::Doctor(a) => return doctor::run(a),
+        Cmd::Ps(a) => return ps::ps(a),
+        Cmd::Sweep(a) => return ps::sweep(a),
+        other => other,
+    };
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -44,11 +48,13 @@ pub fn main() -> i32 {
         }
     };
     rt.block_on(async move {
-        match cli.command {
+        match cli {
             Cmd::Run(a) => run::run(a).await,
             Cmd::Supervise(a) => supervise::run(a).await,
             Cmd::Batch(a) => batch::run(a).await,
             Cmd::Doctor(a) => doctor::run(a),
+            Cmd::Ps(a) => ps::ps(a),
+            Cmd::Sweep(a) => ps::sweep(a),
         }
     })
 }

@@ -460,3 +460,124 @@ fn supervise_restarts_and_stops() {
     assert_eq!(err.matches("restarting").count(), 2, "{err}");
     assert!(err.contains("attempt 3"), "{err}");
 }
+
+fn cgroup_parent() -> std::path::PathBuf {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let mount = info
+        .lines()
+        .find(|l| {
+            l.split(" - ")
+                .nth(1)
+                .is_some_and(|t| t.starts_with("cgroup2 "))
+        })
+        .expect("cgroup2 is mounted")
+        .split_whitespace()
+        .nth(4)
+        .unwrap()
+        .to_owned();
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let own = own
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .unwrap()
+        .to_owned();
+    std::path::PathBuf::from(mount).join(own.trim_start_matches('/'))
+}
+
+fn ps_json() -> serde_json::Value {
+    let out = pk().args(["ps", "--json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn ps_lists_a_live_container_and_sweep_removes_a_dead_owners() {
+    use std::os::unix::fs::MetadataExt;
+    // A live container: a run in the background.
+    let mut live = std::process::Command::new(env!("CARGO_BIN_EXE_processkit"))
+        .args(["run", "--", "sleep", "309"])
+        .spawn()
+        .unwrap();
+    let owner = live.id();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (path, sleeper) = loop {
+        let doc = ps_json();
+        let found = doc["containers"].as_array().unwrap().iter().find_map(|c| {
+            let sleeper = c["members"]
+                .as_array()?
+                .iter()
+                .find(|m| m["program"] == "sleep")?;
+            (c["owner_pid"] == owner && c["owner"] == "alive").then(|| {
+                (
+                    c["path"].as_str().unwrap().to_owned(),
+                    sleeper["pid"].as_u64().unwrap() as u32,
+                )
+            })
+        });
+        if let Some(f) = found {
+            break f;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the running container is not listed: {doc:#}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let text = pk().arg("ps").output().unwrap();
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(text.contains(&path) && text.contains("sleep 309"), "{text}");
+
+    // A dead owner's leftover, planted with a straggler in it.
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let dead_pid = gone.id();
+    gone.wait().unwrap();
+    let ns = std::fs::metadata("/proc/self/ns/pid").unwrap().ino();
+    let root = cgroup_parent().join(format!("processkit-{dead_pid}-1-{ns}"));
+    let leaf = root.join("g1").join("c1");
+    std::fs::create_dir_all(&leaf).unwrap();
+    let mut straggler = std::process::Command::new("sleep")
+        .arg("310")
+        .spawn()
+        .unwrap();
+    std::fs::write(leaf.join("cgroup.procs"), straggler.id().to_string()).unwrap();
+
+    let dry = pk().args(["sweep", "--dry-run"]).output().unwrap();
+    let dry = String::from_utf8(dry.stdout).unwrap();
+    assert!(
+        dry.contains(&format!("would remove {}", root.display())),
+        "{dry}"
+    );
+    assert!(root.exists());
+
+    let out = pk().arg("sweep").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let said = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        said.contains(&format!("removed {}", root.display())),
+        "{said}"
+    );
+    assert!(
+        said.contains(&format!("{} (sleep)", straggler.id())),
+        "{said}"
+    );
+    assert!(
+        !said.contains(&path),
+        "a live owner's container was swept: {said}"
+    );
+    assert!(!root.exists());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while straggler.try_wait().unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the straggler survived the sweep"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(std::path::Path::new(&path).exists());
+    assert!(alive(sleeper));
+
+    // Killing the tool outright: its guardian takes the tree down.
+    live.kill().unwrap();
+    live.wait().unwrap();
+    assert_gone(sleeper);
+}
