@@ -129,6 +129,15 @@ impl SpawnKnobs {
             || self.io_priority.is_some()
     }
 
+    /// The first knob set that needs code in the child, by its builder name.
+    pub(crate) fn first_child_knob(&self) -> Option<&'static str> {
+        let probe = SpawnKnobs {
+            arg0: None,
+            ..self.clone()
+        };
+        probe.first_set(false)
+    }
+
     /// The first knob set, by its builder name (for `Unsupported` errors).
     pub(crate) fn first_set(&self, linux_only: bool) -> Option<&'static str> {
         if !linux_only {
