@@ -61,6 +61,8 @@ pub(crate) struct Pump {
     activity: Option<std::sync::Arc<super::Activity>>,
     /// Capture mode with a byte cap: the bytes kept so far.
     bounded: Option<Bounded>,
+    /// Set once any byte was read from the pipe.
+    received: bool,
 }
 
 /// A capture with a byte cap: keeps the first bytes, the last bytes, or
@@ -154,7 +156,13 @@ impl Pump {
             tee: None,
             activity: None,
             bounded: None,
+            received: false,
         }
+    }
+
+    /// Whether the child ever wrote a byte to this stream.
+    pub(crate) fn received_any(&self) -> bool {
+        self.received
     }
 
     /// Caps what capture mode keeps (`None`: everything).
@@ -251,6 +259,7 @@ impl Pump {
                 Poll::Ready(Ok(false))
             }
             Poll::Ready(Ok(_)) => {
+                self.received = true;
                 if let Some(a) = &self.activity {
                     a.touch();
                 }

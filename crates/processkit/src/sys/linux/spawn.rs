@@ -26,14 +26,16 @@
 //! signal to its default before unblocking.
 //!
 //! Order in the child: signal dispositions → join cgroup → `setsid`/`setpgid`
-//! → stdio → `chdir` → the command's knobs (umask, rlimits, nice, CPU
-//! affinity, I/O priority, supplementary groups) → `setgroups`/`setgid`/
-//! `setuid` (after the cgroup join, so a privilege drop composes with a
-//! root-owned cgroup) → `PR_SET_PDEATHSIG` (after the id change, which would
-//! clear it), then `getppid` to catch a parent that died before the signal
-//! was armed → an empty signal mask → `execve`. A failure at any step writes the step and
-//! `errno` to a close-on-exec pipe and exits with 127; the parent reads the
-//! pipe after `clone` returns and turns it into a typed error.
+//! → stdio → the command's knobs (umask, rlimits, nice, CPU affinity, I/O
+//! priority, supplementary groups) → `setgroups`/`setgid`/`setuid` (after
+//! the cgroup join, so a privilege drop composes with a root-owned cgroup) →
+//! `chdir` (after the id change, as std does: a directory the child's user
+//! may not enter is refused) → `PR_SET_PDEATHSIG` (after the id change,
+//! which would clear it), then `getppid` to catch a parent that died before
+//! the signal was armed → an empty signal mask → `execve`. A failure at any
+//! step writes the step and `errno` to a close-on-exec pipe and exits with
+//! 127; the parent reads the pipe after `clone` returns and turns it into a
+//! typed error.
 //!
 //! # Credential changes do not share the memory map
 //!
@@ -632,13 +634,6 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
             i += 1;
         }
 
-        // 6. Working directory.
-        if let Some(cwd) = &s.plan.cwd
-            && libc::chdir(cwd.as_ptr()) != 0
-        {
-            fail(a, Stage::Chdir);
-        }
-
         // 6b. The command's own settings (umask, resource limits, nice, CPU
         //     affinity, I/O priority) and supplementary groups, while the
         //     child still has the parent's privileges.
@@ -686,6 +681,14 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
             {
                 fail(a, Stage::Uid);
             }
+        }
+
+        // 7b. Working directory, after the id change (as std does): a
+        //     directory the child's user may not enter is refused.
+        if let Some(cwd) = &s.plan.cwd
+            && libc::chdir(cwd.as_ptr()) != 0
+        {
+            fail(a, Stage::Chdir);
         }
 
         // 8. Die with the parent. Armed after the id change, which clears
