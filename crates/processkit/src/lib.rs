@@ -147,6 +147,10 @@ mod guides {
     struct Testing;
     #[doc = include_str!("../../../docs/guardian.md")]
     struct Guardian;
+    #[doc = include_str!("../../../docs/errors.md")]
+    struct Errors;
+    #[doc = include_str!("../../../docs/troubleshooting.md")]
+    struct Troubleshooting;
 }
 
 /// Runs `program` with `args` and returns its trimmed stdout; a non-zero
