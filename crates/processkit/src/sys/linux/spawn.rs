@@ -26,16 +26,16 @@
 //! signal to its default before unblocking.
 //!
 //! Order in the child: signal dispositions → join cgroup → `setsid`/`setpgid`
-//! → stdio → the command's knobs (umask, rlimits, nice, CPU affinity, I/O
-//! priority, supplementary groups) → `setgroups`/`setgid`/`setuid` (after
-//! the cgroup join, so a privilege drop composes with a root-owned cgroup) →
-//! `chdir` (after the id change, as std does: a directory the child's user
-//! may not enter is refused) → `PR_SET_PDEATHSIG` (after the id change,
-//! which would clear it), then `getppid` to catch a parent that died before
-//! the signal was armed → an empty signal mask → `execve`. A failure at any
-//! step writes the step and `errno` to a close-on-exec pipe and exits with
-//! 127; the parent reads the pipe after `clone` returns and turns it into a
-//! typed error.
+//! → stdio (then, for a terminal, `TIOCSCTTY`) → the command's knobs
+//! (umask, rlimits, nice, CPU affinity, I/O priority, supplementary groups)
+//! → `setgroups`/`setgid`/`setuid` (after the cgroup join, so a privilege
+//! drop composes with a root-owned cgroup) → `chdir` (after the id change,
+//! as std does: a directory the child's user may not enter is refused) →
+//! `PR_SET_PDEATHSIG` (after the id change, which would clear it), then
+//! `getppid` to catch a parent that died before the signal was armed → an
+//! empty signal mask → `execve`. A failure at any step writes the step and
+//! `errno` to a close-on-exec pipe and exits with 127; the parent reads the
+//! pipe after `clone` returns and turns it into a typed error.
 //!
 //! # Credential changes do not share the memory map
 //!
@@ -62,6 +62,9 @@ pub(crate) enum PgMode {
     NewGroup,
     /// Become the leader of a new session (`setsid`).
     Setsid,
+    /// Become the leader of a new session and take the terminal on fd 0
+    /// (after the stdio step) as its controlling terminal (`TIOCSCTTY`).
+    SetsidCtty,
 }
 
 /// Everything the child side needs besides argv/envp.
@@ -610,7 +613,7 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
                     fail(a, Stage::Session);
                 }
             }
-            PgMode::Setsid => {
+            PgMode::Setsid | PgMode::SetsidCtty => {
                 if libc::setsid() < 0 {
                     fail(a, Stage::Session);
                 }
@@ -632,6 +635,9 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
                 }
             }
             i += 1;
+        }
+        if s.pgroup == PgMode::SetsidCtty && libc::ioctl(0, libc::TIOCSCTTY, 0) != 0 {
+            fail(a, Stage::Session);
         }
 
         // 6b. The command's own settings (umask, resource limits, nice, CPU
