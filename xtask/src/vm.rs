@@ -12,7 +12,8 @@
 //!    they need;
 //! 5. boot it (TCG, 2 vCPUs, 1 GiB, no network) with a time limit; `/init`
 //!    mounts cgroup2, enables `+memory +pids +cpu` at the root, runs each test
-//!    binary with `--test-threads=1` between markers and powers off;
+//!    binary with `--test-threads=1 --include-ignored` (the guest-only
+//!    tests are `#[ignore]`d on ordinary hosts) between markers and powers off;
 //! 6. read the console (kept in `target/vm/console.log`), add up libtest's
 //!    `test result:` lines and print `vm-test: N passed, M failed`.
 //!
@@ -594,7 +595,7 @@ cd /tmp
     for test in tests {
         script.push_str(&format!(
             "echo '{BEGIN}{test}@@'\n\
-             /tests/{test} --test-threads=1 {args} </dev/null\n\
+             /tests/{test} --test-threads=1 --include-ignored {args} </dev/null\n\
              echo \"{END}{test}:$?@@\"\n"
         ));
     }

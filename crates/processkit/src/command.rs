@@ -79,6 +79,10 @@ pub struct Command {
     pub(crate) retry: Option<RetryPolicy>,
     #[cfg(feature = "cancellation")]
     pub(crate) cancel: Option<tokio_util::sync::CancellationToken>,
+    /// Run on a pseudo-terminal of `(columns, rows)`.
+    pub(crate) pty: Option<(u16, u16)>,
+    /// Lines and text output lose their terminal escape sequences.
+    pub(crate) strip_escapes: bool,
 }
 
 impl Command {
@@ -132,6 +136,8 @@ impl Command {
             retry: None,
             #[cfg(feature = "cancellation")]
             cancel: None,
+            pty: None,
+            strip_escapes: false,
         }
     }
 
@@ -765,6 +771,97 @@ impl Command {
         self
     }
 
+    /// Runs the child on a new pseudo-terminal of 80 × 24 characters (see
+    /// [`pty_size`](Self::pty_size) for another size), as if a person had
+    /// started it in a terminal window: it sees a terminal on stdin, stdout
+    /// and stderr (`isatty` is true), leads a new session whose controlling
+    /// terminal that is, and so line-buffers its output, prompts and
+    /// colours as it would for a person.
+    ///
+    /// This process keeps the terminal's master side:
+    ///
+    /// * everything the child prints, stdout and stderr merged as on a
+    ///   screen, is the run's stdout (the captured stderr stays empty);
+    ///   the terminal ends lines with `\r\n`, and lines drop the `\r`;
+    /// * [`RunningProcess::standard_input`](crate::RunningProcess::standard_input)
+    ///   types into the terminal (always available on a terminal run; the
+    ///   terminal echoes what is typed, as on screen). A
+    ///   [`Stdin`](crate::Stdin) text or bytes source is typed in, followed
+    ///   by the end-of-file character; with the default (no input) nothing
+    ///   is typed and the terminal stays open;
+    /// * [`RunningProcess::terminal`](crate::RunningProcess::terminal)
+    ///   resizes the window and types Ctrl-C and Ctrl-D.
+    ///
+    /// The run is contained like any other: the child and everything it
+    /// starts live in the run's container, and a timeout, a drop or a
+    /// cancellation ends the whole tree. A terminal run cannot have stdout
+    /// or stderr sent elsewhere (only [`Destination::tee`](crate::Destination::tee)
+    /// on stdout), read stdin from a file or this process's own stdin, or
+    /// be a pipeline stage: each of those is an
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput). Unix only; on
+    /// Windows the run fails with [`Error::Unsupported`](crate::Error::Unsupported)
+    /// (ConPTY is not wired up yet).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let on_terminal = processkit::Command::new("sh").args(["-c", "test -t 0 && test -t 1"])
+    ///     .pty()
+    ///     .probe()
+    ///     .await?;
+    /// assert!(on_terminal);
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "pty")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "pty")))]
+    pub fn pty(mut self) -> Self {
+        if self.pty.is_none() {
+            self.pty = Some(crate::terminal::DEFAULT_SIZE);
+        }
+        self
+    }
+
+    /// Like [`pty`](Self::pty), with a window of `cols` columns and `rows`
+    /// rows.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let size = processkit::Command::new("stty").arg("size").pty_size(120, 40).run().await?;
+    /// assert_eq!(size, "40 120");
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "pty")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "pty")))]
+    pub fn pty_size(mut self, cols: u16, rows: u16) -> Self {
+        self.pty = Some((cols, rows));
+        self
+    }
+
+    /// Removes terminal escape sequences (colours, cursor moves, window
+    /// titles) and control characters other than newline and tab from the
+    /// run's text: every line (streams, line handlers, readiness probes,
+    /// [`first_line`](Self::first_line)) and the text of
+    /// [`output_string`](Self::output_string) and [`run`](Self::run). The
+    /// raw bytes stay available through [`output_bytes`](Self::output_bytes)
+    /// and [`Destination::tee`](crate::Destination::tee). Useful with
+    /// [`pty`](Self::pty), and with tools that colour their output anyway.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let colour = processkit::Command::new("printf").arg("\\033[32mok\\033[0m\\n");
+    /// assert_eq!(colour.clone().strip_escapes().run().await?, "ok");
+    /// assert_eq!(colour.output_bytes().await?.stdout(), b"\x1b[32mok\x1b[0m\n");
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "pty")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "pty")))]
+    pub fn strip_escapes(mut self) -> Self {
+        self.strip_escapes = true;
+        self
+    }
+
     /// Calls `handler` with each stdout line as it is read (in addition to
     /// capture). The handler runs on the read pump, so keep it quick.
     ///
@@ -1101,6 +1198,92 @@ impl Command {
         JobRunner.first_line(self, pred).await
     }
 
+    /// Starts the process **outside** every container, so that it outlives
+    /// this program: the one sanctioned escape from the no-orphan
+    /// guarantee, for the case where that is the point (opening a browser,
+    /// an editor or a file viewer from a command-line tool). Every other
+    /// verb contains its process; nothing else in this crate detaches.
+    ///
+    /// The process starts in a new session (Unix; detached from the
+    /// console with its own process group on Windows), with no death
+    /// signal, and is neither tracked nor killed by anything here, the
+    /// guardian included. Its exit status is collected in the background,
+    /// so it never lingers as a zombie. Returns its pid; the start is
+    /// traced at `warn` level (feature `tracing`) and counted (feature
+    /// `metrics`).
+    ///
+    /// Nobody reads its output: a captured or teed stdout or stderr goes to
+    /// the null device instead (inherited, file and null destinations are
+    /// honoured). Stdin may be null, inherited or a file; data fed from
+    /// memory is [`Error::InvalidInput`](crate::Error::InvalidInput), and so
+    /// are settings that belong to contained runs (timeouts, retries, line
+    /// handlers, cancellation, `uid`/`gid`/`setsid`, spawn knobs other than
+    /// `arg0`).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// // What a CLI does to show a file to its user and move on.
+    /// let pid = processkit::Command::new("true").spawn_detached()?;
+    /// assert!(pid > 0);
+    /// # Ok(()) }
+    /// ```
+    pub fn spawn_detached(&self) -> Result<u32> {
+        use crate::stdin::StdinKind;
+        use crate::sys::StdioKind;
+        let refuse = |what: &str| {
+            Err(Error::invalid(
+                self.name(),
+                format!(
+                    "spawn_detached cannot honour {what}: nothing supervises a detached process"
+                ),
+            ))
+        };
+        let contained_only = [
+            (self.timeout.is_some(), "a timeout"),
+            (self.idle_timeout.is_some(), "an idle timeout"),
+            (self.grace.is_some(), "a grace period"),
+            (self.retry.is_some(), "a retry policy"),
+            (
+                self.on_stdout.is_some() || self.on_stderr.is_some(),
+                "a line handler",
+            ),
+            (self.keep_stdin_open || self.stdin.has_data(), "stdin data"),
+            (self.uid.is_some() || self.gid.is_some(), "uid/gid"),
+            (self.setsid, "setsid (it gets its own session anyway)"),
+            (self.kill_on_parent_death, "kill_on_parent_death"),
+            (self.knobs.first_child_knob().is_some(), "spawn knobs"),
+            (
+                self.stdout_limit.is_some() || self.stderr_limit.is_some(),
+                "a capture limit",
+            ),
+        ];
+        if let Some((_, what)) = contained_only.iter().find(|(set, _)| *set) {
+            return refuse(what);
+        }
+        #[cfg(feature = "cancellation")]
+        if self.cancel.is_some() {
+            return refuse("a cancellation token");
+        }
+        let mut req = crate::runner::request(self, None, None)?;
+        req.stdin = match &self.stdin.0 {
+            StdinKind::Inherit => StdioKind::Inherit,
+            StdinKind::File(_) => req.stdin,
+            _ => StdioKind::Null,
+        };
+        for kind in [&mut req.stdout, &mut req.stderr] {
+            if matches!(kind, StdioKind::Piped) {
+                *kind = StdioKind::Null;
+            }
+        }
+        if matches!(req.stderr, StdioKind::Stdout) && matches!(req.stdout, StdioKind::Null) {
+            req.stderr = StdioKind::Null;
+        }
+        let pid = crate::sys::spawn_detached(req)?;
+        crate::trace::detached(self.name(), pid);
+        Ok(pid)
+    }
+
     /// Starts the process and returns a live handle for streaming, stdin and
     /// readiness probes. Dropping the handle kills the whole tree.
     ///
@@ -1161,6 +1344,9 @@ impl fmt::Debug for Command {
         }
         if let Some(t) = self.timeout {
             d.field("timeout", &t);
+        }
+        if let Some(size) = self.pty {
+            d.field("pty", &size);
         }
         d.finish_non_exhaustive()
     }

@@ -138,6 +138,19 @@ pub(crate) fn shutdown_done(report: &crate::ShutdownReport) {
     }
 }
 
+/// A process was started outside every container, on purpose.
+pub(crate) fn detached(program: &str, pid: u32) {
+    #[cfg(feature = "tracing")]
+    ev!(
+        warn,
+        program,
+        pid,
+        "started detached: not contained, it may outlive this program"
+    );
+    #[cfg(feature = "metrics")]
+    metrics::counter!("processkit_detached_total").increment(1);
+}
+
 /// A run was cancelled and its tree was killed.
 #[cfg_attr(not(feature = "cancellation"), allow(dead_code))]
 pub(crate) fn cancelled(program: &str) {

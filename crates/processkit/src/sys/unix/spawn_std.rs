@@ -173,8 +173,11 @@ pub(crate) fn spawn(
             cmd.uid(uid);
         }
     }
+    // A terminal run leads a new session whose controlling terminal is the
+    // slave std has just put on fd 0.
+    let ctty = req.pty.is_some();
     let (uid, gid) = (req.uid, req.gid);
-    let setsid = req.setsid;
+    let setsid = req.setsid || ctty;
     if new_group && !setsid {
         cmd.process_group(0);
     }
@@ -205,7 +208,7 @@ pub(crate) fn spawn(
         #[cfg(target_os = "linux")]
         let parent = std::process::id() as libc::pid_t;
         // SAFETY: the hook only makes async-signal-safe syscalls (write,
-        // setsid, prctl, getppid, sigprocmask, execve) on integers and on
+        // setsid, ioctl, prctl, getppid, sigprocmask, execve) on integers and on
         // pointers into `plan`, which outlives `cmd` and so every run of
         // the hook.
         unsafe {
@@ -215,6 +218,9 @@ pub(crate) fn spawn(
                 }
                 if setsid && libc::setsid() < 0 {
                     return Err(std::io::Error::last_os_error());
+                }
+                if ctty {
+                    rustix::process::ioctl_tiocsctty(BorrowedFd::borrow_raw(0))?;
                 }
                 // The knobs and, with knobs, the ids: before the death
                 // signal, which an id change would clear.
@@ -292,4 +298,49 @@ fn make_child(pid: u32, defer_reap: bool, name: &str) -> Result<Child, Error> {
 #[cfg(not(target_os = "linux"))]
 fn make_child(pid: u32, defer_reap: bool, _name: &str) -> Result<Child, Error> {
     Ok(Child::new(pid, defer_reap))
+}
+
+/// Starts a process that is deliberately *not* contained: no container, a
+/// new session, no death signal. The reaper thread collects its exit status
+/// whenever it ends, so it never lingers as a zombie of this process.
+pub(crate) fn spawn_detached(
+    plan: &ExecPlan,
+    req: &SpawnRequest<'_>,
+    fds: &[RawFd; 3],
+) -> Result<u32, Error> {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let name = req.display_name;
+    let program = OsStr::from_bytes(plan.program.as_bytes());
+    let mut cmd = std::process::Command::new(program);
+    cmd.arg0(req.knobs.arg0.as_deref().unwrap_or(req.program))
+        .args(req.args)
+        .env_clear()
+        .envs(req.env.iter().map(|(k, v)| (k, v)));
+    if let Some(dir) = req.cwd {
+        cmd.current_dir(dir);
+    }
+    cmd.stdin(dup_stdio(fds[0], name)?);
+    cmd.stdout(dup_stdio(fds[1], name)?);
+    cmd.stderr(dup_stdio(fds[2], name)?);
+    // SAFETY: the hook makes one async-signal-safe syscall.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = {
+        #[cfg(not(target_os = "linux"))]
+        let _no_new_fds = super::fd_creation_pause();
+        cmd.spawn()
+    }
+    .map_err(|e| Error::from_spawn(name, req.cwd, e))?;
+    let pid = child.id();
+    crate::sys::reaper::submit(crate::sys::reaper::Task::Watch(Box::new(move || {
+        !matches!(child.try_wait(), Ok(None))
+    })));
+    Ok(pid)
 }

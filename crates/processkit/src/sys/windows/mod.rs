@@ -51,6 +51,33 @@ use job::{Job, KILLED_EXIT_CODE};
 /// A handle moved into a child as one of its standard streams.
 pub(crate) type OwnedIo = OwnedHandle;
 
+/// A special character of a terminal (see the Unix side).
+#[derive(Clone, Copy, Debug)]
+#[allow(dead_code)]
+pub(crate) enum Special {
+    Interrupt,
+    Eof,
+}
+
+/// The master side of a child's terminal. ConPTY is not wired up yet, so
+/// no value of this type exists on Windows: `Command::pty` is refused with
+/// `Error::Unsupported` before anything is spawned.
+#[derive(Debug)]
+pub(crate) enum PtyMaster {}
+
+#[allow(dead_code)]
+impl PtyMaster {
+    pub(crate) fn resize(&self, _cols: u16, _rows: u16) -> io::Result<()> {
+        match *self {}
+    }
+    pub(crate) fn size(&self) -> io::Result<(u16, u16)> {
+        match *self {}
+    }
+    pub(crate) fn send(&self, _which: Special) -> io::Result<()> {
+        match *self {}
+    }
+}
+
 /// What a group operation names in its errors.
 const GROUP: &str = "process group";
 
@@ -260,6 +287,7 @@ impl Container {
             stdin,
             stdout,
             stderr,
+            terminal: None,
         })
     }
 
@@ -513,6 +541,7 @@ mod tests {
             gid: None,
             kill_on_parent_death: false,
             create_no_window: false,
+            pty: None,
         }
     }
 
@@ -574,4 +603,33 @@ mod tests {
             .unwrap();
         assert_eq!((status.code(), status.signal()), (None, Some(9)));
     }
+}
+
+/// Starts a process outside every Job Object, detached from this console
+/// (see [`Command::spawn_detached`](crate::Command::spawn_detached)).
+pub(crate) fn spawn_detached(req: SpawnRequest<'_>) -> Result<u32, Error> {
+    use std::os::windows::process::CommandExt;
+    const DETACHED_PROCESS: u32 = 0x0000_0008;
+    const CREATE_NEW_PROCESS_GROUP: u32 = 0x0000_0200;
+    let stdio = |kind: StdioKind| match kind {
+        StdioKind::Inherit => std::process::Stdio::inherit(),
+        StdioKind::Io(handle) => std::process::Stdio::from(handle),
+        _ => std::process::Stdio::null(),
+    };
+    let mut cmd = std::process::Command::new(req.program);
+    cmd.args(req.args)
+        .env_clear()
+        .envs(req.env.iter().map(|(k, v)| (k, v)))
+        .creation_flags(DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP)
+        .stdin(stdio(req.stdin))
+        .stdout(stdio(req.stdout))
+        .stderr(stdio(req.stderr));
+    if let Some(dir) = req.cwd {
+        cmd.current_dir(dir);
+    }
+    let child = cmd
+        .spawn()
+        .map_err(|e| Error::from_spawn(req.display_name, req.cwd, e))?;
+    // No zombies on Windows: closing the handle is all the cleanup there is.
+    Ok(child.id())
 }
