@@ -593,7 +593,17 @@ fn supervise_stops_gracefully_on_sigterm() {
         p = pidfile.display()
     );
     let mut tool = std::process::Command::new(env!("CARGO_BIN_EXE_processkit"))
-        .args(["supervise", "--restart", "always", "--grace", "5s", "--", "sh", "-c", &script])
+        .args([
+            "supervise",
+            "--restart",
+            "always",
+            "--grace",
+            "5s",
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ])
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -615,8 +625,15 @@ fn supervise_stops_gracefully_on_sigterm() {
     let mut err = String::new();
     std::io::Read::read_to_string(tool.stderr.as_mut().unwrap(), &mut err).unwrap();
     assert_eq!(status.code(), Some(0), "{err}");
-    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "done\n", "no graceful SIGTERM: {err}");
+    assert_eq!(
+        std::fs::read_to_string(&marker).unwrap(),
+        "done\n",
+        "no graceful SIGTERM: {err}"
+    );
     assert!(err.contains("stopped on request"), "{err}");
-    assert!(!err.contains("restarting"), "restarted after the stop: {err}");
+    assert!(
+        !err.contains("restarting"),
+        "restarted after the stop: {err}"
+    );
     assert_gone(child);
 }
