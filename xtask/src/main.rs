@@ -6,6 +6,7 @@
 mod cli_assets;
 mod cross;
 mod nocgroup;
+mod systemd;
 mod util;
 mod valgrind;
 mod vm;
@@ -25,6 +26,7 @@ fn main() -> ExitCode {
         "nonroot-test" => nocgroup::nonroot(rest),
         "ro-cgroup-test" => nocgroup::ro_cgroup(rest),
         "ro-cgroup-inner" => nocgroup::ro_cgroup_inner(rest),
+        "systemd-test" => systemd::run(rest),
         "cli-assets" => cli_assets::run(rest),
         _ => {
             eprintln!(
@@ -36,6 +38,8 @@ fn main() -> ExitCode {
                  valgrind     run the spawner tests under valgrind memcheck\n  \
                  nonroot-test    run the containment suites as an unprivileged user (no cgroup)\n  \
                  ro-cgroup-test  run the containment suites as root with every cgroup mount read-only\n  \
+                 systemd-test    run the containment suites as a non-root user with a systemd user\n                  \
+                 manager (delegated scope), in a Debian 12 guest under qemu\n  \
                  cli-assets      write the processkit command's completions and man pages [DIR]"
             );
             return if lane == "help" {

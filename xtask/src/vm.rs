@@ -159,7 +159,7 @@ fn parse_args(args: &[String]) -> Result<Option<Options>, String> {
 /// qemu-system-x86 7.2 would silently remove it. In that case qemu-system-x86
 /// comes from the same backports suite, through a private apt configuration
 /// (the machine's sources and lists stay as they are), refusing to remove anything.
-fn install_qemu(apt_dir: &Path) -> Result<(), String> {
+pub(crate) fn install_qemu(apt_dir: &Path) -> Result<(), String> {
     let works = Command::new("qemu-system-x86_64")
         .arg("--version")
         .output()
@@ -371,7 +371,7 @@ fn extract_deb(deb: &Path, dest: &Path, patterns: &[&str]) -> Result<(), String>
 // Test binaries
 
 /// Builds the test targets and returns `(target name, executable)` pairs, in request order.
-fn build_tests(
+pub(crate) fn build_tests(
     root: &Path,
     target_dir: &Path,
     tests: &[String],
@@ -800,7 +800,7 @@ fn boot(
 
 /// Drops carriage returns and terminal escape sequences (the firmware resets
 /// the terminal and turns off line wrapping, which must not reach the host's).
-fn strip_escapes(line: &str) -> String {
+pub(crate) fn strip_escapes(line: &str) -> String {
     let mut out = String::with_capacity(line.len());
     let mut chars = line.chars().peekable();
     while let Some(c) = chars.next() {
@@ -890,7 +890,7 @@ fn marker<'a>(line: &'a str, prefix: &str) -> Option<&'a str> {
 }
 
 /// `(passed, failed)` from `test result: ok. 3 passed; 0 failed; 1 ignored; ...`.
-fn test_result(line: &str) -> Option<(u64, u64)> {
+pub(crate) fn test_result(line: &str) -> Option<(u64, u64)> {
     let rest = &line[line.find("test result:")? + "test result:".len()..];
     let (mut passed, mut failed) = (None, None);
     let words: Vec<&str> = rest
