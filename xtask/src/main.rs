@@ -4,8 +4,10 @@
 //! tests, prints pass/fail counts and exits non-zero on any failure.
 
 mod arm64;
+mod cli_assets;
 mod cross;
 mod musl;
+mod nocgroup;
 mod util;
 mod valgrind;
 mod vm;
@@ -24,6 +26,10 @@ fn main() -> ExitCode {
         "arm64-test" => arm64::run(rest),
         "musl-test" => musl::run(rest),
         "valgrind" => valgrind::run(rest),
+        "nonroot-test" => nocgroup::nonroot(rest),
+        "ro-cgroup-test" => nocgroup::ro_cgroup(rest),
+        "ro-cgroup-inner" => nocgroup::ro_cgroup_inner(rest),
+        "cli-assets" => cli_assets::run(rest),
         _ => {
             eprintln!(
                 "usage: cargo xtask <lane>\n\n\
@@ -32,8 +38,11 @@ fn main() -> ExitCode {
                  cross-check  type-check macOS, FreeBSD, Windows-msvc; check and lint Linux aarch64/musl\n  \
                  vm-test      run the limits/stats tests on a pure cgroup v2 kernel under qemu\n  \
                  valgrind     run the spawner tests under valgrind memcheck\n  \
-                 arm64-test   run the core suites for aarch64-unknown-linux-gnu in qemu-system-aarch64\n  \
-                 musl-test    run the core suites as static x86_64-unknown-linux-musl executables"
+                 nonroot-test    run the containment suites as an unprivileged user (no cgroup)\n  \
+                 ro-cgroup-test  run the containment suites as root with every cgroup mount read-only\n  \
+                 cli-assets      write the processkit command's completions and man pages [DIR]\n  \
+                 arm64-test      run the core suites for aarch64-unknown-linux-gnu in qemu-system-aarch64\n  \
+                 musl-test       run the core suites as static x86_64-unknown-linux-musl executables"
             );
             return if lane == "help" {
                 ExitCode::SUCCESS

@@ -11,7 +11,9 @@
 //! * `busy`: back-to-back spawns;
 //! * `idle`: each spawn after a 30 ms pause (only the spawn is timed), the
 //!   pattern of a program that runs a command now and then;
-//! * `fork`: with a big parent only, what a forking spawner costs.
+//! * `fork`: with a big parent only, what a forking spawner costs;
+//! * `subreaper` (Linux): a group on the child-subreaper mechanism against
+//!   one on process groups and against tokio.
 //!
 //! `PK_BENCH_PARENT_MIB=4096 cargo bench -p processkit --bench spawn` runs
 //! the same from a parent holding 4 GiB of touched memory.
@@ -175,6 +177,64 @@ fn main() {
             contenders,
             &["tokio output", "std output"],
             &targets,
+            None,
+        );
+    }
+
+    // The child-subreaper mechanism (hosts without a writable cgroup): each
+    // child starts below its own helper, a re-execution of this binary, so a
+    // spawn costs one more `execve` (of a larger program than `true`).
+    #[cfg(target_os = "linux")]
+    if selected("subreaper") {
+        use processkit::{Mechanism, ProcessGroup, ProcessGroupOptions};
+        let group = |m: Mechanism| {
+            ProcessGroup::with_options(ProcessGroupOptions::default().mechanism(m))
+                .expect("mechanism available")
+        };
+        let (sr, pg) = (group(Mechanism::Subreaper), group(Mechanism::ProcessGroup));
+        let pk = processkit::Command::new("true");
+        let start_wait = |g: &ProcessGroup| {
+            rt.block_on(async {
+                let t = Instant::now();
+                let code = g
+                    .start(&pk)
+                    .await
+                    .expect("processkit true")
+                    .wait()
+                    .await
+                    .expect("wait");
+                assert_eq!(code, Some(0));
+                t.elapsed()
+            })
+        };
+        let contenders = vec![
+            Contender::new("processkit subreaper", || start_wait(&sr)),
+            Contender::new("processkit process group", || start_wait(&pg)),
+            Contender::new("tokio status", || {
+                rt.block_on(async {
+                    let t = Instant::now();
+                    let s = tokio::process::Command::new("true")
+                        .status()
+                        .await
+                        .expect("tokio true");
+                    assert!(s.success());
+                    t.elapsed()
+                })
+            }),
+        ];
+        measure(
+            &format!(
+                "spawn + wait `true` in a group, subreaper vs process group, parent {} MiB",
+                ballast.mib()
+            ),
+            Plan {
+                warmup: 10,
+                rounds: rounds(40),
+                per_round: 5,
+            },
+            contenders,
+            &["tokio status"],
+            &[],
             None,
         );
     }

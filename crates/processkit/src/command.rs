@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::knobs::{IoPriority, Resource, SpawnKnobs};
 use crate::output::{CaptureLimit, DestKind, Destination};
 use crate::runner::{JobRunner, ProcessRunner, ProcessRunnerExt};
 use crate::{Error, Pipeline, ProcessResult, Result, RetryPolicy, RunningProcess, Stdin};
@@ -72,6 +73,7 @@ pub struct Command {
     pub(crate) setsid: bool,
     pub(crate) create_no_window: bool,
     pub(crate) kill_on_parent_death: bool,
+    pub(crate) knobs: SpawnKnobs,
     pub(crate) on_stdout: Option<LineHandler>,
     pub(crate) on_stderr: Option<LineHandler>,
     pub(crate) retry: Option<RetryPolicy>,
@@ -80,8 +82,19 @@ pub struct Command {
 }
 
 impl Command {
-    /// A command that runs `program` (looked up on `PATH` unless it contains
-    /// a path separator).
+    /// A command that runs `program`.
+    ///
+    /// A name without a `/` is looked up on the *child's* `PATH` (the one
+    /// it gets from [`env`](Self::env) and friends; `/usr/bin:/bin` when it
+    /// has none), the way `execvp` does: entries that do not exist or that
+    /// the child's user may not execute are skipped, and any other lookup
+    /// error (a name too long, a symlink loop) is reported as it happened.
+    /// A relative path with a `/` (`./tool`, `bin/tool`) is resolved from
+    /// the *child's* working directory ([`current_dir`](Self::current_dir)),
+    /// not this process's. On Windows the lookup follows the platform's own
+    /// rules. The lookup happens before anything is spawned, so a missing
+    /// program is [`Error::NotFound`](crate::Error::NotFound) naming the
+    /// `PATH` that was searched.
     ///
     /// ```
     /// let cmd = processkit::Command::new("git");
@@ -113,6 +126,7 @@ impl Command {
             setsid: false,
             create_no_window: false,
             kill_on_parent_death: false,
+            knobs: SpawnKnobs::default(),
             on_stdout: None,
             on_stderr: None,
             retry: None,
@@ -271,6 +285,13 @@ impl Command {
 
     /// Keeps a pipe to the child's stdin open so that
     /// [`RunningProcess::standard_input`] can write to it interactively.
+    ///
+    /// A writer nobody took is closed when a verb waits for the child (the
+    /// consuming verbs such as [`run`](Self::run) and
+    /// [`output_string`](Self::output_string), and
+    /// [`RunningProcess::wait`], `output_bytes`, `output_string` and
+    /// `finish_streamed`), so a child that reads stdin to its end sees EOF
+    /// instead of waiting for ever.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -608,6 +629,110 @@ impl Command {
         self
     }
 
+    /// Sets `argv[0]`, the name the program sees for itself (`$0` in a
+    /// shell), while still running [`get_program`](Self::get_program)
+    /// (Unix; [`Error::Unsupported`](crate::Error::Unsupported) elsewhere).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let out = processkit::Command::new("sh").arg0("my-shell").args(["-c", "echo $0"]).run().await?;
+    /// assert_eq!(out, "my-shell");
+    /// # Ok(()) }
+    /// ```
+    pub fn arg0(mut self, arg0: impl AsRef<OsStr>) -> Self {
+        self.knobs.arg0 = Some(arg0.as_ref().to_owned());
+        self
+    }
+
+    /// Sets the child's supplementary group ids (`setgroups(2)`; Unix, needs
+    /// privilege). Applied before [`gid`](Self::gid) and [`uid`](Self::uid),
+    /// and replaces the default (only `gid`, or none) a privilege drop uses.
+    ///
+    /// ```
+    /// let _ = processkit::Command::new("id").uid(1000).gid(1000).groups([1000, 27]);
+    /// ```
+    pub fn groups(mut self, groups: impl IntoIterator<Item = u32>) -> Self {
+        self.knobs.groups = Some(groups.into_iter().collect());
+        self
+    }
+
+    /// Sets the child's file-mode creation mask (`umask(2)`; Unix).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let out = processkit::Command::new("sh").args(["-c", "umask"]).umask(0o077).run().await?;
+    /// assert_eq!(out, "0077");
+    /// # Ok(()) }
+    /// ```
+    pub fn umask(mut self, mask: u32) -> Self {
+        self.knobs.umask = Some(mask);
+        self
+    }
+
+    /// Sets a resource limit for the child (`setrlimit(2)`; Unix): `soft`
+    /// is enforced, `hard` is the ceiling the child may raise `soft` to.
+    /// `u64::MAX` means unlimited. Raising a hard limit needs privilege; a
+    /// `soft` above `hard` is [`Error::InvalidInput`](crate::Error::InvalidInput).
+    /// Can be called once per resource (a later call replaces it).
+    ///
+    /// ```
+    /// use processkit::{Command, Resource};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let out = Command::new("sh").args(["-c", "ulimit -n"]).rlimit(Resource::NoFile, 256, 512).run().await?;
+    /// assert_eq!(out, "256");
+    /// # Ok(()) }
+    /// ```
+    pub fn rlimit(mut self, resource: Resource, soft: u64, hard: u64) -> Self {
+        self.knobs.rlimits.retain(|(r, _, _)| *r != resource);
+        self.knobs.rlimits.push((resource, soft, hard));
+        self
+    }
+
+    /// Sets the child's scheduling priority, its nice value (`-20`, the
+    /// highest, to `19`; `setpriority(2)`; Unix). A value below the
+    /// parent's needs privilege.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let out = processkit::Command::new("nice").priority(10).run().await?;
+    /// assert_eq!(out.parse::<i32>().unwrap(), 10);
+    /// # Ok(()) }
+    /// ```
+    pub fn priority(mut self, nice: i32) -> Self {
+        self.knobs.priority = Some(nice);
+        self
+    }
+
+    /// Pins the child to the given CPUs (numbered from 0;
+    /// `sched_setaffinity(2)`). Linux only: elsewhere the run fails with
+    /// [`Error::Unsupported`](crate::Error::Unsupported). An empty set is
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput).
+    ///
+    /// ```
+    /// let _ = processkit::Command::new("worker").cpu_affinity([0]);
+    /// ```
+    pub fn cpu_affinity(mut self, cpus: impl IntoIterator<Item = usize>) -> Self {
+        self.knobs.cpu_affinity = Some(cpus.into_iter().collect());
+        self
+    }
+
+    /// Sets the child's I/O scheduling class and level (`ioprio_set(2)`,
+    /// what `ionice` does). Linux only: elsewhere the run fails with
+    /// [`Error::Unsupported`](crate::Error::Unsupported).
+    ///
+    /// ```
+    /// use processkit::{Command, IoPriority};
+    /// let _ = Command::new("backup").io_priority(IoPriority::Idle);
+    /// ```
+    pub fn io_priority(mut self, priority: IoPriority) -> Self {
+        self.knobs.io_priority = Some(priority);
+        self
+    }
+
     /// Windows: start without a console window. A no-op elsewhere. Survives
     /// the container's own creation flags (they are combined).
     ///
@@ -621,10 +746,16 @@ impl Command {
 
     /// Kills the child if this process dies abruptly (SIGKILL).
     ///
-    /// Linux arms `PR_SET_PDEATHSIG` on the direct child; note that it fires
-    /// when the *thread* that spawned the child exits. Windows already
-    /// guarantees this through the Job Object. macOS and the BSDs have no
-    /// equivalent (a documented no-op there; the guardian still covers it).
+    /// "Parent" means this *process*: the child is never killed because a
+    /// thread ended. Linux arms `PR_SET_PDEATHSIG` (SIGKILL) on the direct
+    /// child; since the kernel ties that signal to the creating thread,
+    /// such children are created from one thread that lives as long as the
+    /// process, so starting one from `spawn_blocking` or a short-lived
+    /// thread is safe. The signal is armed after a [`uid`](Self::uid) /
+    /// [`gid`](Self::gid) change, and a child whose parent is already gone
+    /// exits before `exec`. Windows already guarantees this through the Job
+    /// Object. macOS and the BSDs have no equivalent (a documented no-op
+    /// there; the guardian still covers it).
     ///
     /// ```
     /// let _ = processkit::Command::new("daemonish").kill_on_parent_death();
@@ -831,6 +962,72 @@ impl Command {
         JobRunner.run(self).await
     }
 
+    /// Runs like [`run`](Self::run) (success required, stdout trimmed) and
+    /// turns the output into a value with `f`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let words = processkit::Command::new("echo").args(["a", "b", "c"])
+    ///     .parse(|s| s.split_whitespace().count())
+    ///     .await?;
+    /// assert_eq!(words, 3);
+    /// # Ok(()) }
+    /// ```
+    pub async fn parse<T>(&self, f: impl FnOnce(&str) -> T) -> Result<T> {
+        Ok(f(&self.run().await?))
+    }
+
+    /// Runs like [`run`](Self::run) and parses the trimmed output with a
+    /// fallible `f`; its error becomes [`Error::Parse`] naming the program,
+    /// with the start of the output as an excerpt.
+    ///
+    /// ```
+    /// use processkit::{Command, Error};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let n: u32 = Command::new("echo").arg("42").try_parse(|s| s.parse()).await?;
+    /// assert_eq!(n, 42);
+    /// let err = Command::new("echo").arg("forty-two").try_parse(|s| s.parse::<u32>()).await.unwrap_err();
+    /// assert!(matches!(err, Error::Parse { ref excerpt, .. } if excerpt == "forty-two"));
+    /// # Ok(()) }
+    /// ```
+    pub async fn try_parse<T, E: fmt::Display>(
+        &self,
+        f: impl FnOnce(&str) -> std::result::Result<T, E>,
+    ) -> Result<T> {
+        let out = self.run().await?;
+        f(&out).map_err(|e| Error::Parse {
+            program: self.name().to_owned(),
+            line: None,
+            excerpt: crate::error::excerpt(&out, 120),
+            reason: e.to_string(),
+        })
+    }
+
+    /// Runs like [`run`](Self::run) and deserializes stdout as one JSON
+    /// value. A malformed document is [`Error::Parse`] with the line the
+    /// parser stopped at and an excerpt of that line.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// #[derive(serde::Deserialize)]
+    /// struct Info { name: String, size: u64 }
+    /// let info: Info = processkit::Command::new("echo")
+    ///     .arg(r#"{"name": "disk", "size": 512}"#)
+    ///     .output_json()
+    ///     .await?;
+    /// assert_eq!((info.name.as_str(), info.size), ("disk", 512));
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "json")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "json")))]
+    pub async fn output_json<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
+        let out = self.run().await?;
+        serde_json::from_str(&out).map_err(|e| crate::running::json_error(self.name(), &out, e))
+    }
+
     /// Runs to completion and returns the full outcome with text output
     /// (invalid UTF-8 replaced). A non-zero exit is data, not an error.
     ///
@@ -902,6 +1099,92 @@ impl Command {
         pred: impl FnMut(&str) -> bool + Send,
     ) -> Result<Option<String>> {
         JobRunner.first_line(self, pred).await
+    }
+
+    /// Starts the process **outside** every container, so that it outlives
+    /// this program: the one sanctioned escape from the no-orphan
+    /// guarantee, for the case where that is the point (opening a browser,
+    /// an editor or a file viewer from a command-line tool). Every other
+    /// verb contains its process; nothing else in this crate detaches.
+    ///
+    /// The process starts in a new session (Unix; detached from the
+    /// console with its own process group on Windows), with no death
+    /// signal, and is neither tracked nor killed by anything here, the
+    /// guardian included. Its exit status is collected in the background,
+    /// so it never lingers as a zombie. Returns its pid; the start is
+    /// traced at `warn` level (feature `tracing`) and counted (feature
+    /// `metrics`).
+    ///
+    /// Nobody reads its output: a captured or teed stdout or stderr goes to
+    /// the null device instead (inherited, file and null destinations are
+    /// honoured). Stdin may be null, inherited or a file; data fed from
+    /// memory is [`Error::InvalidInput`](crate::Error::InvalidInput), and so
+    /// are settings that belong to contained runs (timeouts, retries, line
+    /// handlers, cancellation, `uid`/`gid`/`setsid`, spawn knobs other than
+    /// `arg0`).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// // What a CLI does to show a file to its user and move on.
+    /// let pid = processkit::Command::new("true").spawn_detached()?;
+    /// assert!(pid > 0);
+    /// # Ok(()) }
+    /// ```
+    pub fn spawn_detached(&self) -> Result<u32> {
+        use crate::stdin::StdinKind;
+        use crate::sys::StdioKind;
+        let refuse = |what: &str| {
+            Err(Error::invalid(
+                self.name(),
+                format!(
+                    "spawn_detached cannot honour {what}: nothing supervises a detached process"
+                ),
+            ))
+        };
+        let contained_only = [
+            (self.timeout.is_some(), "a timeout"),
+            (self.idle_timeout.is_some(), "an idle timeout"),
+            (self.grace.is_some(), "a grace period"),
+            (self.retry.is_some(), "a retry policy"),
+            (
+                self.on_stdout.is_some() || self.on_stderr.is_some(),
+                "a line handler",
+            ),
+            (self.keep_stdin_open || self.stdin.has_data(), "stdin data"),
+            (self.uid.is_some() || self.gid.is_some(), "uid/gid"),
+            (self.setsid, "setsid (it gets its own session anyway)"),
+            (self.kill_on_parent_death, "kill_on_parent_death"),
+            (self.knobs.first_child_knob().is_some(), "spawn knobs"),
+            (
+                self.stdout_limit.is_some() || self.stderr_limit.is_some(),
+                "a capture limit",
+            ),
+        ];
+        if let Some((_, what)) = contained_only.iter().find(|(set, _)| *set) {
+            return refuse(what);
+        }
+        #[cfg(feature = "cancellation")]
+        if self.cancel.is_some() {
+            return refuse("a cancellation token");
+        }
+        let mut req = crate::runner::request(self, None, None)?;
+        req.stdin = match &self.stdin.0 {
+            StdinKind::Inherit => StdioKind::Inherit,
+            StdinKind::File(_) => req.stdin,
+            _ => StdioKind::Null,
+        };
+        for kind in [&mut req.stdout, &mut req.stderr] {
+            if matches!(kind, StdioKind::Piped) {
+                *kind = StdioKind::Null;
+            }
+        }
+        if matches!(req.stderr, StdioKind::Stdout) && matches!(req.stdout, StdioKind::Null) {
+            req.stderr = StdioKind::Null;
+        }
+        let pid = crate::sys::spawn_detached(req)?;
+        crate::trace::detached(self.name(), pid);
+        Ok(pid)
     }
 
     /// Starts the process and returns a live handle for streaming, stdin and

@@ -171,6 +171,21 @@ pub enum Error {
         destination: String,
     },
 
+    /// The output of a successful run could not be turned into the wanted
+    /// type ([`Command::try_parse`](crate::Command::try_parse), and with the
+    /// `json` feature `output_json` and `json_lines`).
+    #[error("`{program}`: could not parse the output{}: {reason} (in: {excerpt:?})", at_line(.line))]
+    Parse {
+        /// The program.
+        program: String,
+        /// The 1-based line of the output the problem is on, when known.
+        line: Option<usize>,
+        /// The start of the offending text (at most 120 characters).
+        excerpt: String,
+        /// What the parser said.
+        reason: String,
+    },
+
     /// A resource limit was requested that this host cannot enforce, or the
     /// limit could not be applied.
     #[error("resource limit `{limit}` cannot be enforced: {reason}")]
@@ -214,6 +229,19 @@ pub enum Error {
     },
 }
 
+fn at_line(line: &Option<usize>) -> String {
+    line.map(|l| format!(" at line {l}")).unwrap_or_default()
+}
+
+/// At most `max` characters of `text` (the first line's worth), for error
+/// messages that quote output.
+pub(crate) fn excerpt(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
 fn hint(searched: &Option<String>) -> String {
     match searched {
         Some(path) if !path.is_empty() => format!(" (searched PATH={path})"),
@@ -251,6 +279,7 @@ impl Error {
             | Error::NotReady { program, .. }
             | Error::InvalidInput { program, .. }
             | Error::OutputNotCaptured { program, .. }
+            | Error::Parse { program, .. }
             | Error::Unsupported { program, .. }
             | Error::NoScriptedOutcome { program, .. }
             | Error::Io { program, .. } => Some(program),
@@ -273,6 +302,7 @@ impl Error {
             | Error::NotReady { program, .. }
             | Error::InvalidInput { program, .. }
             | Error::OutputNotCaptured { program, .. }
+            | Error::Parse { program, .. }
             | Error::Unsupported { program, .. }
             | Error::NoScriptedOutcome { program, .. }
             | Error::Io { program, .. } => Some(program),
@@ -366,7 +396,7 @@ impl From<Error> for io::Error {
             Error::NotFound { .. } => io::ErrorKind::NotFound,
             Error::PermissionDenied { .. } => io::ErrorKind::PermissionDenied,
             Error::Timeout { .. } | Error::Inactive { .. } => io::ErrorKind::TimedOut,
-            Error::InvalidInput { .. } | Error::OutputNotCaptured { .. } => {
+            Error::InvalidInput { .. } | Error::OutputNotCaptured { .. } | Error::Parse { .. } => {
                 io::ErrorKind::InvalidInput
             }
             Error::Unsupported { .. } => io::ErrorKind::Unsupported,

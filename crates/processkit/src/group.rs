@@ -120,6 +120,30 @@ impl ProcessGroupOptions {
     }
 }
 
+/// What [`ProcessGroup::shutdown`] did.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> processkit::Result<()> {
+/// let group = processkit::ProcessGroup::new()?;
+/// let report = group.shutdown().await?;
+/// assert_eq!((report.signalled, report.killed), (0, 0));
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct ShutdownReport {
+    /// Processes alive when the polite signal (SIGTERM) went out (0 on
+    /// Windows, which has none).
+    pub signalled: usize,
+    /// Processes still alive after the grace period, which SIGKILL (or the
+    /// job termination) took down.
+    pub killed: usize,
+    /// From the start of the shutdown until the group was empty.
+    pub duration: Duration,
+}
+
 /// A kill-on-drop container shared by several children.
 ///
 /// Every child started through the group, and everything those children
@@ -281,33 +305,51 @@ impl ProcessGroup {
 
     /// Graceful teardown: SIGTERM to every member, up to the grace period
     /// for them to exit, then SIGKILL to whatever is left. Returns once the
-    /// container is empty. On Windows it is one atomic job termination.
+    /// container is empty, with a [`ShutdownReport`]: how many processes got
+    /// the signal, how many still needed SIGKILL, and how long it took. On
+    /// Windows it is one atomic job termination (every process counts as
+    /// killed).
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> processkit::Result<()> {
     /// let group = processkit::ProcessGroup::new()?;
     /// let _ = group.start(&processkit::Command::new("sleep").arg("30")).await?;
-    /// group.shutdown().await?;
+    /// let report = group.shutdown().await?;
+    /// assert_eq!(report.killed, 0); // sleep exits on SIGTERM
+    /// println!("{} stopped in {:?}", report.signalled, report.duration);
     /// # Ok(()) }
     /// ```
-    pub async fn shutdown(&self) -> Result<()> {
+    pub async fn shutdown(&self) -> Result<ShutdownReport> {
         crate::trace::teardown("shutdown", self.mechanism());
+        let started = std::time::Instant::now();
         let c = &self.inner.container;
+        let live = || c.members().map(|m| m.len()).unwrap_or(0);
+        let mut report = ShutdownReport {
+            signalled: 0,
+            killed: 0,
+            duration: Duration::ZERO,
+        };
         if cfg!(unix) {
+            report.signalled = live();
             c.signal_all(term_signal())
                 .map_err(|e| Error::io(GROUP, "sending SIGTERM", e))?;
             // A suspended tree could not act on SIGTERM: let it run again.
             c.freeze(false)
                 .map_err(|e| Error::io(GROUP, "resuming before the grace period", e))?;
             if self.wait_empty(self.inner.options.grace).await? {
-                return Ok(());
+                report.duration = started.elapsed();
+                crate::trace::shutdown_done(&report);
+                return Ok(report);
             }
         }
+        report.killed = live();
         c.kill_all()
             .map_err(|e| Error::io(GROUP, "killing the tree", e))?;
         if self.wait_empty(Duration::from_secs(10)).await? {
-            Ok(())
+            report.duration = started.elapsed();
+            crate::trace::shutdown_done(&report);
+            Ok(report)
         } else {
             Err(Error::io(
                 GROUP,

@@ -37,6 +37,9 @@
 //! | `limits` | no | whole-tree caps on [`ProcessGroupOptions`] (implies `stats`) |
 //! | `cancellation` | no | `CancellationToken` integration (`Command::cancel_on`) |
 //! | `record` | no | record/replay cassettes (`RecordReplayRunner`) |
+//! | `serde` | no | `serde::Serialize` for report types ([`RunReport`], stats, `SupervisionOutcome`, [`ShutdownReport`]); never output, argv or env |
+//! | `metrics` | no | counters and histograms (spawns, exits, durations, timeouts, retries, restarts, shutdowns) into any `metrics` recorder |
+//! | `json` | no | typed JSON output: `Command::output_json`, `RunningProcess::json_lines` (NDJSON) |
 //! | `mock` | no | a mockall-generated `MockRunner` |
 //! | `tracing` | no | lifecycle events; never argv or environment values |
 //! | `systemd` | yes | Linux: a non-root process whose own cgroup is not writable gets a delegated scope from the user's systemd manager over D-Bus (pulls `zbus`); nothing off Linux |
@@ -51,9 +54,11 @@
 mod batch;
 mod cli;
 mod command;
+mod containers;
 mod error;
 mod group;
 mod guarantee;
+mod knobs;
 mod mechanism;
 mod output;
 mod pipeline;
@@ -76,15 +81,20 @@ mod trace;
 pub use batch::{output_all, wait_all, wait_any};
 pub use cli::CliClient;
 pub use command::Command;
+pub use containers::{ContainerInfo, OwnerState, containers, sweep_containers};
 pub use error::{Error, Result};
-pub use group::{ProcessGroup, ProcessGroupOptions};
+pub use group::{ProcessGroup, ProcessGroupOptions, ShutdownReport};
 pub use guarantee::{Guarantee, disable_guardian, guarantee};
+pub use knobs::{IoPriority, Resource};
 pub use mechanism::{Mechanism, Preflight, preflight};
 pub use output::{CaptureLimit, Destination, Keep};
 pub use pipeline::Pipeline;
-pub use result::{ExitStatus, ProcessResult};
+pub use result::{ExitStatus, ProcessResult, RunReport};
 pub use retry::{Attempt, RetryPolicy};
 pub use runner::{BoxFuture, JobRunner, ProcessRunner, ProcessRunnerExt};
+#[cfg(feature = "json")]
+#[cfg_attr(docsrs, doc(cfg(feature = "json")))]
+pub use running::JsonLines;
 pub use running::{RunningProcess, StdinWriter, StdoutLines};
 #[cfg(feature = "process-control")]
 pub use signal::Signal;
@@ -113,7 +123,8 @@ pub use tokio_util::sync::CancellationToken;
     feature = "cancellation",
     feature = "record",
     feature = "limits",
-    feature = "mock"
+    feature = "mock",
+    feature = "json"
 ))]
 mod guides {
     #[doc = include_str!("../../../docs/cookbook.md")]

@@ -10,6 +10,7 @@ use std::fmt;
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum Mechanism {
     /// A Linux cgroup v2: catches every descendant, including ones that call
     /// `setsid`; supports freeze, whole-tree stats and limits.

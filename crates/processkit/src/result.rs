@@ -13,6 +13,10 @@ use std::time::Duration;
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "record", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(
+    all(feature = "serde", not(feature = "record")),
+    derive(serde::Serialize)
+)]
 pub struct ExitStatus {
     code: Option<i32>,
     signal: Option<i32>,
@@ -340,6 +344,63 @@ impl<T> ProcessResult<T> {
             timed_out: self.timed_out,
             duration: self.duration,
             idle_timed_out: self.idle_timed_out,
+            stdout_dropped: self.stdout_dropped,
+            stderr_dropped: self.stderr_dropped,
+        }
+    }
+}
+
+/// A finished run's metadata, without its output: what to log, export or
+/// serialize (with the `serde` feature) about a run. Get one from
+/// [`ProcessResult::report`].
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> processkit::Result<()> {
+/// let r = processkit::Command::new("sh").args(["-c", "exit 2"]).output_string().await?;
+/// let report = r.report();
+/// assert_eq!((report.program.as_str(), report.status.code()), ("sh", Some(2)));
+/// assert!(!report.success);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct RunReport {
+    /// The program (for a pipeline, the stage the outcome is attributed to).
+    pub program: String,
+    /// How it ended.
+    pub status: ExitStatus,
+    /// Exit code 0 and no deadline ended it.
+    pub success: bool,
+    /// The wall-clock deadline passed.
+    pub timed_out: bool,
+    /// The inactivity deadline passed.
+    pub idle_timed_out: bool,
+    /// Spawn to exit.
+    pub duration: Duration,
+    /// Bytes of stdout a capture cap dropped.
+    pub stdout_dropped: u64,
+    /// Bytes of stderr a capture cap dropped.
+    pub stderr_dropped: u64,
+}
+
+impl<T> ProcessResult<T> {
+    /// The run's metadata without its output (see [`RunReport`]).
+    ///
+    /// ```
+    /// # use processkit::{ExitStatus, ProcessResult};
+    /// let r = ProcessResult::new("x", ExitStatus::from_code(0), "secret".to_string(), String::new(), false, Default::default());
+    /// assert!(r.report().success);
+    /// ```
+    pub fn report(&self) -> RunReport {
+        RunReport {
+            program: self.program.clone(),
+            status: self.status,
+            success: self.is_success(),
+            timed_out: self.timed_out,
+            idle_timed_out: self.idle_timed_out,
+            duration: self.duration,
             stdout_dropped: self.stdout_dropped,
             stderr_dropped: self.stderr_dropped,
         }

@@ -293,6 +293,7 @@ fn is_permanent(e: &Error) -> bool {
             | Error::NotFound { .. }
             | Error::InvalidInput { .. }
             | Error::OutputNotCaptured { .. }
+            | Error::Parse { .. }
             | Error::Unsupported { .. }
             | Error::BadDirectory { .. }
             | Error::PermissionDenied { .. }

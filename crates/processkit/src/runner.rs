@@ -293,8 +293,18 @@ pub(crate) fn assemble(cmd: &Command, s: sys::Spawned, owner: Owner) -> RunningP
     )
 }
 
-/// Rejects Unix-only spawn flags on targets that lack them.
+/// Rejects Unix-only spawn flags on targets that lack them, and a start
+/// outside a tokio runtime (before anything is spawned: the handle's pipes,
+/// pidfd and timers need one).
 pub(crate) fn check_platform(cmd: &Command) -> Result<()> {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return Err(Error::unsupported(
+            cmd.name(),
+            "starting a process outside a tokio runtime",
+            "processkit needs a tokio runtime with I/O and time enabled; \
+             start the process from inside one (for example under #[tokio::main])",
+        ));
+    }
     if cfg!(not(unix)) {
         let flag = if cmd.uid.is_some() {
             Some("uid")
@@ -307,13 +317,22 @@ pub(crate) fn check_platform(cmd: &Command) -> Result<()> {
         } else {
             None
         };
-        if let Some(flag) = flag {
+        if let Some(flag) = flag.or_else(|| cmd.knobs.first_set(false)) {
             return Err(Error::unsupported(
                 cmd.name(),
                 flag,
                 "it is a POSIX-only spawn flag",
             ));
         }
+    }
+    if cfg!(not(target_os = "linux"))
+        && let Some(flag) = cmd.knobs.first_set(true)
+    {
+        return Err(Error::unsupported(
+            cmd.name(),
+            flag,
+            "it is a Linux-only spawn setting",
+        ));
     }
     Ok(())
 }
@@ -400,6 +419,7 @@ pub(crate) fn request(
         uid: cmd.uid,
         gid: cmd.gid,
         kill_on_parent_death: cmd.kill_on_parent_death,
+        knobs: &cmd.knobs,
         create_no_window: cmd.create_no_window,
     })
 }

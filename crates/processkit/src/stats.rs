@@ -88,6 +88,7 @@ fn validate(options: &ProcessGroupOptions) -> Result<sys::Limits> {
 #[cfg_attr(docsrs, doc(cfg(feature = "stats")))]
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct GroupStats {
     /// CPU time spent in user mode by every process that ever ran in the
     /// group, the exited ones included.
@@ -227,6 +228,7 @@ fn sample_period(interval: Duration) -> Duration {
 #[cfg_attr(docsrs, doc(cfg(feature = "stats")))]
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Profile {
     /// The exit code; `None` when the run was killed (timeout, signal, OOM).
     pub exit_code: Option<i32>,

@@ -53,6 +53,7 @@ pub enum RestartPolicy {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum StopReason {
     /// The [`stop_when`](Supervisor::stop_when) predicate held for a
     /// finished run. It is checked first, so it wins over every other reason.
@@ -86,6 +87,7 @@ pub enum StopReason {
 /// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct SupervisionOutcome {
     /// How many times the command was started again after its first run.
     pub restarts: u32,
@@ -93,12 +95,23 @@ pub struct SupervisionOutcome {
     pub stopped: StopReason,
     /// The final run's result (stdout and stderr as text, invalid UTF-8
     /// replaced). [`Supervisor::run`] always fills it in: every way to a
-    /// `SupervisionOutcome` passes through a finished run.
+    /// `SupervisionOutcome` passes through a finished run. Serialized as
+    /// its [`RunReport`](crate::RunReport): never the output.
+    #[cfg_attr(feature = "serde", serde(serialize_with = "serialize_last"))]
     pub last: Option<ProcessResult>,
     /// How many runs crashed (non-zero exit, killed, or timed out).
     pub failures: u32,
     /// How many times the failure-storm guard tripped and paused restarts.
     pub storms: u32,
+}
+
+#[cfg(feature = "serde")]
+fn serialize_last<S: serde::Serializer>(
+    last: &Option<ProcessResult>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    use serde::Serialize;
+    last.as_ref().map(ProcessResult::report).serialize(s)
 }
 
 type StopPredicate = Arc<dyn Fn(&ProcessResult) -> bool + Send + Sync>;

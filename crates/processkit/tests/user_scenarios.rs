@@ -1670,7 +1670,9 @@ async fn a_suspended_group_never_blocks_start() -> processkit::Result<()> {
         group.suspend()?;
         match teardown {
             "kill" => group.kill()?,
-            "shutdown" => group.shutdown().await?,
+            "shutdown" => {
+                group.shutdown().await?;
+            }
             _ => {}
         }
         assert!(

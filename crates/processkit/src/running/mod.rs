@@ -408,6 +408,15 @@ impl RunningProcess {
         self.pid
     }
 
+    /// Closes a kept-open stdin that was never taken with
+    /// [`standard_input`](Self::standard_input): a child reading stdin to
+    /// its end (`cat`) would otherwise wait for ever, since nobody can reach
+    /// the writer any more. Waiting verbs call it first, as std's
+    /// `wait_with_output` and tokio's `wait` close stdin.
+    fn close_untaken_stdin(&mut self) {
+        drop(self.stdin.take());
+    }
+
     /// Takes the interactive stdin writer (present when the command used
     /// [`keep_stdin_open`](crate::Command::keep_stdin_open)).
     ///
@@ -778,6 +787,7 @@ impl RunningProcess {
     /// # Ok(()) }
     /// ```
     pub async fn wait(&mut self) -> Result<Option<i32>> {
+        self.close_untaken_stdin();
         self.detach_stderr();
         let status = poll_fn(|cx| {
             let r = self.poll_exit(cx);
@@ -861,6 +871,7 @@ impl RunningProcess {
     /// # Ok(()) }
     /// ```
     pub async fn finish_streamed(mut self) -> Result<(Option<i32>, String)> {
+        self.close_untaken_stdin();
         self.detach_stderr();
         let status = poll_fn(|cx| {
             let exit = self.poll_exit(cx);
@@ -896,6 +907,7 @@ impl RunningProcess {
     /// # Ok(()) }
     /// ```
     pub async fn output_bytes(mut self) -> Result<ProcessResult<Vec<u8>>> {
+        self.close_untaken_stdin();
         let mut stderr_inline = match std::mem::replace(&mut self.stderr, Stderr::Done(Vec::new()))
         {
             Stderr::Inline(p) => Some(p),
@@ -1125,5 +1137,94 @@ impl Stream for StdoutLines<'_> {
     type Item = String;
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<String>> {
         self.get_mut().run.poll_next_line(cx)
+    }
+}
+
+/// The error for JSON that does not parse: the line serde stopped at
+/// (1-based, counted in `text`) and a bounded excerpt of that line.
+#[cfg(feature = "json")]
+pub(crate) fn json_error(program: &str, text: &str, e: serde_json::Error) -> Error {
+    let line = e.line().max(1);
+    let quoted = text.lines().nth(line - 1).unwrap_or(text);
+    Error::Parse {
+        program: program.to_owned(),
+        line: Some(line),
+        excerpt: crate::error::excerpt(quoted, 120),
+        reason: e.to_string(),
+    }
+}
+
+#[cfg(feature = "json")]
+impl RunningProcess {
+    /// Streams stdout as newline-delimited JSON (NDJSON): each non-blank
+    /// line is deserialized into a `T`. A malformed line yields an
+    /// [`Error::Parse`] with its 1-based line number and a bounded excerpt,
+    /// and the stream goes on with the next line. Stderr is drained in the
+    /// background meanwhile, as for [`stdout_lines`](Self::stdout_lines).
+    ///
+    /// ```
+    /// use processkit::{Command, Error, StreamExt};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// #[derive(serde::Deserialize)]
+    /// struct Event { n: u32 }
+    /// let mut run = Command::new("printf").arg("{\"n\":1}\\nnot json\\n{\"n\":3}\\n").start().await?;
+    /// let got: Vec<processkit::Result<Event>> = run.json_lines().collect().await;
+    /// assert_eq!(got[0].as_ref().unwrap().n, 1);
+    /// assert!(matches!(got[1], Err(Error::Parse { line: Some(2), .. })));
+    /// assert_eq!(got[2].as_ref().unwrap().n, 3);
+    /// # Ok(()) }
+    /// ```
+    #[cfg_attr(docsrs, doc(cfg(feature = "json")))]
+    pub fn json_lines<T: serde::de::DeserializeOwned>(&mut self) -> JsonLines<'_, T> {
+        self.detach_stderr();
+        JsonLines {
+            run: self,
+            line: 0,
+            _t: std::marker::PhantomData,
+        }
+    }
+}
+
+/// The stream returned by [`RunningProcess::json_lines`].
+#[cfg(feature = "json")]
+#[cfg_attr(docsrs, doc(cfg(feature = "json")))]
+pub struct JsonLines<'a, T> {
+    run: &'a mut RunningProcess,
+    line: usize,
+    _t: std::marker::PhantomData<fn() -> T>,
+}
+
+#[cfg(feature = "json")]
+impl<T> std::fmt::Debug for JsonLines<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JsonLines")
+            .field("program", &self.run.program)
+            .field("line", &self.line)
+            .finish()
+    }
+}
+
+#[cfg(feature = "json")]
+impl<T: serde::de::DeserializeOwned> Stream for JsonLines<'_, T> {
+    type Item = Result<T>;
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<T>>> {
+        let this = self.get_mut();
+        loop {
+            let Some(text) = std::task::ready!(this.run.poll_next_line(cx)) else {
+                return Poll::Ready(None);
+            };
+            this.line += 1;
+            if text.trim().is_empty() {
+                continue;
+            }
+            return Poll::Ready(Some(serde_json::from_str(&text).map_err(|e| {
+                let mut err = json_error(&this.run.program, &text, e);
+                if let Error::Parse { line, .. } = &mut err {
+                    *line = Some(this.line);
+                }
+                err
+            })));
+        }
     }
 }

@@ -41,7 +41,9 @@ pub(crate) fn disable_guardian() -> bool {
     true
 }
 #[cfg(unix)]
-pub(crate) use unix::{Child, Container, Member, OwnedIo, host_mechanism, spawner_name};
+pub(crate) use unix::{
+    Child, Container, Member, OwnedIo, host_mechanism, spawn_detached, spawner_name,
+};
 
 #[cfg(target_os = "linux")]
 pub(crate) mod linux;
@@ -50,7 +52,7 @@ pub(crate) mod linux;
 pub(crate) mod windows;
 #[cfg(windows)]
 pub(crate) use windows::{
-    Child, Container, Member, OwnedIo, guarantee, host_mechanism, spawner_name,
+    Child, Container, Member, OwnedIo, guarantee, host_mechanism, spawn_detached, spawner_name,
 };
 
 /// Where the cgroup in use came from when it is not this process's own
@@ -107,6 +109,9 @@ pub(crate) struct SpawnRequest<'a> {
     pub kill_on_parent_death: bool,
     #[cfg_attr(not(windows), allow(dead_code))]
     pub create_no_window: bool,
+    /// Settings of the child itself (Unix; checked off Unix before here).
+    #[cfg_attr(windows, allow(dead_code))]
+    pub knobs: &'a crate::knobs::SpawnKnobs,
 }
 
 /// A freshly spawned child.

@@ -145,6 +145,39 @@ mod tests {
         cg.remove_tree().unwrap();
     }
 
+    /// The kill for kernels without `cgroup.kill` runs in `Drop`: it never
+    /// waits for the freezer, even one that does not settle.
+    #[test]
+    fn kill_without_cgroup_kill_never_waits_for_the_freezer() {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = super::Cg::at(dir.path().to_owned());
+        // A cgroup whose freezer never reports `frozen 1`.
+        std::fs::write(dir.path().join("cgroup.events"), "populated 1\nfrozen 0\n").unwrap();
+        std::fs::write(dir.path().join("cgroup.freeze"), "").unwrap();
+        let mut member = std::process::Command::new("sleep")
+            .arg("300")
+            .spawn()
+            .unwrap();
+        std::fs::write(
+            dir.path().join("cgroup.procs"),
+            format!("{}\n", member.id()),
+        )
+        .unwrap();
+        let start = std::time::Instant::now();
+        fake.kill(false).unwrap();
+        let took = start.elapsed();
+        // No later re-kill round may see the pid once it is reaped.
+        std::fs::write(dir.path().join("cgroup.procs"), "").unwrap();
+        let status = member.wait().unwrap();
+        // The re-kill rounds stop once the directory is gone.
+        drop(dir);
+        assert!(!status.success(), "the member was killed");
+        assert!(
+            took < std::time::Duration::from_millis(200),
+            "the kill blocked for {took:?}"
+        );
+    }
+
     /// The path for kernels without `cgroup.kill` (before 5.14): freeze,
     /// kill every member through a pidfd, thaw.
     #[test]
@@ -350,6 +383,88 @@ fn sweep_leftovers(parent: &Path, mine: &Path) {
     }
 }
 
+/// A host root found anywhere in the cgroup2 tree, for
+/// [`crate::containers`].
+pub(crate) struct FoundRoot {
+    pub path: PathBuf,
+    pub owner_pid: Option<u32>,
+    /// `Some(true)` alive, `Some(false)` dead, `None` unknown.
+    pub owner_alive: Option<bool>,
+    pub uid: u32,
+    pub members: Vec<u32>,
+    pub memory_current: Option<u64>,
+}
+
+/// Every host root (`processkit-*` directory) in the cgroup2 tree, with
+/// its owner judged as the sweep judges it. Does not create this process's
+/// own root, so nothing is swept on the way.
+pub(crate) fn find_roots() -> Result<Vec<FoundRoot>, String> {
+    use std::os::unix::fs::MetadataExt;
+    let mount = cgroup2_mount().ok_or("no cgroup2 filesystem is mounted")?;
+    let own_ns = own_pid_namespace().filter(|_| proc_is_own_namespace());
+    let mut out = Vec::new();
+    let mut stack = vec![(mount, 0u32)];
+    while let Some((dir, depth)) = stack.pop() {
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            if !e.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            if !name.starts_with("processkit-") {
+                if depth < 32 {
+                    stack.push((e.path(), depth + 1));
+                }
+                continue;
+            }
+            let owner_pid = name
+                .strip_prefix("processkit-")
+                .and_then(|r| r.split('-').next())
+                .and_then(|p| p.parse().ok());
+            let owner_alive = match own_ns.map(|ns| owner_of(&name, ns)) {
+                Some(Owner::Alive) => Some(true),
+                Some(Owner::Dead) => Some(false),
+                _ => None,
+            };
+            let cg = Cg::at(e.path());
+            out.push(FoundRoot {
+                uid: e.metadata().map(|m| m.uid()).unwrap_or(u32::MAX),
+                members: cg.pids(true).unwrap_or_default(),
+                memory_current: cg
+                    .read("memory.current")
+                    .ok()
+                    .and_then(|v| v.trim().parse().ok()),
+                path: cg.path,
+                owner_pid,
+                owner_alive,
+            });
+        }
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(out)
+}
+
+/// Kills everything in the host root at `path`, waits (up to 5 s) for it
+/// to empty and removes it, deepest directories first.
+pub(crate) fn remove_root(path: &Path) -> io::Result<()> {
+    let cg = Cg::at(path.to_owned());
+    cg.kill(path.join("cgroup.kill").exists())?;
+    let start = Instant::now();
+    while cg.populated()? {
+        if start.elapsed() > Duration::from_secs(5) {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("{} still has processes 5 s after the kill", path.display()),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    cg.remove_tree()
+}
+
 /// One cgroup directory.
 #[derive(Debug, Clone)]
 pub(crate) struct Cg {
@@ -443,10 +558,32 @@ impl Cg {
                 Err(_) => {}
             }
         }
-        let _ = self.set_frozen(true);
-        self.signal_each(true, libc::SIGKILL)?;
-        let _ = self.set_frozen(false);
+        // Without `cgroup.kill`: freeze (so nothing forks past the listing),
+        // kill every member, thaw. Nothing here waits for the freezer to
+        // settle (this runs in `Drop`); a member forked before the freeze
+        // took hold is caught by the same steps repeated on the reaper
+        // thread until the subtree is empty.
+        self.freeze_kill_thaw()?;
+        if self.populated().unwrap_or(false) {
+            let cg = self.clone();
+            reaper::submit(reaper::Task::Poll(Box::new(move || match cg.populated() {
+                Ok(true) => {
+                    let _ = cg.freeze_kill_thaw();
+                    false
+                }
+                _ => true,
+            })));
+        }
         Ok(())
+    }
+
+    /// One round of the kill for kernels without `cgroup.kill`, without
+    /// waiting: SIGKILL reaches frozen and freezing processes alike.
+    fn freeze_kill_thaw(&self) -> io::Result<()> {
+        let _ = self.write("cgroup.freeze", "1");
+        let r = self.signal_each(true, libc::SIGKILL);
+        let _ = self.write("cgroup.freeze", "0");
+        r
     }
 
     /// Sends `sig` to every process in this cgroup (and with `recursive`

@@ -26,11 +26,23 @@
 //! signal to its default before unblocking.
 //!
 //! Order in the child: signal dispositions → join cgroup → `setsid`/`setpgid`
-//! → `PR_SET_PDEATHSIG` → stdio → `chdir` → `setgroups`/`setgid`/`setuid`
-//! (after the cgroup join, so a privilege drop composes with a root-owned
-//! cgroup) → signal mask → `execve`. A failure at any step writes the step and
+//! → stdio → `chdir` → the command's knobs (umask, rlimits, nice, CPU
+//! affinity, I/O priority, supplementary groups) → `setgroups`/`setgid`/
+//! `setuid` (after the cgroup join, so a privilege drop composes with a
+//! root-owned cgroup) → `PR_SET_PDEATHSIG` (after the id change, which would
+//! clear it), then `getppid` to catch a parent that died before the signal
+//! was armed → an empty signal mask → `execve`. A failure at any step writes the step and
 //! `errno` to a close-on-exec pipe and exits with 127; the parent reads the
 //! pipe after `clone` returns and turns it into a typed error.
+//!
+//! # Credential changes do not share the memory map
+//!
+//! A child that changes its user or group id must not share the parent's
+//! memory: the kernel resets the "dumpable" flag of the memory map on an id
+//! change, and with `CLONE_VM` that map is the host's own (no core dumps,
+//! `/proc/<host>` turning root-owned). Such a spawn leaves out `CLONE_VM`:
+//! the child gets its own copy of the address space, as with `fork`, and
+//! reports a failed step through the pipe only.
 
 use std::cell::RefCell;
 use std::io;
@@ -63,6 +75,14 @@ pub(crate) struct Setup<'a> {
     pub pdeathsig: bool,
 }
 
+impl Setup<'_> {
+    /// Whether the child may share the parent's memory map (no credential
+    /// change, see the module docs).
+    fn share_vm(&self) -> bool {
+        self.uid.is_none() && self.gid.is_none()
+    }
+}
+
 /// The step of the child setup that failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u32)]
@@ -76,9 +96,24 @@ pub(crate) enum Stage {
     Gid = 7,
     Uid = 8,
     Exec = 9,
+    Rlimit = 10,
+    Priority = 11,
+    Affinity = 12,
+    IoPriority = 13,
 }
 
 impl Stage {
+    /// The stage of a failed knob step.
+    pub(crate) fn of_knob(step: crate::sys::unix::prep::KnobStep) -> Stage {
+        use crate::sys::unix::prep::KnobStep;
+        match step {
+            KnobStep::Rlimit => Stage::Rlimit,
+            KnobStep::Priority => Stage::Priority,
+            KnobStep::Affinity => Stage::Affinity,
+            KnobStep::IoPriority => Stage::IoPriority,
+        }
+    }
+
     fn from_u32(v: u32) -> Stage {
         match v {
             1 => Stage::Cgroup,
@@ -89,6 +124,10 @@ impl Stage {
             6 => Stage::Groups,
             7 => Stage::Gid,
             8 => Stage::Uid,
+            10 => Stage::Rlimit,
+            11 => Stage::Priority,
+            12 => Stage::Affinity,
+            13 => Stage::IoPriority,
             _ => Stage::Exec,
         }
     }
@@ -116,6 +155,9 @@ struct ChildArgs<'a> {
     err_fd: RawFd,
     /// Set by the child first thing: proves it shares our memory.
     started: AtomicBool,
+    /// The parent's pid, for the child's `getppid` check after arming the
+    /// death signal.
+    parent: libc::pid_t,
     /// A failed step, written by the child before `_exit(127)`: the stage in
     /// the high half, `errno` in the low half; 0 while nothing failed.
     failure: AtomicU64,
@@ -272,7 +314,8 @@ thread_local! {
 
 /// Spawns the child. Returns its pid and pidfd.
 pub(crate) fn spawn(setup: &Setup<'_>) -> Result<(u32, OwnedFd), SpawnFailure> {
-    let err_pipe = if SHARED_REPORT_WORKS.load(Ordering::Relaxed) {
+    let share_vm = setup.share_vm();
+    let err_pipe = if share_vm && SHARED_REPORT_WORKS.load(Ordering::Relaxed) {
         None
     } else {
         Some(
@@ -292,8 +335,10 @@ pub(crate) fn spawn(setup: &Setup<'_>) -> Result<(u32, OwnedFd), SpawnFailure> {
             .as_ref()
             .map_or(-1, |(_, w)| std::os::fd::AsRawFd::as_raw_fd(w)),
         started: AtomicBool::new(false),
+        parent: std::process::id() as libc::pid_t,
         failure: AtomicU64::new(0),
     };
+    let vm_flag = if share_vm { libc::CLONE_VM } else { 0 };
 
     let result = STACK.with(|stack| {
         let mut stack = stack.borrow_mut();
@@ -318,8 +363,7 @@ pub(crate) fn spawn(setup: &Setup<'_>) -> Result<(u32, OwnedFd), SpawnFailure> {
         let mut clone3_done = false;
         if use_clone3 {
             let mut cl = CloneArgs {
-                flags: (libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD) as u64
-                    | CLONE_INTO_CGROUP,
+                flags: (vm_flag | libc::CLONE_VFORK | libc::CLONE_PIDFD) as u64 | CLONE_INTO_CGROUP,
                 pidfd: &mut pidfd as *mut libc::c_int as u64,
                 exit_signal: libc::SIGCHLD as u64,
                 stack: stack.as_mut_ptr() as u64,
@@ -366,7 +410,7 @@ pub(crate) fn spawn(setup: &Setup<'_>) -> Result<(u32, OwnedFd), SpawnFailure> {
             }
         }
         let with_pidfd = !NO_CLONE_PIDFD.load(Ordering::Relaxed);
-        let mut flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD;
+        let mut flags = vm_flag | libc::CLONE_VFORK | libc::SIGCHLD;
         if with_pidfd {
             flags |= libc::CLONE_PIDFD;
         }
@@ -462,7 +506,7 @@ pub(crate) fn spawn(setup: &Setup<'_>) -> Result<(u32, OwnedFd), SpawnFailure> {
     // The child has exec'd or exited (CLONE_VFORK). If it shares our
     // memory, its report is in `args`; otherwise read the pipe to EOF
     // (the write end closes at exec, by CLOEXEC, or at exit).
-    let failure = if args.started.load(Ordering::Acquire) {
+    let failure = if share_vm && args.started.load(Ordering::Acquire) {
         SHARED_REPORT_WORKS.store(true, Ordering::Relaxed);
         args.failure.load(Ordering::Acquire)
     } else {
@@ -571,19 +615,6 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
             }
         }
 
-        // 4. Die with the spawning thread's process.
-        if s.pdeathsig
-            && libc::prctl(
-                libc::PR_SET_PDEATHSIG,
-                libc::SIGKILL as libc::c_ulong,
-                0,
-                0,
-                0,
-            ) != 0
-        {
-            fail(a, Stage::DeathSignal);
-        }
-
         // 5. stdio. dup2 clears close-on-exec on the target; an fd that is
         //    already in place needs the flag cleared by hand.
         let mut i = 0;
@@ -608,13 +639,35 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
             fail(a, Stage::Chdir);
         }
 
+        // 6b. The command's own settings (umask, resource limits, nice, CPU
+        //     affinity, I/O priority) and supplementary groups, while the
+        //     child still has the parent's privileges.
+        let explicit_groups = match &s.plan.knobs {
+            Some(k) => {
+                if let Err(step) = k.apply() {
+                    fail(a, Stage::of_knob(step));
+                }
+                match &k.groups {
+                    Some(g) => {
+                        if libc::syscall(libc::SYS_setgroups, g.len(), g.as_ptr()) != 0 {
+                            fail(a, Stage::Groups);
+                        }
+                        true
+                    }
+                    None => false,
+                }
+            }
+            None => false,
+        };
+
         // 7. Privilege drop, after the cgroup join. Raw syscalls: glibc's
         //    wrappers broadcast credential changes to every thread of the
         //    (shared) process, which must not happen from a vfork child.
         if s.uid.is_some() || s.gid.is_some() {
             if let Some(gid) = s.gid {
                 let groups = [gid as libc::gid_t];
-                if libc::syscall(libc::SYS_setgroups, 1, groups.as_ptr()) != 0
+                if !explicit_groups
+                    && libc::syscall(libc::SYS_setgroups, 1, groups.as_ptr()) != 0
                     && *libc::__errno_location() != libc::EPERM
                 {
                     fail(a, Stage::Groups);
@@ -622,7 +675,8 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
                 if libc::syscall(libc::SYS_setgid, gid as libc::gid_t) != 0 {
                     fail(a, Stage::Gid);
                 }
-            } else if libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>()) != 0
+            } else if !explicit_groups
+                && libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>()) != 0
                 && *libc::__errno_location() != libc::EPERM
             {
                 fail(a, Stage::Groups);
@@ -634,7 +688,28 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
             }
         }
 
-        // 8. Unblock every signal, then exec.
+        // 8. Die with the parent. Armed after the id change, which clears
+        //    it. The parent is the spawning *thread*: the caller makes sure
+        //    that thread lives as long as the process. A parent that died
+        //    before this point sent nothing: check for it by hand.
+        if s.pdeathsig {
+            if libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL as libc::c_ulong,
+                0,
+                0,
+                0,
+            ) != 0
+            {
+                fail(a, Stage::DeathSignal);
+            }
+            if libc::getppid() != a.parent {
+                libc::_exit(127);
+            }
+        }
+
+        // 9. Unblock every signal (a fresh process starts with an empty
+        //    mask, whatever the spawning thread blocks), then exec.
         let mut empty: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut empty);
         libc::pthread_sigmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
@@ -645,5 +720,64 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
             s.plan.envp_ptrs.as_ptr(),
         );
         fail(a, Stage::Exec)
+    }
+}
+
+/// Work handed to the lasting spawner thread.
+type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// The queue of the thread that starts children with a death signal.
+static LASTING: std::sync::Mutex<Option<std::sync::mpsc::Sender<Job>>> =
+    std::sync::Mutex::new(None);
+
+/// Runs `f` on a thread that lives as long as the process and returns its
+/// result; the calling thread waits meanwhile (as it would for the vfork
+/// anyway).
+///
+/// `PR_SET_PDEATHSIG` fires when the *thread* that created the child exits,
+/// not the process: a child started from a `spawn_blocking` thread, a
+/// short-lived `std::thread` or a runtime worker retired at shutdown would
+/// be killed while the program lives on. Children that ask for the signal
+/// are therefore created from this one thread, which never exits; it dies
+/// only with the process, and then the signal fires as documented.
+pub(crate) fn on_lasting_thread<R: Send>(f: impl FnOnce() -> R + Send) -> io::Result<R> {
+    let (done_tx, done_rx) = std::sync::mpsc::sync_channel::<std::thread::Result<R>>(1);
+    let job = move || {
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        let _ = done_tx.send(r);
+    };
+    let job: Box<dyn FnOnce() + Send + '_> = Box::new(job);
+    // SAFETY: only the lifetime is erased. This function does not return
+    // before `done_rx.recv()` does, and that happens only once `done_tx`
+    // was used or dropped, that is, once the job has run or was dropped
+    // unrun: the borrows the job holds never outlive this call.
+    let job: Job = unsafe { std::mem::transmute::<Box<dyn FnOnce() + Send + '_>, Job>(job) };
+    {
+        let mut guard = LASTING.lock().unwrap_or_else(|p| p.into_inner());
+        if guard.is_none() {
+            let (tx, rx) = std::sync::mpsc::channel::<Job>();
+            std::thread::Builder::new()
+                .name("processkit-spawner".into())
+                .spawn(move || {
+                    for job in rx {
+                        job();
+                    }
+                })?;
+            *guard = Some(tx);
+        }
+        let tx = guard.as_ref().expect("set above");
+        if let Err(std::sync::mpsc::SendError(job)) = tx.send(job) {
+            // The thread is gone (it never exits on its own): drop the job
+            // here, which drops `done_tx`, and report.
+            drop(job);
+            *guard = None;
+        }
+    }
+    match done_rx.recv() {
+        Ok(Ok(r)) => Ok(r),
+        Ok(Err(panic)) => std::panic::resume_unwind(panic),
+        Err(_) => Err(io::Error::other(
+            "the thread that starts children with kill_on_parent_death is gone",
+        )),
     }
 }

@@ -194,6 +194,9 @@ struct State {
     pgroups: Vec<(u32, Option<u64>)>,
     /// Guardians started so far.
     starts: u32,
+    /// The rest of a line that a non-blocking send cut short; goes out
+    /// before anything else is sent to the running guardian.
+    pending: Vec<u8>,
 }
 
 static STATE: Mutex<State> = Mutex::new(State {
@@ -201,6 +204,7 @@ static STATE: Mutex<State> = Mutex::new(State {
     cgroups: Vec::new(),
     pgroups: Vec::new(),
     starts: 0,
+    pending: Vec::new(),
 });
 
 fn state() -> MutexGuard<'static, State> {
@@ -275,16 +279,61 @@ fn pg_line(pgid: u32, start_time: Option<u64>) -> Vec<u8> {
     }
 }
 
-/// Forgets a process group that was torn down normally.
-pub(crate) fn unregister_pgroup(pgid: u32) {
-    let mut st = state();
-    let Some(i) = st.pgroups.iter().position(|&(p, _)| p == pgid) else {
-        return;
+/// Forgets a process group that was torn down normally. Runs in `Drop`, so
+/// it never waits: not for the registry's lock, not for room in the
+/// guardian's socket, and it never starts a guardian. Returns `false` when
+/// it could not be done right now; the caller tries again later (from the
+/// reaper thread) and must not reap the leader before it is done, so the
+/// guardian never holds an id that may have been reused.
+pub(crate) fn try_unregister_pgroup(pgid: u32) -> bool {
+    let mut st = match STATE.try_lock() {
+        Ok(st) => st,
+        Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+        Err(std::sync::TryLockError::WouldBlock) => return false,
     };
-    st.pgroups.swap_remove(i);
-    if matches!(st.phase, Phase::Running(_)) {
-        deliver(&mut st, format!("unpg {pgid}\n").as_bytes());
+    let Some(i) = st.pgroups.iter().position(|&(p, _)| p == pgid) else {
+        return true;
+    };
+    let st = &mut *st;
+    let mut failed = None;
+    if let Phase::Running(g) = &st.phase {
+        let mut out = std::mem::take(&mut st.pending);
+        let before = out.len();
+        out.extend_from_slice(format!("unpg {pgid}\n").as_bytes());
+        match send_some(&g.sock, &out) {
+            // The line itself did not start to go out: keep only the
+            // earlier rest, and try again later.
+            Ok(n) if n <= before => {
+                out.truncate(before);
+                out.drain(..n);
+                st.pending = out;
+                return false;
+            }
+            Ok(n) => st.pending = out.split_off(n),
+            Err(e) => {
+                failed = Some(format!(
+                    "the guardian (pid {}) stopped reading: {e}",
+                    g.proc.pid
+                ))
+            }
+        }
     }
+    if let Some(reason) = failed {
+        // A guardian that cannot be written to is replaced when the next
+        // container or registration comes, not here.
+        if let Phase::Running(g) = std::mem::replace(&mut st.phase, Phase::Lost(reason)) {
+            retire(g);
+        }
+        st.pending.clear();
+    }
+    st.pgroups.swap_remove(i);
+    true
+}
+
+/// Holds the registry's lock (tests: a guardian delivery under way).
+#[cfg(test)]
+pub(crate) fn hold_registry() -> Box<dyn std::any::Any> {
+    Box::new(state())
 }
 
 /// Keeps the guardian from starting. Returns `true` when no guardian runs
@@ -396,7 +445,9 @@ fn replay(st: &State) -> Vec<u8> {
 /// (the replacement gets the whole registry, `line` included).
 fn deliver(st: &mut State, line: &[u8]) {
     let Phase::Running(g) = &st.phase else { return };
-    if let Err(e) = send_all(&g.sock, line) {
+    let mut out = std::mem::take(&mut st.pending);
+    out.extend_from_slice(line);
+    if let Err(e) = send_all(&g.sock, &out) {
         let reason = format!("the guardian (pid {}) stopped reading: {e}", g.proc.pid);
         if let Phase::Running(g) = std::mem::replace(&mut st.phase, Phase::Lost(reason)) {
             retire(g);
@@ -420,6 +471,8 @@ fn start(st: &mut State) {
         return;
     }
     st.starts += 1;
+    // A new guardian gets the whole registry; a cut line was for the old one.
+    st.pending.clear();
     let outcome = shell_usable()
         .and_then(|()| spawn_guardian().map_err(|e| format!("cannot start {SHELL}: {e}")));
     match outcome {
@@ -471,6 +524,32 @@ const SEND_FLAGS: libc::c_int = 0;
 /// How long a send waits for room in the socket buffer before the guardian
 /// counts as stalled.
 const SEND_PATIENCE: Duration = Duration::from_millis(500);
+
+/// One non-blocking send: how many bytes went out (0 when the buffer is
+/// full).
+fn send_some(sock: &UnixStream, buf: &[u8]) -> io::Result<usize> {
+    loop {
+        // SAFETY: the fd is open for the duration of the call (borrowed from
+        // `sock`) and `buf` is a valid, initialised slice of `buf.len()` bytes.
+        let n = unsafe {
+            libc::send(
+                sock.as_raw_fd(),
+                buf.as_ptr().cast(),
+                buf.len(),
+                SEND_FLAGS | libc::MSG_DONTWAIT,
+            )
+        };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        let e = io::Error::last_os_error();
+        match e.kind() {
+            io::ErrorKind::Interrupted => continue,
+            io::ErrorKind::WouldBlock => return Ok(0),
+            _ => return Err(e),
+        }
+    }
+}
 
 fn send_all(sock: &UnixStream, mut buf: &[u8]) -> io::Result<()> {
     let deadline = Instant::now() + SEND_PATIENCE;
@@ -560,6 +639,7 @@ fn spawn_shell(stdin: OwnedFd) -> io::Result<Proc> {
     if !forced_std {
         let args = guardian_args();
         let req = SpawnRequest {
+            knobs: &crate::knobs::NO_KNOBS,
             display_name: ARGV_TAG,
             program: std::ffi::OsStr::new(SHELL),
             args: &args,

@@ -90,6 +90,28 @@ pub(crate) struct CgContainer {
     /// Suspended through `freeze(true)`: a child created inside would
     /// freeze before it could `exec`, and the vfork-style parent with it.
     frozen: std::sync::atomic::AtomicBool,
+    /// Spawns hold it shared, a freeze holds it exclusively: a freeze waits
+    /// for spawns under way, and a spawn never starts while a freeze is
+    /// under way (it sees `frozen` set once the lock is free).
+    gate: std::sync::RwLock<()>,
+}
+
+#[cfg(target_os = "linux")]
+impl CgContainer {
+    /// Holds off freezes for as long as the guard lives, or refuses a spawn
+    /// into a suspended group.
+    fn refuse_if_frozen(&self, name: &str) -> Result<std::sync::RwLockReadGuard<'_, ()>, Error> {
+        let guard = self.gate.read().unwrap_or_else(|p| p.into_inner());
+        if self.frozen.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(Error::unsupported(
+                name,
+                "starting a process in a suspended group",
+                "a child created in a frozen cgroup would freeze before it could exec; \
+                 call resume() first",
+            ));
+        }
+        Ok(guard)
+    }
 }
 
 /// Where one child lives inside its container.
@@ -175,6 +197,7 @@ impl Container {
             one_shot,
             has_kill: host.has_kill,
             frozen: std::sync::atomic::AtomicBool::new(false),
+            gate: std::sync::RwLock::new(()),
         }))
     }
 
@@ -213,14 +236,7 @@ impl Container {
         match self {
             #[cfg(target_os = "linux")]
             Container::Cgroup(c) => {
-                if c.frozen.load(std::sync::atomic::Ordering::SeqCst) {
-                    return Err(Error::unsupported(
-                        name,
-                        "starting a process in a suspended group",
-                        "a child created in a frozen cgroup would freeze before it could exec; \
-                         call resume() first",
-                    ));
-                }
+                let _no_freeze = c.refuse_if_frozen(name)?;
                 let (leaf, owned) = if c.one_shot {
                     (c.cg.clone(), false)
                 } else {
@@ -283,6 +299,14 @@ impl Container {
             }
             #[cfg(target_os = "linux")]
             Container::Subreaper(sr) => {
+                if let Some(knob) = req.knobs.first_child_knob() {
+                    return Err(Error::unsupported(
+                        name,
+                        knob,
+                        "the child-subreaper mechanism starts the child from a helper \
+                         process that does not apply spawn knobs yet",
+                    ));
+                }
                 let (child, helper) = sr.spawn(&plan, &req, stdio.child_fds())?;
                 Ok(stdio.finish(child, Member::Subreaper(helper)))
             }
@@ -298,8 +322,10 @@ impl Container {
                     c.cg.kill(c.has_kill)?;
                 }
                 // A killed group stays usable: thaw it if it was suspended.
-                if c.frozen.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                if c.frozen.load(std::sync::atomic::Ordering::SeqCst) {
+                    let _no_spawns = c.gate.write().unwrap_or_else(|p| p.into_inner());
                     c.cg.set_frozen(false)?;
+                    c.frozen.store(false, std::sync::atomic::Ordering::SeqCst);
                 }
                 Ok(())
             }
@@ -330,9 +356,19 @@ impl Container {
         match self {
             #[cfg(target_os = "linux")]
             Container::Cgroup(c) => {
-                c.cg.set_frozen(frozen)?;
-                c.frozen.store(frozen, std::sync::atomic::Ordering::SeqCst);
-                Ok(())
+                let _no_spawns = c.gate.write().unwrap_or_else(|p| p.into_inner());
+                // Set first: a spawn waiting for the gate must see it.
+                if frozen {
+                    c.frozen.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+                let r = c.cg.set_frozen(frozen);
+                if !frozen || r.is_err() {
+                    c.frozen.store(
+                        frozen && c.cg.read("cgroup.freeze").is_ok_and(|v| v.trim() == "1"),
+                        std::sync::atomic::Ordering::SeqCst,
+                    );
+                }
+                r
             }
             Container::Pgroup(pg) => {
                 pg.signal_all(if frozen { libc::SIGSTOP } else { libc::SIGCONT })
@@ -420,6 +456,7 @@ impl Container {
         match self {
             #[cfg(target_os = "linux")]
             Container::Cgroup(c) => {
+                let _no_freeze = c.refuse_if_frozen(&name)?;
                 let leaf = Cg::create_under(&c.cg.path, "x")
                     .map_err(|e| Error::io(&name, "creating the child's cgroup", e))?;
                 use std::os::unix::ffi::OsStrExt;
@@ -746,7 +783,14 @@ pub(crate) fn forced_spawner() -> Option<&'static str> {
 pub(crate) fn spawner_name() -> &'static str {
     #[cfg(target_os = "linux")]
     {
-        if CLONE_REFUSED.get().is_some() || forced_spawner() == Some("std") {
+        let mechanism = match Request::Best.resolve() {
+            Request::Exactly(m) => m,
+            Request::Best => host_mechanism().0,
+        };
+        if mechanism == Mechanism::Subreaper {
+            // The helper, not the host, starts the child (never into a cgroup).
+            "clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD), from a subreaper helper"
+        } else if CLONE_REFUSED.get().is_some() || forced_spawner() == Some("std") {
             "std::process (fork + pre_exec)"
         } else if crate::sys::linux::spawn::clone3_in_use() {
             "clone3(CLONE_VM | CLONE_VFORK | CLONE_INTO_CGROUP)"
@@ -760,8 +804,53 @@ pub(crate) fn spawner_name() -> &'static str {
     }
 }
 
+/// The error for a spawn knob the child could not apply: a permission
+/// problem as [`Error::PermissionDenied`], anything else as
+/// [`Error::Spawn`], both saying which setting failed.
+#[cfg(target_os = "linux")]
+pub(crate) fn knob_error(name: &str, what: &str, e: io::Error) -> Error {
+    let source = io::Error::new(e.kind(), format!("{what}: {e}"));
+    if e.kind() == io::ErrorKind::PermissionDenied {
+        Error::PermissionDenied {
+            program: name.to_owned(),
+            source,
+        }
+    } else {
+        Error::Spawn {
+            program: name.to_owned(),
+            source,
+        }
+    }
+}
+
 #[cfg(target_os = "linux")]
 fn spawn_linux(
+    plan: &prep::ExecPlan,
+    req: &SpawnRequest<'_>,
+    stdio: &Stdio,
+    cgroup: RawFd,
+    mode: crate::sys::linux::spawn::PgMode,
+    defer_reap: bool,
+) -> Result<Child, Error> {
+    if !req.kill_on_parent_death {
+        return spawn_linux_here(plan, req, stdio, cgroup, mode, defer_reap);
+    }
+    // The death signal follows the thread that creates the child: create it
+    // from a thread that lives as long as the process.
+    crate::sys::linux::spawn::on_lasting_thread(|| {
+        spawn_linux_here(plan, req, stdio, cgroup, mode, defer_reap)
+    })
+    .map_err(|e| {
+        Error::io(
+            req.display_name,
+            "handing the spawn to the spawner thread",
+            e,
+        )
+    })?
+}
+
+#[cfg(target_os = "linux")]
+fn spawn_linux_here(
     plan: &prep::ExecPlan,
     req: &SpawnRequest<'_>,
     stdio: &Stdio,
@@ -807,6 +896,10 @@ fn spawn_linux(
                         program: name.to_owned(),
                         source: io::Error::new(e.kind(), format!("joining the cgroup: {e}")),
                     },
+                    Stage::Rlimit => knob_error(name, "setting a resource limit", e),
+                    Stage::Priority => knob_error(name, "setting the priority", e),
+                    Stage::Affinity => knob_error(name, "setting the CPU affinity", e),
+                    Stage::IoPriority => knob_error(name, "setting the I/O priority", e),
                     other => Error::Spawn {
                         program: name.to_owned(),
                         source: io::Error::new(e.kind(), format!("child setup ({other:?}): {e}")),
@@ -829,4 +922,20 @@ fn spawn_linux(
         mode != PgMode::Inherit,
         defer_reap,
     )
+}
+
+/// Starts a process outside every container (see
+/// [`Command::spawn_detached`](crate::Command::spawn_detached)). Stdio must
+/// not be [`StdioKind::Piped`]: nobody would read the pipe.
+pub(crate) fn spawn_detached(mut req: SpawnRequest<'_>) -> Result<u32, Error> {
+    let plan = prep::plan(&req)?;
+    let name = req.display_name;
+    let mut stdio = Stdio::default();
+    for (i, slot) in [&mut req.stdin, &mut req.stdout, &mut req.stderr]
+        .into_iter()
+        .enumerate()
+    {
+        stdio.prepare(name, i, std::mem::replace(slot, StdioKind::Inherit))?;
+    }
+    spawn_std::spawn_detached(&plan, &req, &stdio.child_fds())
 }

@@ -158,11 +158,28 @@ impl Leader {
         if self.id_held() {
             let _ = killpg(self.pid, libc::SIGKILL);
         }
-        guardian::unregister_pgroup(self.pid);
-        if self.reap {
-            let pid = self.pid;
-            reaper::submit(reaper::Task::Poll(Box::new(move || reap_nohang(pid))));
+        self.forget_then_reap();
+    }
+
+    /// Unregisters the group from the guardian, then (for a leader this
+    /// module reaps) reaps the leader: in that order, so the guardian never
+    /// holds an id that is free again. Never waits; what cannot be done now
+    /// is finished on the reaper thread.
+    fn forget_then_reap(&self) {
+        let (pid, reap) = (self.pid, self.reap);
+        let mut forgotten = guardian::try_unregister_pgroup(pid);
+        if forgotten && !reap {
+            return;
         }
+        reaper::submit(reaper::Task::Watch(Box::new(move || {
+            if !forgotten {
+                forgotten = guardian::try_unregister_pgroup(pid);
+                if !forgotten {
+                    return false;
+                }
+            }
+            !reap || reap_nohang(pid)
+        })));
     }
 
     /// Releases a group that is already over (the leader exited and no live
@@ -172,11 +189,7 @@ impl Leader {
         if self.released.swap(true, Ordering::AcqRel) {
             return;
         }
-        guardian::unregister_pgroup(self.pid);
-        if self.reap {
-            let pid = self.pid;
-            reaper::submit(reaper::Task::Poll(Box::new(move || reap_nohang(pid))));
-        }
+        self.forget_then_reap();
     }
 
     fn is_released(&self) -> bool {
@@ -673,7 +686,9 @@ mod tests {
         let pid = spawn("exec sleep 30");
         let leader = pg.track(pid);
         leader.released.store(true, Ordering::Release);
-        guardian::unregister_pgroup(pid);
+        until("the group was unregistered", || {
+            guardian::try_unregister_pgroup(pid)
+        });
         leader.signal_leader(libc::SIGTERM).unwrap();
         leader.signal(libc::SIGTERM).unwrap();
         // A fatal signal is decided when it is sent: had SIGTERM gone out,
@@ -687,5 +702,31 @@ mod tests {
         };
         assert!(libc::WIFSIGNALED(raw));
         assert_eq!(libc::WTERMSIG(raw), libc::SIGKILL);
+    }
+
+    /// Teardown runs in `Drop`: it never waits for the guardian's registry
+    /// (held, for example, while a delivery waits for room in the socket).
+    #[test]
+    fn teardown_never_waits_for_the_guardian_registry() {
+        let pg = PgContainer::new();
+        let pid = spawn("exec sleep 30");
+        drop(pg.track(pid));
+        let (held_tx, held_rx) = std::sync::mpsc::channel();
+        let holder = std::thread::spawn(move || {
+            let held = guardian::hold_registry();
+            held_tx.send(()).unwrap();
+            std::thread::sleep(Duration::from_secs(1));
+            drop(held);
+        });
+        held_rx.recv().unwrap();
+        let start = Instant::now();
+        pg.teardown();
+        let took = start.elapsed();
+        holder.join().unwrap();
+        assert!(
+            took < Duration::from_millis(200),
+            "teardown waited {took:?} for the guardian registry"
+        );
+        until("the leader was reaped", || zombie(pid).is_none());
     }
 }

@@ -1,0 +1,583 @@
+//! End-to-end tests of the `processkit` binary: exit codes, leak reports,
+//! JSON reports, batches and bad input. Every check is made from outside,
+//! through the tool's exit status, its output and `/proc`.
+#![cfg(target_os = "linux")]
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn pk() -> Command {
+    let mut c = Command::cargo_bin("processkit").unwrap();
+    c.timeout(Duration::from_secs(60));
+    c
+}
+
+/// `true` while `pid` exists and is not a zombie.
+fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            let state = stat
+                .rsplit_once(')')
+                .and_then(|(_, r)| r.split_whitespace().next());
+            state != Some("Z") && state != Some("X")
+        }
+        Err(_) => false,
+    }
+}
+
+fn assert_gone(pid: u32) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while alive(pid) {
+        assert!(Instant::now() < deadline, "pid {pid} is still alive");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn read_pid(path: &Path) -> u32 {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Ok(s) = std::fs::read_to_string(path)
+            && let Ok(p) = s.trim().parse()
+        {
+            return p;
+        }
+        assert!(Instant::now() < deadline, "no pid in {}", path.display());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn stderr_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn own_exit_code_passes_through() {
+    pk().args(["run", "--", "true"]).assert().code(0);
+    pk().args(["run", "--", "sh", "-c", "exit 3"])
+        .assert()
+        .code(3);
+    pk().args(["run", "--", "sh", "-c", "exit 200"])
+        .assert()
+        .code(200);
+}
+
+#[test]
+fn timeout_is_124_and_kills_the_tree() {
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("pid");
+    let script = format!("sleep 300 & echo $! > {}; wait", pidfile.display());
+    let started = Instant::now();
+    let out = pk()
+        .args(["run", "--timeout", "300ms", "--", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(124), "{}", stderr_of(&out));
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(stderr_of(&out).contains("timed out"));
+    assert_gone(read_pid(&pidfile));
+}
+
+#[test]
+fn timeout_kills_after_the_grace_when_the_signal_is_ignored() {
+    let started = Instant::now();
+    pk().args([
+        "run",
+        "-t",
+        "200ms",
+        "-k",
+        "300ms",
+        "--",
+        "sh",
+        "-c",
+        "trap '' TERM; sleep 30",
+    ])
+    .assert()
+    .code(124);
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn not_found_is_127() {
+    pk().args(["run", "--", "no-such-program-processkit-test"])
+        .assert()
+        .code(127)
+        .stderr(predicate::str::contains("no-such-program-processkit-test"));
+}
+
+#[test]
+fn not_executable_is_126() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-executable");
+    std::fs::write(&file, "#!/bin/sh\necho hi\n").unwrap();
+    pk().args(["run", "--"]).arg(&file).assert().code(126);
+}
+
+#[test]
+fn killed_by_signal_is_128_plus_n() {
+    pk().args(["run", "--", "sh", "-c", "kill -9 $$"])
+        .assert()
+        .code(137);
+    pk().args(["run", "--", "sh", "-c", "kill -15 $$"])
+        .assert()
+        .code(143);
+}
+
+#[test]
+fn a_limit_the_host_cannot_enforce_is_refused_with_125() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("ran");
+    let enforceable = processkit::ProcessGroup::with_options(
+        processkit::ProcessGroupOptions::default().memory_max(512 << 20),
+    );
+    let out = pk()
+        .args(["run", "--memory-max", "512M", "--", "touch"])
+        .arg(&marker)
+        .output()
+        .unwrap();
+    match enforceable {
+        Err(processkit::Error::ResourceLimit { .. }) => {
+            assert_eq!(out.status.code(), Some(125));
+            let err = stderr_of(&out);
+            assert_eq!(err.lines().count(), 1, "{err}");
+            assert!(err.contains("--memory-max"), "{err}");
+            assert!(
+                !marker.exists(),
+                "the command ran despite the refused limit"
+            );
+        }
+        Ok(_) => {
+            assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+            assert!(marker.exists());
+        }
+        Err(e) => panic!("unexpected error creating a limited group: {e}"),
+    }
+}
+
+#[test]
+fn setsid_grandchild_and_double_forked_daemon_are_killed_and_reported() {
+    if !processkit::Mechanism::current().contains_setsid() {
+        // The process-group mechanism cannot catch setsid; its own lane
+        // does not run this file. Fail loudly rather than pass silently.
+        panic!("this test needs a mechanism that contains setsid");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("setsid");
+    let b = dir.path().join("daemon");
+    let script = format!(
+        "setsid sleep 301 & echo $! > {a}; (sleep 302 & echo $! > {b}) & wait $!",
+        a = a.display(),
+        b = b.display()
+    );
+    let out = pk()
+        .args(["run", "--", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let (pa, pb) = (read_pid(&a), read_pid(&b));
+    assert_gone(pa);
+    assert_gone(pb);
+    let err = stderr_of(&out);
+    assert!(err.contains("left"), "{err}");
+    assert!(
+        err.contains(&format!("{pa} (")),
+        "setsid child {pa} not reported: {err}"
+    );
+    assert!(
+        err.contains(&format!("{pb} (")),
+        "daemon {pb} not reported: {err}"
+    );
+}
+
+#[test]
+fn fail_on_leak_fails_the_run_with_122() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("pid");
+    let script = format!("(setsid sleep 303 & echo $! > {}) & wait", a.display());
+    let out = pk()
+        .args(["run", "--fail-on-leak", "--", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(processkit_cli::EXIT_LEAK),
+        "{}",
+        stderr_of(&out)
+    );
+    assert_gone(read_pid(&a));
+    // Without a leak, --fail-on-leak changes nothing.
+    pk().args(["run", "--fail-on-leak", "--", "true"])
+        .assert()
+        .code(0);
+}
+
+fn validate(schema: &str, doc: &serde_json::Value) {
+    let schema: serde_json::Value = serde_json::from_str(schema).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator.iter_errors(doc).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:?}\n{doc:#}");
+}
+
+const RUN_SCHEMA: &str = include_str!("../../../docs/schema/run-v1.json");
+const BATCH_SCHEMA: &str = include_str!("../../../docs/schema/batch-v1.json");
+
+#[test]
+fn run_json_matches_the_documented_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("report.json");
+    let out = pk()
+        .args(["run", "--report", "--json"])
+        .arg(&file)
+        .args(["--", "sh", "-c", "(setsid sleep 304 &) ; exit 2"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("report:") && err.contains("mechanism"),
+        "{err}"
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    validate(RUN_SCHEMA, &doc);
+    assert_eq!(doc["exit"]["code"], 2);
+    assert_eq!(doc["exit"]["status"], 2);
+    assert_eq!(doc["leaked"].as_array().unwrap().len(), 1, "{doc:#}");
+
+    // To stdout, and for a command that could not start.
+    let out = pk()
+        .args([
+            "run",
+            "--json",
+            "-",
+            "--",
+            "no-such-program-processkit-json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(127));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    validate(RUN_SCHEMA, &doc);
+    assert!(doc["error"].as_str().unwrap().contains("not found"));
+}
+
+#[test]
+fn batch_runs_at_most_j_at_once_and_reports_every_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = dir.path().join("running");
+    std::fs::create_dir(&running).unwrap();
+    let counts = dir.path().join("counts");
+    let mut text = String::from("# fifty commands, every fifth fails\n\n");
+    for i in 1..=50 {
+        let fail = if i % 5 == 0 { "exit 1" } else { "exit 0" };
+        text.push_str(&format!(
+            "sh -c 'touch {r}/$$; ls {r} | wc -l >> {c}; sleep 0.05; rm {r}/$$; {fail}'\n",
+            r = running.display(),
+            c = counts.display()
+        ));
+    }
+    let file = dir.path().join("batch.txt");
+    std::fs::write(&file, text).unwrap();
+    let json = dir.path().join("batch.json");
+    let out = pk()
+        .args(["batch", "-j", "4", "--json"])
+        .arg(&json)
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    let counts: Vec<u32> = std::fs::read_to_string(&counts)
+        .unwrap()
+        .lines()
+        .map(|l| l.trim().parse().unwrap())
+        .collect();
+    assert_eq!(counts.len(), 50);
+    let max = *counts.iter().max().unwrap();
+    assert!(max <= 4, "{max} commands ran at once with -j 4");
+    assert!(max >= 2, "the batch never ran two commands at once");
+    let err = stderr_of(&out);
+    for i in (5..=50).step_by(5) {
+        let line = i + 2; // two header lines
+        assert!(
+            err.contains(&format!("FAILED, line {line}:")),
+            "line {line} not reported: {err}"
+        );
+    }
+    assert_eq!(err.matches("FAILED").count(), 10, "{err}");
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    validate(BATCH_SCHEMA, &doc);
+    assert_eq!(doc["failed"], 10);
+    assert_eq!(doc["succeeded"], 40);
+    assert_eq!(doc["commands"].as_array().unwrap().len(), 50);
+}
+
+#[test]
+fn batch_output_blocks_never_interleave() {
+    let mut text = String::new();
+    for i in 0..12 {
+        text.push_str(&format!(
+            "sh -c 'for k in 1 2 3 4 5 6 7 8 9 10; do echo {i}:$k; echo err{i}:$k >&2; sleep 0.01; done'\n"
+        ));
+    }
+    let out = pk()
+        .args(["batch", "-j", "6", "-"])
+        .write_stdin(text)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let stdout = String::from_utf8(out.stdout.clone()).unwrap();
+    let ids: Vec<&str> = stdout
+        .lines()
+        .map(|l| l.split(':').next().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 120);
+    for block in ids.chunks(10) {
+        assert!(
+            block.iter().all(|id| *id == block[0]),
+            "interleaved: {stdout}"
+        );
+    }
+    let stderr = stderr_of(&out);
+    let errs: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("err"))
+        .map(|l| l.split(':').next().unwrap())
+        .collect();
+    assert_eq!(errs.len(), 120);
+    for block in errs.chunks(10) {
+        assert!(
+            block.iter().all(|id| *id == block[0]),
+            "interleaved: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn batch_output_dir_and_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let outdir = dir.path().join("out");
+    let out = pk()
+        .args(["batch", "--timeout", "300ms", "--output-dir"])
+        .arg(&outdir)
+        .arg("-")
+        .write_stdin("echo hello\nsleep 30\n")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        std::fs::read_to_string(outdir.join("1.out")).unwrap(),
+        "hello\n"
+    );
+    assert!(outdir.join("2.err").exists());
+    assert!(stderr_of(&out).contains("timed out"), "{}", stderr_of(&out));
+}
+
+/// Bad input: one line naming the problem, exit 125, nothing started.
+#[test]
+fn bad_input_is_one_line_and_125_with_nothing_started() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("started");
+    let m = marker.to_str().unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["run", "--no-such-option", "--", "touch", m],
+            "--no-such-option",
+        ),
+        (vec!["run", "touch", m], "--"),
+        (
+            vec!["run", "--timeout", "5 parsecs", "--", "touch", m],
+            "duration",
+        ),
+        (
+            vec!["run", "--memory-max", "lots", "--", "touch", m],
+            "size",
+        ),
+        (vec!["run", "--signal", "NOPE", "--", "touch", m], "signal"),
+        (vec!["batch", "/no/such/batch/file"], "/no/such/batch/file"),
+        (vec!["frobnicate"], "frobnicate"),
+    ];
+    for (args, needle) in cases {
+        let out = pk().args(&args).output().unwrap();
+        let err = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(125), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(!marker.exists(), "{args:?} started the command");
+    }
+    // A malformed line anywhere in a batch file: nothing runs at all.
+    let out = pk()
+        .args(["batch", "-"])
+        .write_stdin(format!("touch {m}\necho 'unbalanced\n"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    assert!(stderr_of(&out).contains("line 2"));
+    assert!(!marker.exists());
+}
+
+#[test]
+fn doctor_reports_the_host() {
+    let out = pk().args(["doctor", "--json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let pre = processkit::preflight();
+    assert_eq!(doc["mechanism"], pre.mechanism.to_string());
+    assert_eq!(doc["spawner"], pre.spawner);
+    for l in ["memory-max", "max-processes", "cpu-quota"] {
+        assert!(doc["limits"][l]["enforceable"].is_boolean(), "{doc:#}");
+    }
+    let text = pk().arg("doctor").output().unwrap();
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(
+        text.contains("containment:") && text.contains(&pre.mechanism.to_string()),
+        "{text}"
+    );
+}
+
+#[test]
+fn supervise_restarts_and_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let count = dir.path().join("count");
+    let script = format!("echo x >> {}; exit 1", count.display());
+    let out = pk()
+        .args([
+            "supervise",
+            "--max-restarts",
+            "2",
+            "--backoff",
+            "10ms",
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert_eq!(std::fs::read_to_string(&count).unwrap().lines().count(), 3);
+    let err = stderr_of(&out);
+    assert_eq!(err.matches("restarting").count(), 2, "{err}");
+    assert!(err.contains("attempt 3"), "{err}");
+}
+
+fn cgroup_parent() -> std::path::PathBuf {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let mount = info
+        .lines()
+        .find(|l| {
+            l.split(" - ")
+                .nth(1)
+                .is_some_and(|t| t.starts_with("cgroup2 "))
+        })
+        .expect("cgroup2 is mounted")
+        .split_whitespace()
+        .nth(4)
+        .unwrap()
+        .to_owned();
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let own = own
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .unwrap()
+        .to_owned();
+    std::path::PathBuf::from(mount).join(own.trim_start_matches('/'))
+}
+
+fn ps_json() -> serde_json::Value {
+    let out = pk().args(["ps", "--json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn ps_lists_a_live_container_and_sweep_removes_a_dead_owners() {
+    use std::os::unix::fs::MetadataExt;
+    // A live container: a run in the background.
+    let mut live = std::process::Command::new(env!("CARGO_BIN_EXE_processkit"))
+        .args(["run", "--", "sleep", "309"])
+        .spawn()
+        .unwrap();
+    let owner = live.id();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (path, sleeper) = loop {
+        let doc = ps_json();
+        let found = doc["containers"].as_array().unwrap().iter().find_map(|c| {
+            let sleeper = c["members"]
+                .as_array()?
+                .iter()
+                .find(|m| m["program"] == "sleep")?;
+            (c["owner_pid"] == owner && c["owner"] == "alive").then(|| {
+                (
+                    c["path"].as_str().unwrap().to_owned(),
+                    sleeper["pid"].as_u64().unwrap() as u32,
+                )
+            })
+        });
+        if let Some(f) = found {
+            break f;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the running container is not listed: {doc:#}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let text = pk().arg("ps").output().unwrap();
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(text.contains(&path) && text.contains("sleep 309"), "{text}");
+
+    // A dead owner's leftover, planted with a straggler in it.
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let dead_pid = gone.id();
+    gone.wait().unwrap();
+    let ns = std::fs::metadata("/proc/self/ns/pid").unwrap().ino();
+    let root = cgroup_parent().join(format!("processkit-{dead_pid}-1-{ns}"));
+    let leaf = root.join("g1").join("c1");
+    std::fs::create_dir_all(&leaf).unwrap();
+    let mut straggler = std::process::Command::new("sleep")
+        .arg("310")
+        .spawn()
+        .unwrap();
+    std::fs::write(leaf.join("cgroup.procs"), straggler.id().to_string()).unwrap();
+
+    let dry = pk().args(["sweep", "--dry-run"]).output().unwrap();
+    let dry = String::from_utf8(dry.stdout).unwrap();
+    assert!(
+        dry.contains(&format!("would remove {}", root.display())),
+        "{dry}"
+    );
+    assert!(root.exists());
+
+    let out = pk().arg("sweep").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let said = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        said.contains(&format!("removed {}", root.display())),
+        "{said}"
+    );
+    assert!(
+        said.contains(&format!("{} (sleep)", straggler.id())),
+        "{said}"
+    );
+    assert!(
+        !said.contains(&path),
+        "a live owner's container was swept: {said}"
+    );
+    assert!(!root.exists());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while straggler.try_wait().unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the straggler survived the sweep"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(std::path::Path::new(&path).exists());
+    assert!(alive(sleeper));
+
+    // Killing the tool outright: its guardian takes the tree down.
+    live.kill().unwrap();
+    live.wait().unwrap();
+    assert_gone(sleeper);
+}
