@@ -43,7 +43,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::cross::{TOOLCHAIN_PACKAGES, debian_cargo};
-use crate::util::{apt_install, bound_build_dir, cache_dir, keyed_cache, versions_key, workspace_root};
+use crate::util::{
+    apt_install, bound_build_dir, cache_dir, keyed_cache, versions_key, workspace_root,
+};
 use crate::vm::{
     self, Apt, BEGIN, DONE, END, GUEST, Node, Tree, Wanted, boot, cached_debs, find_busybox,
     find_kernel, judge, keep, marker, read, shell_quote, test_executables,
@@ -55,7 +57,14 @@ const LINKER: &str = "aarch64-linux-gnu-gcc";
 /// Where `libc6-dev-arm64-cross` (and the cross gcc's runtime) put the arm64 libraries.
 const CROSS_LIBS: &str = "/usr/aarch64-linux-gnu/lib";
 
-const DEFAULT_TESTS: &[&str] = &["verbs", "escapes", "groups", "spawner", "streaming", "guardian"];
+const DEFAULT_TESTS: &[&str] = &[
+    "verbs",
+    "escapes",
+    "groups",
+    "spawner",
+    "streaming",
+    "guardian",
+];
 const DEFAULT_TIMEOUT_SECS: u64 = 30 * 60;
 /// The test that asserts (and, with `--nocapture`, prints) the spawner in use.
 const SPAWNER_TEST: &str = "preflight_reports_the_spawner_in_use";
@@ -67,8 +76,25 @@ const SPAWNER_LINE: &str = "spawner in use: ";
 const MISSING: &str = "vm-guest: missing program ";
 /// Programs the suites call (through `PATH`, or `/usr/bin/env` by path).
 const GUEST_PROGRAMS: &[&str] = &[
-    "sh", "sleep", "true", "false", "cat", "echo", "printf", "sort", "seq", "wc", "yes", "id",
-    "kill", "ls", "pwd", "bc", "setsid", "nohup", "/usr/bin/env",
+    "sh",
+    "sleep",
+    "true",
+    "false",
+    "cat",
+    "echo",
+    "printf",
+    "sort",
+    "seq",
+    "wc",
+    "yes",
+    "id",
+    "kill",
+    "ls",
+    "pwd",
+    "bc",
+    "setsid",
+    "nohup",
+    "/usr/bin/env",
 ];
 /// Tests left out in the guest, by suite and name, with the reason (printed).
 const NOT_RUN: &[(&str, &str, &str)] = &[(
@@ -245,7 +271,11 @@ fn arm64_apt() -> Result<Apt, String> {
     let archives = dir.join("archives");
     // No other sources than the file below.
     let parts = dir.join("sources.list.d");
-    for d in [lists.join("partial"), archives.join("partial"), parts.clone()] {
+    for d in [
+        lists.join("partial"),
+        archives.join("partial"),
+        parts.clone(),
+    ] {
         fs::create_dir_all(&d).map_err(|e| format!("create {}: {e}", d.display()))?;
     }
     let codename = fs::read_to_string("/etc/os-release")
@@ -572,7 +602,9 @@ mod tests {
     #[test]
     fn the_spawner_check_is_not_counted_twice() {
         let script = init_script(&["verbs", "spawner"], &[]);
-        assert!(script.contains(&format!("/tests/spawner --exact {SPAWNER_TEST} --nocapture")));
+        assert!(script.contains(&format!(
+            "/tests/spawner --exact {SPAWNER_TEST} --nocapture"
+        )));
         assert!(script.contains(&format!("/tests/spawner --skip {SPAWNER_TEST}")));
         assert!(script.contains("/tests/verbs  </dev/null"));
         let script = init_script(&["streaming"], &[]);

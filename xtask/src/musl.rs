@@ -51,7 +51,14 @@ const MUSL_PACKAGES: [&str; 2] = ["musl-tools", "libunwind-14-dev"];
 const MUSL_GCC: &str = "x86_64-linux-musl-gcc";
 const LLVM_LIBUNWIND: &str = "/usr/lib/llvm-14/lib/libunwind.a";
 
-const DEFAULT_TESTS: &[&str] = &["verbs", "escapes", "groups", "spawner", "streaming", "guardian"];
+const DEFAULT_TESTS: &[&str] = &[
+    "verbs",
+    "escapes",
+    "groups",
+    "spawner",
+    "streaming",
+    "guardian",
+];
 const DEFAULT_TIMEOUT_SECS: u64 = 15 * 60;
 /// The test that asserts (and, with `--nocapture`, prints) the spawner in use.
 const SPAWNER_TEST: &str = "preflight_reports_the_spawner_in_use";
@@ -89,7 +96,8 @@ const USAGE: &str = "usage: cargo xtask musl-test [TEST_TARGET...] [-- LIBTEST_A
     streaming guardian) as static x86_64-unknown-linux-musl executables and runs them here.";
 
 pub fn run(args: &[String]) -> Result<(), String> {
-    let (tests, test_args) = args.split_at(args.iter().position(|a| a == "--").unwrap_or(args.len()));
+    let (tests, test_args) =
+        args.split_at(args.iter().position(|a| a == "--").unwrap_or(args.len()));
     let test_args = test_args.get(1..).unwrap_or_default();
     if tests.iter().any(|a| a == "-h" || a == "--help") {
         println!("{USAGE}");
@@ -204,7 +212,9 @@ fn run_suite(
     let package = workspace_root().join("crates").join("processkit");
     let (status, stdout) = run_teed(cmd.current_dir(package), timeout, || {})?;
     let (passed, mut failed) = count_results(&stdout);
-    let saw_result = stdout.lines().any(|l| l.trim_start().starts_with("test result:"));
+    let saw_result = stdout
+        .lines()
+        .any(|l| l.trim_start().starts_with("test result:"));
     match status {
         Ok(status) if status.success() => {}
         Ok(status) => {
@@ -269,7 +279,10 @@ fn build_tests(
         "--message-format=json-render-diagnostics",
     ])
     .env("CARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_LINKER", MUSL_GCC)
-    .env("CARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_RUSTFLAGS", rustflags);
+    .env(
+        "CARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_RUSTFLAGS",
+        rustflags,
+    );
     for test in tests {
         cmd.args(["--test", test]);
     }

@@ -35,7 +35,9 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::util::{apt_install, cache_dir, installed_version, keyed_cache, run_checked, workspace_root};
+use crate::util::{
+    apt_install, cache_dir, installed_version, keyed_cache, run_checked, workspace_root,
+};
 
 const DEFAULT_TESTS: &[&str] = &["vm_limits"];
 const DEFAULT_TIMEOUT_SECS: u64 = 15 * 60;
@@ -311,10 +313,12 @@ impl Apt {
     }
 
     pub(crate) fn update(&self) -> Result<(), String> {
-        run_checked(
-            self.command("apt-get")
-                .args(["-o", "DPkg::Lock::Timeout=600", "update", "-qq"]),
-        )
+        run_checked(self.command("apt-get").args([
+            "-o",
+            "DPkg::Lock::Timeout=600",
+            "update",
+            "-qq",
+        ]))
     }
 
     /// The dependency of `package` named `prefix*suffix` (the exact kernel
@@ -850,8 +854,8 @@ pub(crate) fn boot(
     timeout: Duration,
 ) -> Result<GuestRun, String> {
     cmd.stdin(Stdio::null())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::inherit());
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
     eprintln!("+ {cmd:?} (time limit {timeout:?})");
     let mut child = cmd
         .spawn()
