@@ -8,6 +8,7 @@ mod cli_assets;
 mod cross;
 mod musl;
 mod nocgroup;
+mod systemd;
 mod util;
 mod valgrind;
 mod vm;
@@ -29,6 +30,7 @@ fn main() -> ExitCode {
         "nonroot-test" => nocgroup::nonroot(rest),
         "ro-cgroup-test" => nocgroup::ro_cgroup(rest),
         "ro-cgroup-inner" => nocgroup::ro_cgroup_inner(rest),
+        "systemd-test" => systemd::run(rest),
         "cli-assets" => cli_assets::run(rest),
         _ => {
             eprintln!(
@@ -40,6 +42,8 @@ fn main() -> ExitCode {
                  valgrind     run the spawner tests under valgrind memcheck\n  \
                  nonroot-test    run the containment suites as an unprivileged user (no cgroup)\n  \
                  ro-cgroup-test  run the containment suites as root with every cgroup mount read-only\n  \
+                 systemd-test    run the containment suites as a non-root user with a systemd user\n                  \
+                 manager (delegated scope), in a Debian 12 guest under qemu\n  \
                  cli-assets      write the processkit command's completions and man pages [DIR]\n  \
                  arm64-test      run the core suites for aarch64-unknown-linux-gnu in qemu-system-aarch64\n  \
                  musl-test       run the core suites as static x86_64-unknown-linux-musl executables"

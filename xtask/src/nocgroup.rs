@@ -31,6 +31,7 @@ const SUITES: &[&str] = &[
     "pipelines",
     "guardian",
     "subreaper",
+    "pty",
 ];
 
 /// The unprivileged user and group.

@@ -13,7 +13,8 @@
 //!    they need;
 //! 5. boot it (TCG, 2 vCPUs, 1 GiB, no network) with a time limit; `/init`
 //!    mounts cgroup2, enables `+memory +pids +cpu` at the root, runs each test
-//!    binary with `--test-threads=1` between markers and powers off;
+//!    binary with `--test-threads=1 --include-ignored` (the guest-only
+//!    tests are `#[ignore]`d on ordinary hosts) between markers and powers off;
 //! 6. read the console (kept in `target/vm/console.log`), add up libtest's
 //!    `test result:` lines and print `vm-test: N passed, M failed`.
 //!
@@ -482,7 +483,7 @@ pub(crate) fn extract_deb(deb: &Path, dest: &Path, patterns: &[&str]) -> Result<
 // Test binaries
 
 /// Builds the test targets and returns `(target name, executable)` pairs, in request order.
-fn build_tests(
+pub(crate) fn build_tests(
     root: &Path,
     target_dir: &Path,
     tests: &[String],
@@ -715,7 +716,7 @@ cd /tmp
     for test in tests {
         script.push_str(&format!(
             "echo '{BEGIN}{test}@@'\n\
-             /tests/{test} --test-threads=1 {args} </dev/null\n\
+             /tests/{test} --test-threads=1 --include-ignored {args} </dev/null\n\
              echo \"{END}{test}:$?@@\"\n"
         ));
     }

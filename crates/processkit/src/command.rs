@@ -79,6 +79,10 @@ pub struct Command {
     pub(crate) retry: Option<RetryPolicy>,
     #[cfg(feature = "cancellation")]
     pub(crate) cancel: Option<tokio_util::sync::CancellationToken>,
+    /// Run on a pseudo-terminal of `(columns, rows)`.
+    pub(crate) pty: Option<(u16, u16)>,
+    /// Lines and text output lose their terminal escape sequences.
+    pub(crate) strip_escapes: bool,
 }
 
 impl Command {
@@ -132,6 +136,8 @@ impl Command {
             retry: None,
             #[cfg(feature = "cancellation")]
             cancel: None,
+            pty: None,
+            strip_escapes: false,
         }
     }
 
@@ -765,6 +771,97 @@ impl Command {
         self
     }
 
+    /// Runs the child on a new pseudo-terminal of 80 × 24 characters (see
+    /// [`pty_size`](Self::pty_size) for another size), as if a person had
+    /// started it in a terminal window: it sees a terminal on stdin, stdout
+    /// and stderr (`isatty` is true), leads a new session whose controlling
+    /// terminal that is, and so line-buffers its output, prompts and
+    /// colours as it would for a person.
+    ///
+    /// This process keeps the terminal's master side:
+    ///
+    /// * everything the child prints, stdout and stderr merged as on a
+    ///   screen, is the run's stdout (the captured stderr stays empty);
+    ///   the terminal ends lines with `\r\n`, and lines drop the `\r`;
+    /// * [`RunningProcess::standard_input`](crate::RunningProcess::standard_input)
+    ///   types into the terminal (always available on a terminal run; the
+    ///   terminal echoes what is typed, as on screen). A
+    ///   [`Stdin`](crate::Stdin) text or bytes source is typed in, followed
+    ///   by the end-of-file character; with the default (no input) nothing
+    ///   is typed and the terminal stays open;
+    /// * [`RunningProcess::terminal`](crate::RunningProcess::terminal)
+    ///   resizes the window and types Ctrl-C and Ctrl-D.
+    ///
+    /// The run is contained like any other: the child and everything it
+    /// starts live in the run's container, and a timeout, a drop or a
+    /// cancellation ends the whole tree. A terminal run cannot have stdout
+    /// or stderr sent elsewhere (only [`Destination::tee`](crate::Destination::tee)
+    /// on stdout), read stdin from a file or this process's own stdin, or
+    /// be a pipeline stage: each of those is an
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput). Unix only; on
+    /// Windows the run fails with [`Error::Unsupported`](crate::Error::Unsupported)
+    /// (ConPTY is not wired up yet).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let on_terminal = processkit::Command::new("sh").args(["-c", "test -t 0 && test -t 1"])
+    ///     .pty()
+    ///     .probe()
+    ///     .await?;
+    /// assert!(on_terminal);
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "pty")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "pty")))]
+    pub fn pty(mut self) -> Self {
+        if self.pty.is_none() {
+            self.pty = Some(crate::terminal::DEFAULT_SIZE);
+        }
+        self
+    }
+
+    /// Like [`pty`](Self::pty), with a window of `cols` columns and `rows`
+    /// rows.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let size = processkit::Command::new("stty").arg("size").pty_size(120, 40).run().await?;
+    /// assert_eq!(size, "40 120");
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "pty")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "pty")))]
+    pub fn pty_size(mut self, cols: u16, rows: u16) -> Self {
+        self.pty = Some((cols, rows));
+        self
+    }
+
+    /// Removes terminal escape sequences (colours, cursor moves, window
+    /// titles) and control characters other than newline and tab from the
+    /// run's text: every line (streams, line handlers, readiness probes,
+    /// [`first_line`](Self::first_line)) and the text of
+    /// [`output_string`](Self::output_string) and [`run`](Self::run). The
+    /// raw bytes stay available through [`output_bytes`](Self::output_bytes)
+    /// and [`Destination::tee`](crate::Destination::tee). Useful with
+    /// [`pty`](Self::pty), and with tools that colour their output anyway.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let colour = processkit::Command::new("printf").arg("\\033[32mok\\033[0m\\n");
+    /// assert_eq!(colour.clone().strip_escapes().run().await?, "ok");
+    /// assert_eq!(colour.output_bytes().await?.stdout(), b"\x1b[32mok\x1b[0m\n");
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "pty")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "pty")))]
+    pub fn strip_escapes(mut self) -> Self {
+        self.strip_escapes = true;
+        self
+    }
+
     /// Calls `handler` with each stdout line as it is read (in addition to
     /// capture). The handler runs on the read pump, so keep it quick.
     ///
@@ -1247,6 +1344,9 @@ impl fmt::Debug for Command {
         }
         if let Some(t) = self.timeout {
             d.field("timeout", &t);
+        }
+        if let Some(size) = self.pty {
+            d.field("pty", &size);
         }
         d.finish_non_exhaustive()
     }

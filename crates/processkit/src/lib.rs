@@ -43,6 +43,7 @@
 //! | `mock` | no | a mockall-generated `MockRunner` |
 //! | `tracing` | no | lifecycle events; never argv or environment values |
 //! | `systemd` | yes | Linux: a non-root process whose own cgroup is not writable gets a delegated scope from the user's systemd manager over D-Bus (pulls `zbus`); nothing off Linux |
+//! | `pty` | no | run a child on a pseudo-terminal (`Command::pty`, `Terminal`) and strip escape sequences (`Command::strip_escapes`, `strip_escapes`); Unix |
 //!
 //! Every flag only adds API: the kill-on-drop guarantee holds in every
 //! configuration.
@@ -75,6 +76,7 @@ mod stats;
 mod stdin;
 mod supervisor;
 mod sys;
+mod terminal;
 pub mod testing;
 mod trace;
 
@@ -103,6 +105,8 @@ pub use signal::Signal;
 pub use stats::{GroupStats, Profile};
 pub use stdin::Stdin;
 pub use supervisor::{RestartPolicy, StopReason, SupervisionOutcome, Supervisor};
+#[cfg(feature = "pty")]
+pub use terminal::{Terminal, strip_escapes};
 #[cfg(feature = "mock")]
 #[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
 pub use testing::MockRunner;
@@ -124,7 +128,8 @@ pub use tokio_util::sync::CancellationToken;
     feature = "record",
     feature = "limits",
     feature = "mock",
-    feature = "json"
+    feature = "json",
+    feature = "pty"
 ))]
 mod guides {
     #[doc = include_str!("../../../docs/cookbook.md")]
@@ -147,6 +152,10 @@ mod guides {
     struct Testing;
     #[doc = include_str!("../../../docs/guardian.md")]
     struct Guardian;
+    #[doc = include_str!("../../../docs/errors.md")]
+    struct Errors;
+    #[doc = include_str!("../../../docs/troubleshooting.md")]
+    struct Troubleshooting;
 }
 
 /// Runs `program` with `args` and returns its trimmed stdout; a non-zero

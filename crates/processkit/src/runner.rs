@@ -106,7 +106,13 @@ pub trait ProcessRunnerExt: ProcessRunner {
         &'a self,
         cmd: &'a Command,
     ) -> BoxFuture<'a, Result<ProcessResult<String>>> {
-        Box::pin(async move { Ok(self.output_bytes(cmd).await?.into_lossy()) })
+        Box::pin(async move {
+            let r = self.output_bytes(cmd).await?;
+            if cmd.strip_escapes {
+                return Ok(r.map_output(|b| crate::terminal::stripped_text(&b)));
+            }
+            Ok(r.into_lossy())
+        })
     }
 
     /// See [`Command::run`].
@@ -288,6 +294,7 @@ pub(crate) fn assemble(cmd: &Command, s: sys::Spawned, owner: Owner) -> RunningP
             stdin: s.stdin,
             stdout: s.stdout,
             stderr: s.stderr,
+            terminal: s.terminal,
         },
         cmd,
     )
@@ -314,6 +321,12 @@ pub(crate) fn check_platform(cmd: &Command) -> Result<()> {
             Some("setsid")
         } else if cmd.grace.is_some() {
             Some("grace_period")
+        } else if cmd.pty.is_some() {
+            return Err(Error::unsupported(
+                cmd.name(),
+                "pty",
+                "a pseudo-terminal (ConPTY) is not implemented on Windows yet",
+            ));
         } else {
             None
         };
@@ -370,6 +383,9 @@ pub(crate) fn request(
     stdin: Option<StdioKind>,
     stdout: Option<StdioKind>,
 ) -> Result<SpawnRequest<'_>> {
+    if cmd.pty.is_some() {
+        check_pty(cmd, stdin.is_some() || stdout.is_some())?;
+    }
     let stdin = match stdin {
         Some(k) => k,
         None if cmd.keep_stdin_open => StdioKind::Piped,
@@ -421,5 +437,30 @@ pub(crate) fn request(
         kill_on_parent_death: cmd.kill_on_parent_death,
         knobs: &cmd.knobs,
         create_no_window: cmd.create_no_window,
+        pty: cmd.pty,
     })
+}
+
+/// Refuses what a terminal run cannot do: its one terminal is stdin,
+/// stdout and stderr at once, and this process reads and types into it.
+fn check_pty(cmd: &Command, in_pipeline: bool) -> Result<()> {
+    let refuse = |what: &str| {
+        Err(Error::invalid(
+            cmd.name(),
+            format!("a pty run {what}: the terminal is its stdin, stdout and stderr"),
+        ))
+    };
+    if in_pipeline {
+        return refuse("cannot be a pipeline stage");
+    }
+    if matches!(cmd.stdin.0, StdinKind::Inherit | StdinKind::File(_)) {
+        return refuse("cannot read stdin from a file or from this process");
+    }
+    if !cmd.stdout.is_captured() {
+        return refuse(&format!("cannot have its output {}", cmd.stdout.describe()));
+    }
+    if !matches!(cmd.stderr.0, DestKind::Capture | DestKind::Stdout) {
+        return refuse(&format!("cannot have stderr {}", cmd.stderr.describe()));
+    }
+    Ok(())
 }

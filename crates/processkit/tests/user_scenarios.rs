@@ -939,10 +939,11 @@ fn child_body_abrupt_death() {
 /// started still dies.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn descendants_die_when_the_parent_is_sigkilled() {
-    if !matches!(processkit::guarantee(), processkit::Guarantee::Guardian) {
-        // A DropOnly host documents that an abrupt death can leave descendants.
-        return;
-    }
+    assert!(
+        matches!(processkit::guarantee(), processkit::Guarantee::Guardian),
+        "this test needs the guardian (a DropOnly host documents that an abrupt death can \
+         leave descendants)"
+    );
     let dir = scratch();
     let pidfile = dir.path().join("pids");
     let mut child = child_test(

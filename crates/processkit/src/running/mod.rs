@@ -235,6 +235,9 @@ pub struct RunningProcess {
     idle_timed_out: bool,
     /// Bytes a cap dropped from the captured stderr.
     stderr_dropped: u64,
+    /// The child's terminal (a `pty` run).
+    #[cfg_attr(not(feature = "pty"), allow(dead_code))]
+    terminal: Option<std::sync::Arc<sys::PtyMaster>>,
 }
 
 /// How a deadline stops a process tree: at once, or with a polite signal
@@ -321,6 +324,8 @@ pub(crate) struct Parts {
     pub stdin: Option<sys::WritePipe>,
     pub stdout: Option<sys::ReadPipe>,
     pub stderr: Option<sys::ReadPipe>,
+    /// The master of the child's terminal (a `pty` run).
+    pub terminal: Option<sys::PtyMaster>,
 }
 
 impl RunningProcess {
@@ -331,7 +336,11 @@ impl RunningProcess {
         let mut stdin_writer = None;
         let mut feeder = None;
         if let Some(pipe) = parts.stdin {
-            if cmd.keep_stdin_open {
+            // A terminal is interactive: with no input source, its input
+            // stays open for the caller to type into.
+            let interactive =
+                parts.terminal.is_some() && matches!(cmd.stdin.0, crate::stdin::StdinKind::Null);
+            if cmd.keep_stdin_open || interactive {
                 stdin_writer = Some(StdinWriter::new(parts.program.clone(), pipe));
             } else {
                 feeder = Some(tokio::spawn(stdin::feed(cmd.stdin.0.clone(), pipe)));
@@ -360,11 +369,13 @@ impl RunningProcess {
             stdin: stdin_writer,
             feeder,
             stdout: Pump::new(parts.stdout, cmd.on_stdout.clone())
+                .with_strip(cmd.strip_escapes)
                 .with_tee(cmd.stdout.tee_writer())
                 .with_activity(activity.clone())
                 .with_limit(cmd.stdout_limit),
             stderr: Stderr::Inline(
                 Pump::new(parts.stderr, cmd.on_stderr.clone())
+                    .with_strip(cmd.strip_escapes)
                     .with_tee(cmd.stderr.tee_writer())
                     .with_activity(activity)
                     .with_limit(cmd.stderr_limit),
@@ -379,6 +390,7 @@ impl RunningProcess {
             idle_sleep: None,
             idle_timed_out: false,
             stderr_dropped: 0,
+            terminal: parts.terminal.map(std::sync::Arc::new),
         }
     }
 
@@ -429,6 +441,29 @@ impl RunningProcess {
     /// ```
     pub fn standard_input(&mut self) -> Option<StdinWriter> {
         self.stdin.take()
+    }
+
+    /// The child's terminal, for a run started with
+    /// [`Command::pty`](crate::Command::pty) (`None` otherwise): resize it,
+    /// type Ctrl-C or Ctrl-D. Type text with
+    /// [`standard_input`](Self::standard_input).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let mut run = processkit::Command::new("cat").pty().start().await?;
+    /// let term = run.terminal().expect("started with pty()");
+    /// term.send_eof()?;
+    /// assert_eq!(run.wait().await?, Some(0));
+    /// assert!(processkit::Command::new("true").start().await?.terminal().is_none());
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "pty")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "pty")))]
+    pub fn terminal(&self) -> Option<crate::Terminal> {
+        self.terminal
+            .as_ref()
+            .map(|m| crate::Terminal::new(&self.program, m.clone()))
     }
 
     /// Hands this handle a stdin writer (a pipeline's first stage's).

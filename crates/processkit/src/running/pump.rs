@@ -31,10 +31,14 @@ const CHUNK: usize = 64 * 1024;
 /// The most capture mode reserves ahead of the data it holds.
 const MAX_RESERVE: usize = 4 * 1024 * 1024;
 
-/// Turns a raw line (without its `\n`) into text.
-fn to_text(mut raw: &[u8]) -> String {
+/// Turns a raw line (without its `\n`) into text, without terminal escape
+/// sequences when `strip` is set.
+fn to_text(mut raw: &[u8], strip: bool) -> String {
     if let [head @ .., b'\r'] = raw {
         raw = head;
+    }
+    if strip {
+        return crate::terminal::stripped_text(raw);
     }
     match std::str::from_utf8(raw) {
         Ok(s) => s.to_owned(),
@@ -61,6 +65,8 @@ pub(crate) struct Pump {
     activity: Option<std::sync::Arc<super::Activity>>,
     /// Capture mode with a byte cap: the bytes kept so far.
     bounded: Option<Bounded>,
+    /// Lines lose their terminal escape sequences.
+    strip: bool,
 }
 
 /// A capture with a byte cap: keeps the first bytes, the last bytes, or
@@ -154,7 +160,14 @@ impl Pump {
             tee: None,
             activity: None,
             bounded: None,
+            strip: false,
         }
+    }
+
+    /// Strips terminal escape sequences from every line from now on.
+    pub(crate) fn with_strip(mut self, strip: bool) -> Self {
+        self.strip = strip;
+        self
     }
 
     /// Caps what capture mode keeps (`None`: everything).
@@ -292,7 +305,7 @@ impl Pump {
                 return None;
             }
         };
-        let line = to_text(&self.buf[self.start..self.start + raw_end]);
+        let line = to_text(&self.buf[self.start..self.start + raw_end], self.strip);
         self.start += next;
         self.searched = self.start;
         self.scanned = self.scanned.max(self.start);
@@ -370,7 +383,7 @@ impl Pump {
                 _ if self.eof && !pending.is_empty() => (pending.len(), pending.len()),
                 _ => return,
             };
-            h(&to_text(&pending[..raw_end]));
+            h(&to_text(&pending[..raw_end], self.strip));
             self.scanned += next;
         }
     }
@@ -548,7 +561,7 @@ mod tests {
                 _ if rest.len() >= MAX_LINE => (&rest[..MAX_LINE], &rest[MAX_LINE..]),
                 _ => (rest, &rest[rest.len()..]),
             };
-            out.push(to_text(line));
+            out.push(to_text(line, false));
             rest = next;
         }
         out

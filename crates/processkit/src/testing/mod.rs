@@ -173,6 +173,7 @@ pub(crate) fn stand_in(cmd: &Command, s: StandIn) -> RunningProcess {
             stdin,
             stdout: Some(Box::new(std::io::Cursor::new(s.stdout))),
             stderr: Some(Box::new(std::io::Cursor::new(s.stderr))),
+            terminal: None,
         },
         cmd,
     )

@@ -26,12 +26,13 @@
 //! signal to its default before unblocking.
 //!
 //! Order in the child: signal dispositions → join cgroup → `setsid`/`setpgid`
-//! → stdio → `chdir` → the command's knobs (umask, rlimits, nice, CPU
-//! affinity, I/O priority, supplementary groups) → `setgroups`/`setgid`/
-//! `setuid` (after the cgroup join, so a privilege drop composes with a
-//! root-owned cgroup) → `PR_SET_PDEATHSIG` (after the id change, which would
-//! clear it), then `getppid` to catch a parent that died before the signal
-//! was armed → an empty signal mask → `execve`. A failure at any step writes the step and
+//! → stdio (then, for a terminal, `TIOCSCTTY`) → `chdir` → the command's
+//! knobs (umask, rlimits, nice, CPU affinity, I/O priority, supplementary
+//! groups) → `setgroups`/`setgid`/`setuid` (after the cgroup join, so a
+//! privilege drop composes with a root-owned cgroup) → `PR_SET_PDEATHSIG`
+//! (after the id change, which would clear it), then `getppid` to catch a
+//! parent that died before the signal was armed → an empty signal mask →
+//! `execve`. A failure at any step writes the step and
 //! `errno` to a close-on-exec pipe and exits with 127; the parent reads the
 //! pipe after `clone` returns and turns it into a typed error.
 //!
@@ -60,6 +61,9 @@ pub(crate) enum PgMode {
     NewGroup,
     /// Become the leader of a new session (`setsid`).
     Setsid,
+    /// Become the leader of a new session and take the terminal on fd 0
+    /// (after the stdio step) as its controlling terminal (`TIOCSCTTY`).
+    SetsidCtty,
 }
 
 /// Everything the child side needs besides argv/envp.
@@ -608,7 +612,7 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
                     fail(a, Stage::Session);
                 }
             }
-            PgMode::Setsid => {
+            PgMode::Setsid | PgMode::SetsidCtty => {
                 if libc::setsid() < 0 {
                     fail(a, Stage::Session);
                 }
@@ -630,6 +634,9 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
                 }
             }
             i += 1;
+        }
+        if s.pgroup == PgMode::SetsidCtty && libc::ioctl(0, libc::TIOCSCTTY, 0) != 0 {
+            fail(a, Stage::Session);
         }
 
         // 6. Working directory.

@@ -653,6 +653,7 @@ fn spawn_shell(stdin: OwnedFd) -> io::Result<Proc> {
             gid: None,
             kill_on_parent_death: false,
             create_no_window: false,
+            pty: None,
         };
         let plan =
             crate::sys::unix::prep::plan(&req).map_err(|e| io::Error::other(e.to_string()))?;

@@ -5,6 +5,7 @@ pub(crate) mod guardian;
 pub(crate) mod pgroup;
 pub(crate) mod pipe;
 pub(crate) mod prep;
+pub(crate) mod pty;
 pub(crate) mod spawn_std;
 pub(crate) mod stats;
 #[cfg(any(not(target_os = "linux"), test))]
@@ -217,21 +218,25 @@ impl Container {
         let plan = prep::plan(&req)?;
         let name = req.display_name;
         let mut stdio = Stdio::default();
-        stdio.prepare(
-            name,
-            0,
-            std::mem::replace(&mut req.stdin, StdioKind::Inherit),
-        )?;
-        stdio.prepare(
-            name,
-            1,
-            std::mem::replace(&mut req.stdout, StdioKind::Inherit),
-        )?;
-        stdio.prepare(
-            name,
-            2,
-            std::mem::replace(&mut req.stderr, StdioKind::Inherit),
-        )?;
+        if let Some((cols, rows)) = req.pty {
+            stdio.prepare_pty(name, cols, rows)?;
+        } else {
+            stdio.prepare(
+                name,
+                0,
+                std::mem::replace(&mut req.stdin, StdioKind::Inherit),
+            )?;
+            stdio.prepare(
+                name,
+                1,
+                std::mem::replace(&mut req.stdout, StdioKind::Inherit),
+            )?;
+            stdio.prepare(
+                name,
+                2,
+                std::mem::replace(&mut req.stderr, StdioKind::Inherit),
+            )?;
+        }
 
         match self {
             #[cfg(target_os = "linux")]
@@ -253,11 +258,7 @@ impl Container {
                     let dir = leaf
                         .dir_fd()
                         .map_err(|e| Error::io(name, "opening the cgroup", e))?;
-                    let mode = if req.setsid {
-                        crate::sys::linux::spawn::PgMode::Setsid
-                    } else {
-                        crate::sys::linux::spawn::PgMode::Inherit
-                    };
+                    let mode = pg_mode(&req, crate::sys::linux::spawn::PgMode::Inherit);
                     spawn_linux(&plan, &req, &stdio, dir.as_raw_fd(), mode, false)
                 })();
                 match result {
@@ -281,11 +282,7 @@ impl Container {
             Container::Pgroup(pg) => {
                 #[cfg(target_os = "linux")]
                 let child = {
-                    let mode = if req.setsid {
-                        crate::sys::linux::spawn::PgMode::Setsid
-                    } else {
-                        crate::sys::linux::spawn::PgMode::NewGroup
-                    };
+                    let mode = pg_mode(&req, crate::sys::linux::spawn::PgMode::NewGroup);
                     spawn_linux(&plan, &req, &stdio, -1, mode, true)?
                 };
                 #[cfg(not(target_os = "linux"))]
@@ -604,6 +601,24 @@ impl Drop for Member {
     }
 }
 
+/// How the child relates to sessions: a `pty` run leads a new session
+/// with its terminal as the controlling one, a `setsid` run leads a new
+/// session, anything else gets `otherwise`.
+#[cfg(target_os = "linux")]
+fn pg_mode(
+    req: &SpawnRequest<'_>,
+    otherwise: crate::sys::linux::spawn::PgMode,
+) -> crate::sys::linux::spawn::PgMode {
+    use crate::sys::linux::spawn::PgMode;
+    if req.pty.is_some() {
+        PgMode::SetsidCtty
+    } else if req.setsid {
+        PgMode::Setsid
+    } else {
+        otherwise
+    }
+}
+
 /// The three standard streams while a spawn is being set up.
 #[derive(Default)]
 pub(crate) struct Stdio {
@@ -611,9 +626,26 @@ pub(crate) struct Stdio {
     child: [Option<OwnedFd>; 3],
     /// The parent's ends of piped streams.
     parent: [Option<OwnedFd>; 3],
+    /// A `pty` run: the master, and the two streams over it that become
+    /// the handle's input and (merged) output.
+    pty: Option<(pty::PtyMaster, pty::PtyStream, pty::PtyStream)>,
 }
 
 impl Stdio {
+    /// A new terminal: its slave becomes the child's fds 0, 1 and 2.
+    fn prepare_pty(&mut self, program: &str, cols: u16, rows: u16) -> Result<(), Error> {
+        let io_err = |e: io::Error| Error::io(program, "opening a pseudo-terminal", e);
+        let pair = pty::open(cols, rows).map_err(io_err)?;
+        let master = pty::PtyMaster::new(pair.master);
+        let input = master.stream().map_err(io_err)?;
+        let output = master.stream().map_err(io_err)?;
+        self.child[1] = Some(pair.slave.try_clone().map_err(io_err)?);
+        self.child[2] = Some(pair.slave.try_clone().map_err(io_err)?);
+        self.child[0] = Some(pair.slave);
+        self.pty = Some((master, input, output));
+        Ok(())
+    }
+
     fn prepare(&mut self, program: &str, index: usize, kind: StdioKind) -> Result<(), Error> {
         match kind {
             StdioKind::Inherit => {}
@@ -683,12 +715,23 @@ impl Stdio {
         };
         let stdout = wrap(self.parent[1].take());
         let stderr = wrap(self.parent[2].take());
+        if let Some((master, input, output)) = self.pty.take() {
+            return Spawned {
+                child,
+                member,
+                stdin: Some(Box::new(input)),
+                stdout: Some(Box::new(output)),
+                stderr: None,
+                terminal: Some(master),
+            };
+        }
         Spawned {
             child,
             member,
             stdin,
             stdout,
             stderr,
+            terminal: None,
         }
     }
 }

@@ -173,8 +173,11 @@ pub(crate) fn spawn(
             cmd.uid(uid);
         }
     }
+    // A terminal run leads a new session whose controlling terminal is the
+    // slave std has just put on fd 0.
+    let ctty = req.pty.is_some();
     let (uid, gid) = (req.uid, req.gid);
-    let setsid = req.setsid;
+    let setsid = req.setsid || ctty;
     if new_group && !setsid {
         cmd.process_group(0);
     }
@@ -205,7 +208,7 @@ pub(crate) fn spawn(
         #[cfg(target_os = "linux")]
         let parent = std::process::id() as libc::pid_t;
         // SAFETY: the hook only makes async-signal-safe syscalls (write,
-        // setsid, prctl, getppid, sigprocmask, execve) on integers and on
+        // setsid, ioctl, prctl, getppid, sigprocmask, execve) on integers and on
         // pointers into `plan`, which outlives `cmd` and so every run of
         // the hook.
         unsafe {
@@ -215,6 +218,9 @@ pub(crate) fn spawn(
                 }
                 if setsid && libc::setsid() < 0 {
                     return Err(std::io::Error::last_os_error());
+                }
+                if ctty {
+                    rustix::process::ioctl_tiocsctty(BorrowedFd::borrow_raw(0))?;
                 }
                 // The knobs and, with knobs, the ids: before the death
                 // signal, which an id change would clear.

@@ -51,6 +51,33 @@ use job::{Job, KILLED_EXIT_CODE};
 /// A handle moved into a child as one of its standard streams.
 pub(crate) type OwnedIo = OwnedHandle;
 
+/// A special character of a terminal (see the Unix side).
+#[derive(Clone, Copy, Debug)]
+#[allow(dead_code)]
+pub(crate) enum Special {
+    Interrupt,
+    Eof,
+}
+
+/// The master side of a child's terminal. ConPTY is not wired up yet, so
+/// no value of this type exists on Windows: `Command::pty` is refused with
+/// `Error::Unsupported` before anything is spawned.
+#[derive(Debug)]
+pub(crate) enum PtyMaster {}
+
+#[allow(dead_code)]
+impl PtyMaster {
+    pub(crate) fn resize(&self, _cols: u16, _rows: u16) -> io::Result<()> {
+        match *self {}
+    }
+    pub(crate) fn size(&self) -> io::Result<(u16, u16)> {
+        match *self {}
+    }
+    pub(crate) fn send(&self, _which: Special) -> io::Result<()> {
+        match *self {}
+    }
+}
+
 /// What a group operation names in its errors.
 const GROUP: &str = "process group";
 
@@ -260,6 +287,7 @@ impl Container {
             stdin,
             stdout,
             stderr,
+            terminal: None,
         })
     }
 
@@ -513,6 +541,7 @@ mod tests {
             gid: None,
             kill_on_parent_death: false,
             create_no_window: false,
+            pty: None,
         }
     }
 

@@ -161,10 +161,10 @@ fn run() -> i32 {
     let setup = Setup {
         plan: &plan,
         cgroup: -1,
-        pgroup: if req.pgroup == wire::PG_SETSID {
-            PgMode::Setsid
-        } else {
-            PgMode::Inherit
+        pgroup: match req.pgroup {
+            wire::PG_SETSID => PgMode::Setsid,
+            wire::PG_SETSID_CTTY => PgMode::SetsidCtty,
+            _ => PgMode::Inherit,
         },
         stdio,
         uid: req.uid,

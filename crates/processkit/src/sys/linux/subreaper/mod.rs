@@ -731,7 +731,9 @@ fn start(
         }
     }
     let request = wire::Request {
-        pgroup: if req.setsid {
+        pgroup: if req.pty.is_some() {
+            wire::PG_SETSID_CTTY
+        } else if req.setsid {
             wire::PG_SETSID
         } else {
             wire::PG_INHERIT

@@ -43,6 +43,8 @@ pub(super) struct Request {
 
 pub(super) const PG_INHERIT: u8 = 0;
 pub(super) const PG_SETSID: u8 = 2;
+/// A new session whose controlling terminal is the child's fd 0 (a `pty` run).
+pub(super) const PG_SETSID_CTTY: u8 = 3;
 
 fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
     out.extend_from_slice(&(b.len() as u32).to_le_bytes());
