@@ -130,7 +130,6 @@ impl SpawnKnobs {
     }
 
     /// The first knob set that needs code in the child, by its builder name.
-    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     pub(crate) fn first_child_knob(&self) -> Option<&'static str> {
         let probe = SpawnKnobs {
             arg0: None,

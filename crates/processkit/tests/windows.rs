@@ -390,6 +390,20 @@ async fn signals_other_than_kill_are_unsupported() {
     assert_eq!(run.exit_status().unwrap().signal(), Some(9));
 }
 
+/// ConPTY is not wired up: a terminal run is refused before anything starts.
+#[cfg(feature = "pty")]
+#[tokio::test]
+async fn a_pty_run_is_unsupported_and_names_the_program() {
+    let e = Command::new("cmd")
+        .args(["/c", "echo x"])
+        .pty()
+        .run()
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Unsupported { .. }), "{e:?}");
+    assert!(e.to_string().contains("cmd"), "{e}");
+}
+
 #[tokio::test]
 async fn posix_only_spawn_flags_are_unsupported() {
     for cmd in [

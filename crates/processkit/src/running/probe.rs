@@ -69,7 +69,17 @@ impl RunningProcess {
             .await;
             match next {
                 Err(()) => {
-                    return Err(self.not_ready(format!("no matching line within {within:?}")));
+                    let why = if self.stdout.received_any() {
+                        format!("no matching line within {within:?}")
+                    } else {
+                        format!(
+                            "no matching line within {within:?}: the child wrote nothing to \
+                             stdout at all; programs usually buffer their output when stdout \
+                             is a pipe (for Python set PYTHONUNBUFFERED=1; for C programs try \
+                             `stdbuf -oL`)"
+                        )
+                    };
+                    return Err(self.not_ready(why));
                 }
                 Ok(Some(line)) if pred(&line) => return Ok(line),
                 Ok(Some(_)) => continue,

@@ -65,6 +65,8 @@ pub(crate) struct Pump {
     activity: Option<std::sync::Arc<super::Activity>>,
     /// Capture mode with a byte cap: the bytes kept so far.
     bounded: Option<Bounded>,
+    /// Set once any byte was read from the pipe.
+    received: bool,
     /// Lines lose their terminal escape sequences.
     strip: bool,
 }
@@ -160,8 +162,14 @@ impl Pump {
             tee: None,
             activity: None,
             bounded: None,
+            received: false,
             strip: false,
         }
+    }
+
+    /// Whether the child ever wrote a byte to this stream.
+    pub(crate) fn received_any(&self) -> bool {
+        self.received
     }
 
     /// Strips terminal escape sequences from every line from now on.
@@ -264,6 +272,7 @@ impl Pump {
                 Poll::Ready(Ok(false))
             }
             Poll::Ready(Ok(_)) => {
+                self.received = true;
                 if let Some(a) = &self.activity {
                     a.touch();
                 }

@@ -757,7 +757,8 @@ pub(crate) fn retire(cg: Cg, how: Retire) {
                 let _ = c.remove_tree();
                 true
             }
-            Err(_) => true, // gone already
+            // Gone already; any other failure (out of fds) is tried again.
+            Err(e) => e.kind() == io::ErrorKind::NotFound,
         }
     })));
 }
@@ -778,7 +779,9 @@ pub(crate) fn remove_when_empty(cg: Cg) {
                 }
                 true
             }
-            Err(_) => true, // gone already (the group was removed)
+            // Gone already (the group was removed); any other failure
+            // (out of fds) is tried again.
+            Err(e) => e.kind() == io::ErrorKind::NotFound,
         }
     })));
 }

@@ -26,13 +26,14 @@
 //! signal to its default before unblocking.
 //!
 //! Order in the child: signal dispositions → join cgroup → `setsid`/`setpgid`
-//! → stdio (then, for a terminal, `TIOCSCTTY`) → `chdir` → the command's
-//! knobs (umask, rlimits, nice, CPU affinity, I/O priority, supplementary
-//! groups) → `setgroups`/`setgid`/`setuid` (after the cgroup join, so a
-//! privilege drop composes with a root-owned cgroup) → `PR_SET_PDEATHSIG`
-//! (after the id change, which would clear it), then `getppid` to catch a
-//! parent that died before the signal was armed → an empty signal mask →
-//! `execve`. A failure at any step writes the step and
+//! → stdio (then, for a terminal, `TIOCSCTTY`) → the command's knobs
+//! (umask, rlimits, nice, CPU affinity, I/O priority, supplementary groups)
+//! → `setgroups`/`setgid`/`setuid` (after the cgroup join, so a privilege
+//! drop composes with a root-owned cgroup) → `chdir` (after the id change,
+//! as std does: a directory the child's user may not enter is refused) →
+//! `PR_SET_PDEATHSIG` (after the id change, which would clear it), then
+//! `getppid` to catch a parent that died before the signal was armed → an
+//! empty signal mask → `execve`. A failure at any step writes the step and
 //! `errno` to a close-on-exec pipe and exits with 127; the parent reads the
 //! pipe after `clone` returns and turns it into a typed error.
 //!
@@ -118,7 +119,7 @@ impl Stage {
         }
     }
 
-    fn from_u32(v: u32) -> Stage {
+    pub(crate) fn from_u32(v: u32) -> Stage {
         match v {
             1 => Stage::Cgroup,
             2 => Stage::Session,
@@ -639,13 +640,6 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
             fail(a, Stage::Session);
         }
 
-        // 6. Working directory.
-        if let Some(cwd) = &s.plan.cwd
-            && libc::chdir(cwd.as_ptr()) != 0
-        {
-            fail(a, Stage::Chdir);
-        }
-
         // 6b. The command's own settings (umask, resource limits, nice, CPU
         //     affinity, I/O priority) and supplementary groups, while the
         //     child still has the parent's privileges.
@@ -693,6 +687,14 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
             {
                 fail(a, Stage::Uid);
             }
+        }
+
+        // 7b. Working directory, after the id change (as std does): a
+        //     directory the child's user may not enter is refused.
+        if let Some(cwd) = &s.plan.cwd
+            && libc::chdir(cwd.as_ptr()) != 0
+        {
+            fail(a, Stage::Chdir);
         }
 
         // 8. Die with the parent. Armed after the id change, which clears

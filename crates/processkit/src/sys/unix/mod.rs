@@ -296,14 +296,6 @@ impl Container {
             }
             #[cfg(target_os = "linux")]
             Container::Subreaper(sr) => {
-                if let Some(knob) = req.knobs.first_child_knob() {
-                    return Err(Error::unsupported(
-                        name,
-                        knob,
-                        "the child-subreaper mechanism starts the child from a helper \
-                         process that does not apply spawn knobs yet",
-                    ));
-                }
                 let (child, helper) = sr.spawn(&plan, &req, stdio.child_fds())?;
                 Ok(stdio.finish(child, Member::Subreaper(helper)))
             }
@@ -892,6 +884,42 @@ fn spawn_linux(
     })?
 }
 
+/// The typed error for a child-side setup step that failed (from the
+/// spawner, or reported by a subreaper helper).
+#[cfg(target_os = "linux")]
+pub(crate) fn child_failure(
+    req: &SpawnRequest<'_>,
+    stage: crate::sys::linux::spawn::Stage,
+    e: io::Error,
+) -> Error {
+    use crate::sys::linux::spawn::Stage;
+    let name = req.display_name;
+    match stage {
+        Stage::Exec => Error::from_spawn(name, None, e),
+        Stage::Chdir => Error::BadDirectory {
+            program: name.to_owned(),
+            dir: req.cwd.map(|p| p.to_owned()).unwrap_or_default(),
+            source: e,
+        },
+        Stage::Uid | Stage::Gid | Stage::Groups => Error::PermissionDenied {
+            program: name.to_owned(),
+            source: io::Error::new(e.kind(), format!("dropping privileges: {e}")),
+        },
+        Stage::Cgroup => Error::Spawn {
+            program: name.to_owned(),
+            source: io::Error::new(e.kind(), format!("joining the cgroup: {e}")),
+        },
+        Stage::Rlimit => knob_error(name, "setting a resource limit", e),
+        Stage::Priority => knob_error(name, "setting the priority", e),
+        Stage::Affinity => knob_error(name, "setting the CPU affinity", e),
+        Stage::IoPriority => knob_error(name, "setting the I/O priority", e),
+        other => Error::Spawn {
+            program: name.to_owned(),
+            source: io::Error::new(e.kind(), format!("child setup ({other:?}): {e}")),
+        },
+    }
+}
+
 #[cfg(target_os = "linux")]
 fn spawn_linux_here(
     plan: &prep::ExecPlan,
@@ -901,7 +929,7 @@ fn spawn_linux_here(
     mode: crate::sys::linux::spawn::PgMode,
     defer_reap: bool,
 ) -> Result<Child, Error> {
-    use crate::sys::linux::spawn::{self, PgMode, Setup, SpawnFailure, Stage};
+    use crate::sys::linux::spawn::{self, PgMode, Setup, SpawnFailure};
     let name = req.display_name;
     let fds = stdio.child_fds();
     let use_std = CLONE_REFUSED.get().is_some() || forced_spawner() == Some("std");
@@ -923,32 +951,7 @@ fn spawn_linux_here(
                 let _ = CLONE_REFUSED.set(reason);
             }
             Err(SpawnFailure::Parent(e)) => return Err(Error::io(name, "preparing the spawn", e)),
-            Err(SpawnFailure::Child(stage, e)) => {
-                return Err(match stage {
-                    Stage::Exec => Error::from_spawn(name, None, e),
-                    Stage::Chdir => Error::BadDirectory {
-                        program: name.to_owned(),
-                        dir: req.cwd.map(|p| p.to_owned()).unwrap_or_default(),
-                        source: e,
-                    },
-                    Stage::Uid | Stage::Gid | Stage::Groups => Error::PermissionDenied {
-                        program: name.to_owned(),
-                        source: io::Error::new(e.kind(), format!("dropping privileges: {e}")),
-                    },
-                    Stage::Cgroup => Error::Spawn {
-                        program: name.to_owned(),
-                        source: io::Error::new(e.kind(), format!("joining the cgroup: {e}")),
-                    },
-                    Stage::Rlimit => knob_error(name, "setting a resource limit", e),
-                    Stage::Priority => knob_error(name, "setting the priority", e),
-                    Stage::Affinity => knob_error(name, "setting the CPU affinity", e),
-                    Stage::IoPriority => knob_error(name, "setting the I/O priority", e),
-                    other => Error::Spawn {
-                        program: name.to_owned(),
-                        source: io::Error::new(e.kind(), format!("child setup ({other:?}): {e}")),
-                    },
-                });
-            }
+            Err(SpawnFailure::Child(stage, e)) => return Err(child_failure(req, stage, e)),
         }
     }
     // std's spawner joins the cgroup from a pre_exec hook.

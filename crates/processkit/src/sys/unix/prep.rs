@@ -43,6 +43,7 @@ impl ExecPlan {
         argv: Vec<CString>,
         envp: Vec<CString>,
         cwd: Option<CString>,
+        knobs: Option<ChildKnobs>,
     ) -> ExecPlan {
         let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|c| c.as_ptr()).collect();
         argv_ptrs.push(std::ptr::null());
@@ -55,7 +56,7 @@ impl ExecPlan {
             _envp: envp,
             envp_ptrs,
             cwd,
-            knobs: None,
+            knobs,
         }
     }
 
@@ -295,7 +296,7 @@ fn check_file(name: &str, path: &Path, ids: Ids) -> Result<(), Error> {
 /// The knobs of a [`SpawnKnobs`](crate::knobs::SpawnKnobs), checked and
 /// converted for the child side: plain data that the child applies with raw
 /// syscalls, without allocating.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(crate) struct ChildKnobs {
     pub umask: Option<libc::mode_t>,
     pub rlimits: Vec<(libc::c_int, u64, u64)>,

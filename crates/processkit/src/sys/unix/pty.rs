@@ -34,13 +34,31 @@ pub(crate) struct Pair {
 
 /// Opens a pseudo-terminal of `cols` × `rows` characters.
 pub(crate) fn open(cols: u16, rows: u16) -> io::Result<Pair> {
-    let master =
-        rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)?;
+    let master = open_master()?;
     rustix::pty::grantpt(&master)?;
     rustix::pty::unlockpt(&master)?;
     let slave = open_slave(&master)?;
     rustix::termios::tcsetwinsize(&slave, winsize(cols, rows))?;
     Ok(Pair { master, slave })
+}
+
+/// The master, close-on-exec from the start where `posix_openpt` takes the
+/// flag.
+#[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "netbsd"))]
+fn open_master() -> io::Result<OwnedFd> {
+    Ok(rustix::pty::openpt(
+        OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC,
+    )?)
+}
+
+/// Elsewhere (macOS, OpenBSD) the flag is set right after, while no spawn
+/// of this crate can copy the fd (see `fd_creation_pause`).
+#[cfg(not(any(target_os = "linux", target_os = "freebsd", target_os = "netbsd")))]
+fn open_master() -> io::Result<OwnedFd> {
+    let _making = super::FD_CREATION.read().unwrap_or_else(|p| p.into_inner());
+    let master = rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY)?;
+    rustix::io::fcntl_setfd(&master, rustix::io::FdFlags::CLOEXEC)?;
+    Ok(master)
 }
 
 /// The slave side: straight from the master where the kernel offers it (no

@@ -153,7 +153,7 @@ fn run() -> i32 {
         );
         return 125;
     };
-    let plan = ExecPlan::from_parts(req.program, req.argv, req.envp, req.cwd);
+    let plan = ExecPlan::from_parts(req.program, req.argv, req.envp, req.cwd, req.knobs);
     let mut stdio = [-1; 3];
     for (slot, fd) in stdio.iter_mut().zip(fds.iter()) {
         *slot = fd.as_raw_fd();

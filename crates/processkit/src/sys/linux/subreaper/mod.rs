@@ -85,6 +85,9 @@
 //! * Children started through the raw tokio escape hatch must be the host's
 //!   own children (tokio reaps them): they get their own process group,
 //!   as on the process-group mechanism.
+//! * FreeBSD's `procctl(PROC_REAP_ACQUIRE)` and `PROC_REAP_KILL` would
+//!   allow the same design there; it is not implemented (FreeBSD and macOS
+//!   use process groups).
 //! * Needs `/proc` with `task/<tid>/children` (`CONFIG_PROC_CHILDREN`),
 //!   pidfds (Linux 5.3), and a host binary that can be executed again
 //!   through `/proc/self/exe`; the preflight checks all of these.
@@ -378,6 +381,24 @@ impl Helper {
         }
     }
 
+    /// SIGKILLs the helper itself (through its pidfd).
+    fn kill(&self) {
+        let guard = self.pidfd.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(fd) = guard.as_ref() {
+            // SAFETY: a valid pidfd borrowed for the call, a null siginfo,
+            // no flags.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_pidfd_send_signal,
+                    fd.as_raw_fd(),
+                    libc::SIGKILL,
+                    std::ptr::null::<libc::siginfo_t>(),
+                    0,
+                );
+            }
+        }
+    }
+
     /// `true` once the helper process has exited.
     fn exited(&self) -> bool {
         let guard = self.pidfd.lock().unwrap_or_else(|p| p.into_inner());
@@ -573,7 +594,7 @@ fn helper_plan() -> &'static ExecPlan {
         let envp = vec![
             std::ffi::CString::new(format!("{}=1", helper::MARKER)).expect("no NUL in the marker"),
         ];
-        ExecPlan::from_parts(exe, argv, envp, None)
+        ExecPlan::from_parts(exe, argv, envp, None, None)
     })
 }
 
@@ -744,6 +765,7 @@ fn start(
         argv: plan.argv().to_vec(),
         envp: plan.envp().to_vec(),
         cwd: plan.cwd.clone(),
+        knobs: plan.knobs.clone(),
     };
     let bytes = wire::encode_request(&request);
     let deadline = Instant::now() + START_TIMEOUT;
@@ -761,7 +783,11 @@ fn start(
         read_frame(&sock, deadline)
     })();
     drop(extra);
-    let (frame, mut got) = answer.map_err(|e| io_err("starting the subreaper helper", e))?;
+    let (frame, mut got) = answer.map_err(|e| {
+        // A helper that does not answer is not trusted to leave by itself.
+        helper.kill();
+        io_err("starting the subreaper helper", e)
+    })?;
     let (tag, a, b) = wire::parse(&frame);
     match tag {
         wire::STARTED if !got.is_empty() && a > 0 => {
@@ -786,38 +812,11 @@ fn start(
 
 /// The typed error for a failed spawn stage reported by the helper.
 fn failure(req: &SpawnRequest<'_>, stage: i32, e: io::Error) -> Error {
-    let name = req.display_name;
-    let stage = match stage {
-        1 => Stage::Cgroup,
-        2 => Stage::Session,
-        3 => Stage::DeathSignal,
-        4 => Stage::Stdio,
-        5 => Stage::Chdir,
-        6 => Stage::Groups,
-        7 => Stage::Gid,
-        8 => Stage::Uid,
-        9 => Stage::Exec,
-        _ => {
-            return Error::Spawn {
-                program: name.to_owned(),
-                source: io::Error::new(e.kind(), format!("the subreaper helper failed: {e}")),
-            };
-        }
-    };
-    match stage {
-        Stage::Exec => Error::from_spawn(name, None, e),
-        Stage::Chdir => Error::BadDirectory {
-            program: name.to_owned(),
-            dir: req.cwd.map(|p| p.to_owned()).unwrap_or_default(),
-            source: e,
-        },
-        Stage::Uid | Stage::Gid | Stage::Groups => Error::PermissionDenied {
-            program: name.to_owned(),
-            source: io::Error::new(e.kind(), format!("dropping privileges: {e}")),
-        },
-        other => Error::Spawn {
-            program: name.to_owned(),
-            source: io::Error::new(e.kind(), format!("child setup ({other:?}): {e}")),
-        },
+    if stage <= wire::STAGE_HELPER {
+        return Error::Spawn {
+            program: req.display_name.to_owned(),
+            source: io::Error::new(e.kind(), format!("the subreaper helper failed: {e}")),
+        };
     }
+    crate::sys::unix::child_failure(req, Stage::from_u32(stage as u32), e)
 }

@@ -13,6 +13,8 @@
 //!   wait status).
 
 use std::ffi::CString;
+
+use crate::sys::unix::prep::ChildKnobs;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
@@ -39,6 +41,8 @@ pub(super) struct Request {
     pub argv: Vec<CString>,
     pub envp: Vec<CString>,
     pub cwd: Option<CString>,
+    /// The command's spawn knobs, applied by the helper's spawner.
+    pub knobs: Option<ChildKnobs>,
 }
 
 pub(super) const PG_INHERIT: u8 = 0;
@@ -57,7 +61,8 @@ pub(super) fn encode_request(r: &Request) -> Vec<u8> {
     out.push(r.pgroup);
     let flags = u8::from(r.uid.is_some())
         | (u8::from(r.gid.is_some()) << 1)
-        | (u8::from(r.cwd.is_some()) << 2);
+        | (u8::from(r.cwd.is_some()) << 2)
+        | (u8::from(r.knobs.is_some()) << 3);
     out.push(flags);
     out.extend_from_slice(&r.uid.unwrap_or(0).to_le_bytes());
     out.extend_from_slice(&r.gid.unwrap_or(0).to_le_bytes());
@@ -72,6 +77,9 @@ pub(super) fn encode_request(r: &Request) -> Vec<u8> {
     }
     if let Some(cwd) = &r.cwd {
         put_bytes(&mut out, cwd.as_bytes());
+    }
+    if let Some(k) = &r.knobs {
+        encode_knobs(&mut out, k);
     }
     let len = (out.len() - 4) as u32;
     out[..4].copy_from_slice(&len.to_le_bytes());
@@ -97,6 +105,13 @@ impl Reader<'_> {
     fn u32(&mut self) -> Option<u32> {
         self.take(4)
             .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn u64(&mut self) -> Option<u64> {
+        self.take(8).map(|b| {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(b);
+            u64::from_le_bytes(a)
+        })
     }
     fn cstring(&mut self) -> Option<CString> {
         let n = self.u32()? as usize;
@@ -127,6 +142,11 @@ pub(super) fn decode_request(b: &[u8]) -> Option<Request> {
     } else {
         None
     };
+    let knobs = if flags & 8 != 0 {
+        Some(decode_knobs(&mut r)?)
+    } else {
+        None
+    };
     Some(Request {
         pgroup,
         uid: (flags & 1 != 0).then_some(uid),
@@ -135,6 +155,105 @@ pub(super) fn decode_request(b: &[u8]) -> Option<Request> {
         argv,
         envp,
         cwd,
+        knobs,
+    })
+}
+
+fn put_opt_u32(out: &mut Vec<u8>, v: Option<u32>) {
+    out.push(u8::from(v.is_some()));
+    out.extend_from_slice(&v.unwrap_or(0).to_le_bytes());
+}
+
+/// The number of CPUs a `cpu_set_t` can name.
+const CPU_SETSIZE: usize = 1024;
+
+fn encode_knobs(out: &mut Vec<u8>, k: &ChildKnobs) {
+    put_opt_u32(out, k.umask);
+    out.extend_from_slice(&(k.rlimits.len() as u32).to_le_bytes());
+    for &(res, soft, hard) in &k.rlimits {
+        out.extend_from_slice(&(res as u32).to_le_bytes());
+        out.extend_from_slice(&soft.to_le_bytes());
+        out.extend_from_slice(&hard.to_le_bytes());
+    }
+    put_opt_u32(out, k.nice.map(|n| n as u32));
+    // The CPU set as a list of CPU numbers.
+    match &k.cpuset {
+        Some(set) => {
+            let cpus: Vec<u32> = (0..CPU_SETSIZE)
+                // SAFETY: `c` is below CPU_SETSIZE, the number of bits in `set`.
+                .filter(|&c| unsafe { libc::CPU_ISSET(c, set) })
+                .map(|c| c as u32)
+                .collect();
+            out.push(1);
+            out.extend_from_slice(&(cpus.len() as u32).to_le_bytes());
+            for c in cpus {
+                out.extend_from_slice(&c.to_le_bytes());
+            }
+        }
+        None => out.push(0),
+    }
+    put_opt_u32(out, k.ioprio.map(|p| p as u32));
+    match &k.groups {
+        Some(g) => {
+            out.push(1);
+            out.extend_from_slice(&(g.len() as u32).to_le_bytes());
+            for &gid in g {
+                out.extend_from_slice(&gid.to_le_bytes());
+            }
+        }
+        None => out.push(0),
+    }
+}
+
+fn decode_knobs(r: &mut Reader<'_>) -> Option<ChildKnobs> {
+    let opt_u32 = |r: &mut Reader<'_>| -> Option<Option<u32>> {
+        let has = r.u8()?;
+        let v = r.u32()?;
+        Some((has != 0).then_some(v))
+    };
+    let umask = opt_u32(r)?.map(|m| m as libc::mode_t);
+    let n = r.u32()? as usize;
+    let mut rlimits = Vec::with_capacity(n.min(64));
+    for _ in 0..n {
+        let res = r.u32()? as libc::c_int;
+        let soft = r.u64()?;
+        let hard = r.u64()?;
+        rlimits.push((res, soft, hard));
+    }
+    let nice = opt_u32(r)?.map(|v| v as libc::c_int);
+    let cpuset = if r.u8()? != 0 {
+        // SAFETY: cpu_set_t is a plain bit array; all-zero is the empty set.
+        let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+        for _ in 0..r.u32()? {
+            let c = r.u32()? as usize;
+            if c >= CPU_SETSIZE {
+                return None;
+            }
+            // SAFETY: `c` was checked to be below CPU_SETSIZE.
+            unsafe { libc::CPU_SET(c, &mut set) };
+        }
+        Some(set)
+    } else {
+        None
+    };
+    let ioprio = opt_u32(r)?.map(|v| v as libc::c_int);
+    let groups = if r.u8()? != 0 {
+        let n = r.u32()? as usize;
+        let mut g = Vec::with_capacity(n.min(1024));
+        for _ in 0..n {
+            g.push(r.u32()? as libc::gid_t);
+        }
+        Some(g)
+    } else {
+        None
+    };
+    Some(ChildKnobs {
+        umask,
+        rlimits,
+        nice,
+        cpuset,
+        ioprio,
+        groups,
     })
 }
 
