@@ -1,26 +1,46 @@
-//! `cargo xtask cross-check [extra cargo check args]`: type-checks the library
+//! `cargo xtask cross-check [extra cargo args]`: type-checks the library
 //! (all targets: lib, tests, examples, benches) for platforms this machine
-//! cannot run, with Debian's Rust toolchain and `-Zbuild-std`.
+//! cannot run, and for the other Linux targets, with Debian's Rust toolchain
+//! and `-Zbuild-std`.
 //!
 //! No prebuilt standard library can be downloaded here (no rustup targets),
 //! so std itself is checked from the sources in Debian's `rust-web-src`.
 //! `cargo check` never links, so no foreign linker or SDK is needed.
 //!
-//! Everything builds into `target/cross`; a second run only re-checks what
-//! changed.
+//! The Linux targets (`aarch64-unknown-linux-gnu`, `x86_64-unknown-linux-musl`)
+//! get `cargo clippy -- -D warnings` (Debian's `rust-web-clippy`) instead of
+//! a plain check, so their own code paths (the aarch64 `clone3` trampoline,
+//! musl's `libc` types) are held to the same lints as the host's. The other
+//! targets get a check only.
+//!
+//! Everything builds into `$HOME/.cache/processkit/cross-check-<toolchain
+//! versions>`; a second run, from any checkout, only re-checks what changed.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::util::{apt_install, run_checked, workspace_root};
+use crate::util::{
+    apt_install, bound_build_dir, keyed_cache, run_checked, versions_key, workspace_root,
+};
+
+/// A build directory larger than this starts over (see [`bound_build_dir`]).
+const BUILD_DIR_LIMIT: u64 = 6 << 30;
 
 /// The targets type-checked by this lane.
-const TARGETS: [&str; 4] = [
+const TARGETS: [&str; 6] = [
     "x86_64-apple-darwin",
     "aarch64-apple-darwin",
     "x86_64-unknown-freebsd",
     "x86_64-pc-windows-msvc",
+    "aarch64-unknown-linux-gnu",
+    "x86_64-unknown-linux-musl",
 ];
+
+/// The targets also linted (`cargo clippy -- -D warnings`).
+const CLIPPY_TARGETS: [&str; 2] = ["aarch64-unknown-linux-gnu", "x86_64-unknown-linux-musl"];
+
+/// Debian's clippy for the toolchain above.
+const CLIPPY_PACKAGE: &str = "rust-web-clippy";
 
 /// Debian 12's newer Rust (1.96, the "-web" packages) with its std sources.
 pub const TOOLCHAIN_PACKAGES: [&str; 3] = ["rustc-web", "cargo-web", "rust-web-src"];
@@ -32,21 +52,30 @@ const DEBIAN_RUSTDOC: &str = "/usr/bin/rustdoc";
 const STD_SOURCES: &str = "/usr/lib/rustlib/src/rust/library/std";
 
 pub fn run(args: &[String]) -> Result<(), String> {
-    apt_install(&TOOLCHAIN_PACKAGES)?;
-    let target_dir = workspace_root().join("target").join("cross");
+    let mut packages = TOOLCHAIN_PACKAGES.to_vec();
+    packages.push(CLIPPY_PACKAGE);
+    apt_install(&packages)?;
+    let target_dir = keyed_cache("cross-check", &versions_key(&packages))?;
+    bound_build_dir(&target_dir, BUILD_DIR_LIMIT);
 
     let mut passed = Vec::new();
     let mut failed = Vec::new();
     for target in TARGETS {
+        let lint = CLIPPY_TARGETS.contains(&target);
         let mut cmd = debian_cargo(&target_dir)?;
         // Only what `check` needs: `panic_unwind` (and `test` for test
         // targets) are added by cargo itself when required.
-        cmd.args(["check", "-Zbuild-std=std,panic_abort", "--target", target])
+        cmd.arg(if lint { "clippy" } else { "check" })
+            .args(["-Zbuild-std=std,panic_abort", "--target", target])
             .args(["-p", "processkit", "--all-features", "--all-targets"])
             .args(args);
+        if lint {
+            cmd.args(["--", "-D", "warnings"]);
+        }
         match run_checked(&mut cmd) {
             Ok(()) => {
-                println!("cross-check {target}: ok");
+                let what = if lint { "check and clippy" } else { "check" };
+                println!("cross-check {target}: {what} ok");
                 passed.push(target);
             }
             Err(e) => {

@@ -3,8 +3,10 @@
 //! Each lane installs what it needs on a fresh Debian machine, runs its
 //! tests, prints pass/fail counts and exits non-zero on any failure.
 
+mod arm64;
 mod cli_assets;
 mod cross;
+mod musl;
 mod nocgroup;
 mod systemd;
 mod util;
@@ -22,6 +24,8 @@ fn main() -> ExitCode {
         "wine-test" => wine::run(rest),
         "cross-check" => cross::run(rest),
         "vm-test" => vm::run(rest),
+        "arm64-test" => arm64::run(rest),
+        "musl-test" => musl::run(rest),
         "valgrind" => valgrind::run(rest),
         "nonroot-test" => nocgroup::nonroot(rest),
         "ro-cgroup-test" => nocgroup::ro_cgroup(rest),
@@ -33,14 +37,16 @@ fn main() -> ExitCode {
                 "usage: cargo xtask <lane>\n\n\
                  lanes:\n  \
                  wine-test    run the library's tests for x86_64-pc-windows-gnu under Wine\n  \
-                 cross-check  type-check macOS, FreeBSD and Windows-msvc targets\n  \
+                 cross-check  type-check macOS, FreeBSD, Windows-msvc; check and lint Linux aarch64/musl\n  \
                  vm-test      run the limits/stats tests on a pure cgroup v2 kernel under qemu\n  \
                  valgrind     run the spawner tests under valgrind memcheck\n  \
                  nonroot-test    run the containment suites as an unprivileged user (no cgroup)\n  \
                  ro-cgroup-test  run the containment suites as root with every cgroup mount read-only\n  \
                  systemd-test    run the containment suites as a non-root user with a systemd user\n                  \
                  manager (delegated scope), in a Debian 12 guest under qemu\n  \
-                 cli-assets      write the processkit command's completions and man pages [DIR]"
+                 cli-assets      write the processkit command's completions and man pages [DIR]\n  \
+                 arm64-test      run the core suites for aarch64-unknown-linux-gnu in qemu-system-aarch64\n  \
+                 musl-test       run the core suites as static x86_64-unknown-linux-musl executables"
             );
             return if lane == "help" {
                 ExitCode::SUCCESS

@@ -229,7 +229,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     fs::create_dir_all(&work).map_err(|e| format!("create {}: {e}", work.display()))?;
 
     apt_install(&["mmdebstrap", "e2fsprogs"])?;
-    vm::install_qemu(&work.join("apt"))?;
+    vm::install_qemu("qemu-system-x86", "qemu-system-x86_64")?;
     let image = guest_image(options.rebuild)?;
     let binaries = vm::build_tests(
         &root,

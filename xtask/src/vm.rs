@@ -5,7 +5,8 @@
 //! Steps:
 //! 1. install `qemu-system-x86` (no recommends);
 //! 2. fetch Debian's current `linux-image-*-amd64` kernel and `busybox-static`
-//!    (cached in `target/vm/cache`, so later runs download nothing);
+//!    (cached in `$HOME/.cache/processkit/vm-guest-<versions>`, so later runs,
+//!    from any checkout, download nothing);
 //! 3. build the test binaries with the host's cargo (`--features limits`);
 //! 4. write an initramfs (`target/vm/initrd.cpio`): busybox and its applet
 //!    links, `/init`, the test binaries in `/tests` and the shared libraries
@@ -20,8 +21,12 @@
 //! Usage: `cargo xtask vm-test [--timeout SECS] [TEST_TARGET...] [-- LIBTEST_ARGS...]`
 //! (default target: `vm_limits`; default time limit: 15 minutes). Inside the
 //! guest `PROCESSKIT_VM=1` is set. Everything, the test binaries included,
-//! builds into `<workspace>/target/vm` (beside `cache/`, `initrd.cpio` and
+//! builds into `<workspace>/target/vm` (beside `initrd.cpio` and
 //! `console.log`), so the lane never waits on another build's target lock.
+//!
+//! The qemu plumbing here (installing qemu, unpacking Debian packages, the
+//! initramfs writer, booting with a time limit and judging the console) is
+//! shared with the aarch64 lane (`arm64.rs`).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -31,17 +36,20 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::util::{apt_install, run_checked, workspace_root};
+use crate::util::{
+    apt_install, cache_dir, installed_version, keyed_cache, run_checked, workspace_root,
+};
 
 const DEFAULT_TESTS: &[&str] = &["vm_limits"];
 const DEFAULT_TIMEOUT_SECS: u64 = 15 * 60;
 const KERNEL_CMDLINE: &str = "console=ttyS0 rdinit=/init cgroup_no_v1=all panic=-1 quiet";
 
 /// Guest console markers (written by `/init`, read back here).
-const BEGIN: &str = "@@vm-test:begin:";
-const END: &str = "@@vm-test:end:";
-const DONE: &str = "@@vm-test:done@@";
-const GUEST: &str = "vm-guest:";
+pub(crate) const BEGIN: &str = "@@vm-test:begin:";
+pub(crate) const END: &str = "@@vm-test:end:";
+pub(crate) const DONE: &str = "@@vm-test:done@@";
+/// The prefix of `/init`'s own lines; the console is echoed from the first one on.
+pub(crate) const GUEST: &str = "vm-guest:";
 
 const USAGE: &str = "usage: cargo xtask vm-test [--timeout SECS] [TEST_TARGET...] [-- LIBTEST_ARGS...]\n\
     Runs processkit's integration test targets (default: vm_limits) with --features limits\n\
@@ -63,8 +71,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let vm_dir = root.join("target").join("vm");
     fs::create_dir_all(&vm_dir).map_err(|e| format!("create {}: {e}", vm_dir.display()))?;
 
-    install_qemu(&vm_dir.join("apt"))?;
-    let (kernel, busybox) = fetch_guest_parts(&vm_dir.join("cache"))?;
+    install_qemu("qemu-system-x86", "qemu-system-x86_64")?;
+    let (kernel, busybox) = fetch_guest_parts()?;
     let binaries = build_tests(&root, &vm_dir, &options.tests)?;
 
     let initrd = vm_dir.join("initrd.cpio");
@@ -73,7 +81,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
 
     let console_log = vm_dir.join("console.log");
     let boot_started = Instant::now();
-    let guest = boot(&kernel, &initrd, &console_log, options.timeout)?;
+    let guest = boot(qemu_x86(&kernel, &initrd), &console_log, options.timeout)?;
     eprintln!(
         "vm-test: guest ran {:.1?} (total {:.1?}); console log: {}",
         boot_started.elapsed(),
@@ -151,16 +159,18 @@ fn parse_args(args: &[String]) -> Result<Option<Options>, String> {
 // ---------------------------------------------------------------------------
 // qemu
 
-/// Installs `qemu-system-x86` (no recommends: they pull in a GUI stack) unless
-/// `qemu-system-x86_64` already runs.
+/// Installs `package` (`qemu-system-x86`, `qemu-system-arm`; no recommends:
+/// they pull in a GUI stack) unless `binary` already runs.
 ///
 /// The machine image may carry `qemu-utils` (qemu-img) from bookworm-backports,
 /// which `Breaks: qemu-system-common (<< 8.0)`: installing bookworm's
-/// qemu-system-x86 7.2 would silently remove it. In that case qemu-system-x86
-/// comes from the same backports suite, through a private apt configuration
-/// (the machine's sources and lists stay as they are), refusing to remove anything.
-pub(crate) fn install_qemu(apt_dir: &Path) -> Result<(), String> {
-    let works = Command::new("qemu-system-x86_64")
+/// qemu 7.2 would silently remove it. In that case `package` comes from the
+/// same backports suite, in the same version, through a private apt
+/// configuration (the machine's sources and lists stay as they are; the
+/// private lists live in `$HOME/.cache/processkit/apt-backports`), refusing to
+/// remove anything.
+pub(crate) fn install_qemu(package: &str, binary: &str) -> Result<(), String> {
+    let works = Command::new(binary)
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success());
@@ -169,8 +179,9 @@ pub(crate) fn install_qemu(apt_dir: &Path) -> Result<(), String> {
     }
     let utils = installed_version("qemu-utils").unwrap_or_default();
     if !utils.contains("~bpo") {
-        return apt_install(&["qemu-system-x86"]);
+        return apt_install(&[package]);
     }
+    let apt_dir = cache_dir("apt-backports")?;
     let codename = fs::read_to_string("/etc/os-release")
         .unwrap_or_default()
         .lines()
@@ -201,9 +212,11 @@ pub(crate) fn install_qemu(apt_dir: &Path) -> Result<(), String> {
             .env("DEBIAN_FRONTEND", "noninteractive");
         run_checked(&mut cmd)
     };
-    eprintln!("vm-test: qemu-utils {utils} is from {suite}: taking qemu-system-x86 from there too");
+    eprintln!("qemu-utils {utils} is from {suite}: taking {package} from there too");
     apt(&["update", "-qq"])?;
     apt(&[
+        "-o",
+        "DPkg::Lock::Timeout=600",
         "install",
         "-y",
         "-qq",
@@ -211,87 +224,43 @@ pub(crate) fn install_qemu(apt_dir: &Path) -> Result<(), String> {
         "--no-remove",
         "-t",
         &suite,
-        &format!("qemu-system-x86={utils}"),
+        &format!("{package}={utils}"),
     ])
-}
-
-/// The installed version of a Debian package, if it is installed.
-fn installed_version(package: &str) -> Option<String> {
-    let output = Command::new("dpkg-query")
-        .args(["-W", "-f=${Status}|${Version}", package])
-        .output()
-        .ok()?;
-    let text = String::from_utf8_lossy(&output.stdout);
-    let (status, version) = text.split_once('|')?;
-    status
-        .contains("install ok installed")
-        .then(|| version.to_string())
 }
 
 // ---------------------------------------------------------------------------
 // Kernel and busybox
 
 /// Returns `(vmlinuz, busybox)`, downloading and unpacking them on first use.
-fn fetch_guest_parts(cache: &Path) -> Result<(PathBuf, PathBuf), String> {
-    let kernel = cache.join("vmlinuz");
-    let busybox = cache.join("busybox");
-    if kernel.is_file() && busybox.is_file() {
-        let version = fs::read_to_string(cache.join("kernel-package")).unwrap_or_default();
-        eprintln!("vm-test: using cached {} and busybox", version.trim());
-        return Ok((kernel, busybox));
-    }
-    let staging = cache.join("staging");
-    let _ = fs::remove_dir_all(&staging);
-    fs::create_dir_all(&staging).map_err(|e| format!("create {}: {e}", staging.display()))?;
-
-    // The machine's package lists may be missing or stale (then the download
-    // fails): refresh them and resolve again only in that case.
-    let fetch = || -> Result<String, String> {
-        let image = kernel_package()
-            .ok_or("apt-cache names no linux-image-*-amd64 for linux-image-amd64")?;
-        run_checked(
-            Command::new("apt-get")
-                .args(["download", "-qq", "-o", "APT::Sandbox::User=root"])
-                .args([image.as_str(), "busybox-static"])
-                .current_dir(&staging),
-        )?;
-        Ok(image)
-    };
-    let image = match fetch() {
-        Ok(image) => image,
-        Err(first) => {
-            eprintln!("vm-test: {first}; refreshing the package lists");
-            apt_update()?;
-            fetch()?
-        }
-    };
-
-    let deb = |prefix: &str| -> Result<PathBuf, String> {
-        fs::read_dir(&staging)
-            .map_err(|e| format!("read {}: {e}", staging.display()))?
-            .filter_map(|entry| entry.ok().map(|e| e.path()))
-            .find(|p| {
-                let name = p.file_name().unwrap_or_default().to_string_lossy();
-                name.starts_with(prefix) && name.ends_with(".deb")
-            })
-            .ok_or_else(|| format!("apt-get download left no {prefix}*.deb"))
-    };
-    // Only the kernel image is needed, not the ~400 MB of modules: extract just /boot.
-    let unpacked = staging.join("root");
-    fs::create_dir_all(&unpacked).map_err(|e| e.to_string())?;
-    extract_deb(
-        &deb(&format!("{image}_"))?,
-        &unpacked,
-        &["./boot/vmlinuz-*"],
+fn fetch_guest_parts() -> Result<(PathBuf, PathBuf), String> {
+    let dir = cached_debs(
+        &Apt::host(),
+        "vm-guest",
+        &|apt| {
+            let image = apt
+                .depends_on("linux-image-amd64", "linux-image-", "-amd64")
+                .ok_or("apt-cache names no linux-image-*-amd64 for linux-image-amd64")?;
+            Ok(vec![
+                // Only the kernel image is needed, not the ~400 MB of modules.
+                (image, vec!["./boot/vmlinuz-*"]),
+                (
+                    "busybox-static".to_string(),
+                    vec!["./bin/busybox", "./usr/bin/busybox"],
+                ),
+            ])
+        },
+        &|unpacked, dir| {
+            keep(&find_kernel(unpacked)?, &dir.join("vmlinuz"))?;
+            keep(&find_busybox(unpacked)?, &dir.join("busybox"))
+        },
     )?;
-    extract_deb(
-        &deb("busybox-static_")?,
-        &unpacked,
-        &["./bin/busybox", "./usr/bin/busybox"],
-    )?;
+    Ok((dir.join("vmlinuz"), dir.join("busybox")))
+}
 
-    let found_kernel = fs::read_dir(unpacked.join("boot"))
-        .map_err(|e| format!("kernel package has no /boot: {e}"))?
+/// `boot/vmlinuz-*` in an unpacked kernel package.
+pub(crate) fn find_kernel(unpacked: &Path) -> Result<PathBuf, String> {
+    fs::read_dir(unpacked.join("boot"))
+        .map_err(|e| format!("the kernel package has no /boot: {e}"))?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
         .find(|p| {
             p.file_name()
@@ -299,43 +268,186 @@ fn fetch_guest_parts(cache: &Path) -> Result<(PathBuf, PathBuf), String> {
                 .to_string_lossy()
                 .starts_with("vmlinuz-")
         })
-        .ok_or("kernel package has no /boot/vmlinuz-*")?;
-    let found_busybox = ["bin/busybox", "usr/bin/busybox"]
+        .ok_or_else(|| "the kernel package has no /boot/vmlinuz-*".to_string())
+}
+
+/// `bin/busybox` (or `usr/bin/busybox`) in an unpacked `busybox-static`.
+pub(crate) fn find_busybox(unpacked: &Path) -> Result<PathBuf, String> {
+    ["bin/busybox", "usr/bin/busybox"]
         .iter()
         .map(|p| unpacked.join(p))
         .find(|p| p.is_file())
-        .ok_or("busybox-static has no bin/busybox")?;
-
-    // The kernel goes last: its presence marks a complete cache.
-    fs::rename(&found_busybox, &busybox).map_err(|e| format!("keep busybox: {e}"))?;
-    fs::write(cache.join("kernel-package"), format!("{image}\n")).map_err(|e| e.to_string())?;
-    fs::rename(&found_kernel, &kernel).map_err(|e| format!("keep vmlinuz: {e}"))?;
-    let _ = fs::remove_dir_all(&staging);
-    eprintln!("vm-test: cached {image} and busybox in {}", cache.display());
-    Ok((kernel, busybox))
+        .ok_or_else(|| "busybox-static has no bin/busybox".to_string())
 }
 
-fn apt_update() -> Result<(), String> {
-    run_checked(Command::new("apt-get").args(["update", "-qq"]))
+/// Moves `from` to `to` (both inside one cache directory).
+pub(crate) fn keep(from: &Path, to: &Path) -> Result<(), String> {
+    fs::rename(from, to).map_err(|e| format!("move {} to {}: {e}", from.display(), to.display()))
 }
 
-/// The exact `linux-image-<version>-amd64` that `linux-image-amd64` depends on.
-fn kernel_package() -> Option<String> {
-    let output = Command::new("apt-cache")
-        .args(["depends", "linux-image-amd64"])
-        .output()
-        .ok()?;
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .find_map(|line| {
-            let name = line.trim().strip_prefix("Depends:")?.trim();
-            (name.starts_with("linux-image-") && name.ends_with("-amd64")).then(|| name.to_string())
-        })
+/// apt-get and apt-cache, on the machine's configuration or on a private one
+/// (other architecture, own package lists).
+pub(crate) struct Apt {
+    options: Vec<String>,
+}
+
+impl Apt {
+    /// The machine's own configuration.
+    pub(crate) fn host() -> Apt {
+        Apt {
+            options: Vec::new(),
+        }
+    }
+
+    /// The machine's configuration with these `-o` settings on top.
+    pub(crate) fn with_options(options: Vec<String>) -> Apt {
+        Apt { options }
+    }
+
+    pub(crate) fn command(&self, tool: &str) -> Command {
+        let mut cmd = Command::new(tool);
+        for option in &self.options {
+            cmd.args(["-o", option]);
+        }
+        cmd.env("DEBIAN_FRONTEND", "noninteractive");
+        cmd
+    }
+
+    pub(crate) fn update(&self) -> Result<(), String> {
+        run_checked(self.command("apt-get").args([
+            "-o",
+            "DPkg::Lock::Timeout=600",
+            "update",
+            "-qq",
+        ]))
+    }
+
+    /// The dependency of `package` named `prefix*suffix` (the exact kernel
+    /// package that a `linux-image-<flavour>` metapackage stands for).
+    pub(crate) fn depends_on(&self, package: &str, prefix: &str, suffix: &str) -> Option<String> {
+        let output = self
+            .command("apt-cache")
+            .args(["depends", package])
+            .output()
+            .ok()?;
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .find_map(|line| {
+                let name = line.trim().strip_prefix("Depends:")?.trim();
+                (name.starts_with(prefix) && name.ends_with(suffix)).then(|| name.to_string())
+            })
+    }
+
+    /// The version of `package` that `apt-get download` would fetch.
+    pub(crate) fn candidate(&self, package: &str) -> Option<String> {
+        let output = self
+            .command("apt-cache")
+            .args(["policy", package])
+            .output()
+            .ok()?;
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .find_map(|line| line.trim().strip_prefix("Candidate:"))
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty() && v != "(none)")
+    }
+
+    pub(crate) fn download(&self, packages: &[&str], into: &Path) -> Result<(), String> {
+        run_checked(
+            self.command("apt-get")
+                .args(["download", "-qq", "-o", "APT::Sandbox::User=root"])
+                .args(packages)
+                .current_dir(into),
+        )
+    }
+}
+
+/// What `resolve` in [`cached_debs`] returns: each package with the paths
+/// (tar wildcards) to unpack from it.
+pub(crate) type Wanted = Vec<(String, Vec<&'static str>)>;
+
+/// Files from Debian packages, cached in `$HOME/.cache/processkit/<name>-<key>`
+/// where the key names every package with its version.
+///
+/// `resolve` names the packages (with the paths to unpack); on a miss they
+/// are downloaded, unpacked into a staging tree and `finish(tree, dir)` moves
+/// what is needed into `dir`; a `complete` file then marks the cache as
+/// usable. Missing or stale package lists (a package that cannot be resolved
+/// or downloaded) are refreshed once.
+pub(crate) fn cached_debs(
+    apt: &Apt,
+    name: &str,
+    resolve: &dyn Fn(&Apt) -> Result<Wanted, String>,
+    finish: &dyn Fn(&Path, &Path) -> Result<(), String>,
+) -> Result<PathBuf, String> {
+    let mut refreshed = false;
+    let mut refresh = |why: String| -> Result<(), String> {
+        if std::mem::replace(&mut refreshed, true) {
+            return Err(why);
+        }
+        eprintln!("{why}; refreshing the package lists");
+        apt.update()
+    };
+    loop {
+        let wanted = match resolve(apt) {
+            Ok(wanted) => wanted,
+            Err(why) => {
+                refresh(why)?;
+                continue;
+            }
+        };
+        let mut key = Vec::new();
+        for (package, _) in &wanted {
+            match apt.candidate(package) {
+                Some(version) => key.push(format!("{package}_{version}")),
+                None => key.clear(),
+            }
+        }
+        if key.len() != wanted.len() {
+            refresh(format!("apt-cache has no version of some of {wanted:?}"))?;
+            continue;
+        }
+        let key = key.join("+");
+        let dir = keyed_cache(name, &key)?;
+        let complete = dir.join("complete");
+        if complete.is_file() {
+            eprintln!("using the cached {key} in {}", dir.display());
+            return Ok(dir);
+        }
+
+        let staging = dir.join("staging");
+        let _ = fs::remove_dir_all(&staging);
+        fs::create_dir_all(&staging).map_err(|e| format!("create {}: {e}", staging.display()))?;
+        let names: Vec<&str> = wanted.iter().map(|(p, _)| p.as_str()).collect();
+        if let Err(why) = apt.download(&names, &staging) {
+            refresh(why)?;
+            continue;
+        }
+        let unpacked = staging.join("root");
+        fs::create_dir_all(&unpacked).map_err(|e| e.to_string())?;
+        for (package, patterns) in &wanted {
+            let prefix = format!("{package}_");
+            let deb = fs::read_dir(&staging)
+                .map_err(|e| format!("read {}: {e}", staging.display()))?
+                .filter_map(|entry| entry.ok().map(|e| e.path()))
+                .find(|p| {
+                    let file = p.file_name().unwrap_or_default().to_string_lossy();
+                    file.starts_with(&prefix) && file.ends_with(".deb")
+                })
+                .ok_or_else(|| format!("apt-get download left no {prefix}*.deb"))?;
+            extract_deb(&deb, &unpacked, patterns)?;
+        }
+        finish(&unpacked, &dir)?;
+        fs::write(&complete, format!("{key}\n")).map_err(|e| e.to_string())?;
+        let _ = fs::remove_dir_all(&staging);
+        eprintln!("cached {key} in {}", dir.display());
+        return Ok(dir);
+    }
 }
 
 /// `dpkg-deb --fsys-tarfile DEB | tar -x -C DEST --wildcards PATTERNS...`
 /// (patterns that match nothing are not an error).
-fn extract_deb(deb: &Path, dest: &Path, patterns: &[&str]) -> Result<(), String> {
+pub(crate) fn extract_deb(deb: &Path, dest: &Path, patterns: &[&str]) -> Result<(), String> {
     eprintln!(
         "+ dpkg-deb --fsys-tarfile {} | tar -x {}",
         deb.display(),
@@ -403,8 +515,17 @@ pub(crate) fn build_tests(
             output.status
         ));
     }
+    test_executables(&String::from_utf8_lossy(&output.stdout), tests)
+}
+
+/// `(test target, executable)` for each of `tests`, in that order, from
+/// cargo's `--message-format=json` output.
+pub(crate) fn test_executables(
+    cargo_json: &str,
+    tests: &[String],
+) -> Result<Vec<(String, PathBuf)>, String> {
     let mut found = BTreeMap::new();
-    for line in String::from_utf8_lossy(&output.stdout).lines() {
+    for line in cargo_json.lines() {
         if !line.contains(r#""reason":"compiler-artifact""#) || !line.contains(r#""kind":["test"]"#)
         {
             continue;
@@ -428,7 +549,7 @@ pub(crate) fn build_tests(
 }
 
 /// The first `"key":"value"` string in `json` (enough for cargo's flat messages).
-fn json_string(json: &str, key: &str) -> Option<String> {
+pub(crate) fn json_string(json: &str, key: &str) -> Option<String> {
     let start = json.find(&format!("\"{key}\":\""))? + key.len() + 4;
     let mut value = String::new();
     let mut chars = json[start..].chars();
@@ -560,12 +681,12 @@ fn write_initramfs(
         .map_err(|e| format!("write {}: {e}", path.display()))
 }
 
-fn read(path: &Path) -> Result<Vec<u8>, String> {
+pub(crate) fn read(path: &Path) -> Result<Vec<u8>, String> {
     fs::read(path).map_err(|e| format!("read {}: {e}", path.display()))
 }
 
 /// Quotes `s` for a POSIX shell.
-fn shell_quote(s: &str) -> String {
+pub(crate) fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
@@ -603,7 +724,7 @@ cd /tmp
     script
 }
 
-enum Node {
+pub(crate) enum Node {
     Dir(u32),
     File(Vec<u8>, u32),
     Symlink(String),
@@ -613,19 +734,19 @@ enum Node {
 /// An in-memory file tree written as a `newc` cpio archive (what the kernel
 /// unpacks as initramfs; uncompressed, so no cpio or gzip is needed).
 #[derive(Default)]
-struct Tree(BTreeMap<String, Node>);
+pub(crate) struct Tree(BTreeMap<String, Node>);
 
 impl Tree {
     /// Adds `node` at `path`, and any missing parent directories (the kernel
     /// does not create them: an entry whose parent is missing is dropped).
-    fn insert(&mut self, path: &str, node: Node) {
+    pub(crate) fn insert(&mut self, path: &str, node: Node) {
         if let Some((parent, _)) = path.rsplit_once('/') {
             self.dir_all(parent);
         }
         self.0.insert(path.to_string(), node);
     }
 
-    fn dir(&mut self, path: &str, mode: u32) {
+    pub(crate) fn dir(&mut self, path: &str, mode: u32) {
         self.insert(path, Node::Dir(mode));
     }
 
@@ -641,12 +762,12 @@ impl Tree {
         }
     }
 
-    fn file(&mut self, path: &str, data: Vec<u8>, mode: u32) {
+    pub(crate) fn file(&mut self, path: &str, data: Vec<u8>, mode: u32) {
         self.insert(path, Node::File(data, mode));
     }
 
     /// Sorted order puts every directory before its contents.
-    fn write_newc(&self, out: &mut impl Write) -> io::Result<()> {
+    pub(crate) fn write_newc(&self, out: &mut impl Write) -> io::Result<()> {
         for (ino, (path, node)) in self.0.iter().enumerate() {
             let (mode, data, nlink, rdev): (u32, &[u8], u32, (u32, u32)) = match node {
                 Node::Dir(mode) => (0o040000 | mode, &[], 2, (0, 0)),
@@ -693,20 +814,16 @@ fn write_newc_entry(
 // ---------------------------------------------------------------------------
 // Boot and verdict
 
-struct GuestRun {
+pub(crate) struct GuestRun {
     /// The console, line by line (without `\r`).
-    lines: Vec<String>,
-    timed_out: bool,
+    pub(crate) lines: Vec<String>,
+    pub(crate) timed_out: bool,
     /// Whether `/init` started (from then on every line was echoed, so no tail is needed).
-    echoed_all: bool,
+    pub(crate) echoed_all: bool,
 }
 
-fn boot(
-    kernel: &Path,
-    initrd: &Path,
-    console_log: &Path,
-    timeout: Duration,
-) -> Result<GuestRun, String> {
+/// The x86-64 guest: TCG, 2 vCPUs, 1 GiB, no network, serial console.
+fn qemu_x86(kernel: &Path, initrd: &Path) -> Command {
     let mut cmd = Command::new("qemu-system-x86_64");
     // Nested KVM was seen to hang: software emulation only.
     cmd.args([
@@ -725,10 +842,21 @@ fn boot(
     .arg(kernel)
     .arg("-initrd")
     .arg(initrd)
-    .args(["-append", KERNEL_CMDLINE])
-    .stdin(Stdio::null())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::inherit());
+    .args(["-append", KERNEL_CMDLINE]);
+    cmd
+}
+
+/// Runs the guest (`cmd`: qemu with a serial console on stdout) until it
+/// powers off or `timeout` passes (then qemu is killed), keeping the console
+/// in `console_log` and echoing it from `/init`'s first line on.
+pub(crate) fn boot(
+    mut cmd: Command,
+    console_log: &Path,
+    timeout: Duration,
+) -> Result<GuestRun, String> {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
     eprintln!("+ {cmd:?} (time limit {timeout:?})");
     let mut child = cmd
         .spawn()
@@ -821,14 +949,14 @@ pub(crate) fn strip_escapes(line: &str) -> String {
 }
 
 #[derive(Debug, Default, PartialEq)]
-struct Verdict {
-    passed: u64,
-    failed: u64,
-    problems: Vec<String>,
+pub(crate) struct Verdict {
+    pub(crate) passed: u64,
+    pub(crate) failed: u64,
+    pub(crate) problems: Vec<String>,
 }
 
 /// Adds up libtest's `test result:` lines per binary and checks every marker is there.
-fn judge(lines: &[String], binaries: &[&str]) -> Verdict {
+pub(crate) fn judge(lines: &[String], binaries: &[&str]) -> Verdict {
     let mut verdict = Verdict::default();
     let mut current: Option<(String, bool)> = None; // (binary, saw a result line)
     let mut finished = Vec::new();
@@ -884,7 +1012,7 @@ fn judge(lines: &[String], binaries: &[&str]) -> Verdict {
 }
 
 /// The text between `prefix` and the closing `@@` of a marker line.
-fn marker<'a>(line: &'a str, prefix: &str) -> Option<&'a str> {
+pub(crate) fn marker<'a>(line: &'a str, prefix: &str) -> Option<&'a str> {
     let rest = &line[line.find(prefix)? + prefix.len()..];
     rest.find("@@").map(|end| &rest[..end])
 }

@@ -8,8 +8,10 @@
 //! * Wine 8 has no `bcryptprimitives.dll`, whose `ProcessPrng` every Rust
 //!   program for Windows imports, so the lane builds a small stand-in DLL with
 //!   MinGW (source below) and puts it in the prefix's `system32`.
-//! * Everything lives under `target/wine`: the build, the shim (`shim/`) and
-//!   a Wine prefix of its own (`prefix/`), created on the first run.
+//! * Everything lives in `$HOME/.cache/processkit/wine-<versions of the
+//!   toolchain, MinGW and Wine packages>`: the build (with the std that
+//!   `-Zbuild-std` compiled), the shim (`shim/`) and a Wine prefix of its own
+//!   (`prefix/`), created on the first run. A fresh checkout reuses them.
 //! * Doctests are skipped by default (`--tests`): they do build and run under
 //!   Wine with this setup (cargo passes the runner to rustdoc), but examples
 //!   written for Unix commands would fail there. Passing a target selection
@@ -29,7 +31,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::cross::{TOOLCHAIN_PACKAGES, debian_cargo};
-use crate::util::{apt_install, run_checked, workspace_root};
+use crate::util::{apt_install, bound_build_dir, keyed_cache, run_checked, versions_key};
 
 const TARGET: &str = "x86_64-pc-windows-gnu";
 /// MinGW-w64 (linker and shim compiler) and Wine with its `wine`/`wineserver`
@@ -40,6 +42,8 @@ const WINE: &str = "/usr/bin/wine";
 const WINESERVER: &str = "/usr/bin/wineserver";
 
 const DEFAULT_TIMEOUT_SECS: u64 = 30 * 60;
+/// A build larger than this starts over (see [`bound_build_dir`]).
+const BUILD_DIR_LIMIT: u64 = 6 << 30;
 /// Creating a prefix takes a few seconds; this only guards against a hang.
 const WINEBOOT_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 /// How long the Wine server outlives its last process; the lane stops it
@@ -79,7 +83,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
     packages.extend(WINE_PACKAGES);
     apt_install(&packages)?;
 
-    let dir = workspace_root().join("target").join("wine");
+    let dir = keyed_cache("wine", &versions_key(&packages))?;
+    bound_build_dir(&dir.join(TARGET), BUILD_DIR_LIMIT);
     let shim = build_shim(&dir.join("shim"))?;
     let prefix = dir.join("prefix");
     let timeout = test_timeout()?;
@@ -322,7 +327,7 @@ fn wait_with_timeout(child: &mut Child, timeout: Duration) -> Result<ExitStatus,
 /// stdout (returned also when the command timed out); `after_exit` runs once
 /// the command has exited (or been killed on `timeout`), before the pipes are
 /// drained to their end.
-fn run_teed(
+pub(crate) fn run_teed(
     cmd: &mut Command,
     timeout: Duration,
     after_exit: impl FnOnce(),
@@ -379,7 +384,7 @@ fn tee(mut from: impl Read, mut to: impl Write, keep: Option<Arc<Mutex<Vec<u8>>>
 }
 
 /// Sums `N passed` and `M failed` over libtest's `test result:` lines.
-fn count_results(output: &str) -> (u64, u64) {
+pub(crate) fn count_results(output: &str) -> (u64, u64) {
     let (mut passed, mut failed) = (0, 0);
     for line in output.lines() {
         let Some(result) = line.trim_start().strip_prefix("test result:") else {

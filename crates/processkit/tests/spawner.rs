@@ -374,6 +374,8 @@ fn kill_on_parent_death_kills_the_direct_child_when_the_parent_is_sigkilled() {
 async fn preflight_reports_the_spawner_in_use() {
     Command::new("true").run().await.unwrap();
     let spawner = processkit::preflight().spawner;
+    // Read by the cross-target lanes (run with --nocapture there).
+    println!("spawner in use: {spawner}");
     match std::env::var("PROCESSKIT_SPAWNER").ok().as_deref() {
         Some("std") => assert!(spawner.starts_with("std::process"), "{spawner}"),
         Some("clone") => assert!(spawner.contains("cgroup.procs"), "{spawner}"),

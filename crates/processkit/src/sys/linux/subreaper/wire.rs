@@ -304,7 +304,8 @@ fn sendmsg(sock: BorrowedFd<'_>, data: &[u8], fds: &[RawFd]) -> io::Result<usize
         // SAFETY: CMSG_SPACE is a pure size computation.
         let space = unsafe { libc::CMSG_SPACE(bytes) } as usize;
         msg.msg_control = cbuf.as_mut_ptr().cast();
-        msg.msg_controllen = space;
+        // socklen_t on musl, size_t on glibc.
+        msg.msg_controllen = space as _;
         // SAFETY: the control buffer is `space` bytes long (checked against
         // its size below), aligned, and initialised; CMSG_FIRSTHDR returns a
         // pointer into it, and CMSG_DATA points at room for `bytes` bytes.
@@ -313,7 +314,7 @@ fn sendmsg(sock: BorrowedFd<'_>, data: &[u8], fds: &[RawFd]) -> io::Result<usize
             let c = libc::CMSG_FIRSTHDR(&msg);
             (*c).cmsg_level = libc::SOL_SOCKET;
             (*c).cmsg_type = libc::SCM_RIGHTS;
-            (*c).cmsg_len = libc::CMSG_LEN(bytes) as usize;
+            (*c).cmsg_len = libc::CMSG_LEN(bytes) as _;
             std::ptr::copy_nonoverlapping(
                 fds.as_ptr().cast::<u8>(),
                 libc::CMSG_DATA(c),
@@ -351,7 +352,7 @@ pub(super) fn recv_with_fds(
     msg.msg_iov = &mut iov;
     msg.msg_iovlen = 1;
     msg.msg_control = cbuf.as_mut_ptr().cast();
-    msg.msg_controllen = std::mem::size_of_val(&cbuf);
+    msg.msg_controllen = std::mem::size_of_val(&cbuf) as _;
     let flags = libc::MSG_CMSG_CLOEXEC | if dontwait { libc::MSG_DONTWAIT } else { 0 };
     let n = loop {
         // SAFETY: `msg` points at live buffers for the duration of the call.

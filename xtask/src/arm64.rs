@@ -1,0 +1,614 @@
+//! `cargo xtask arm64-test`: runs the library's test suites for
+//! `aarch64-unknown-linux-gnu` in an emulated arm64 machine, so the aarch64
+//! half of the spawner's `clone3` trampoline (and everything above it) runs
+//! on every CI run.
+//!
+//! Steps:
+//! 1. install Debian's Rust (1.96, with std sources), the aarch64 cross
+//!    compiler and C library (`gcc-aarch64-linux-gnu`, `libc6-dev-arm64-cross`)
+//!    and `qemu-system-arm` (see [`crate::vm::install_qemu`]);
+//! 2. cross-build the test binaries with `-Zbuild-std` (no prebuilt aarch64
+//!    std can be downloaded here), linking with `aarch64-linux-gnu-gcc`, into
+//!    `$HOME/.cache/processkit/arm64-build-<toolchain versions>`, so the
+//!    standard library and dependencies are built once per toolchain, not per
+//!    checkout;
+//! 3. fetch Debian's arm64 kernel, `busybox-static` and `coreutils` (for
+//!    `nohup`, which busybox lacks) through a private apt configuration for
+//!    the arm64 architecture (the machine's own apt setup is not changed),
+//!    cached in `$HOME/.cache/processkit/arm64-guest-<package versions>`;
+//! 4. write an initramfs (`target/arm64/initrd.cpio`): busybox (its applet
+//!    links are made at boot by `busybox --install -s`), `nohup`, the test
+//!    binaries in `/tests` and the arm64 shared libraries they need;
+//! 5. boot it in `qemu-system-aarch64` (the `virt` machine, TCG, 2 vCPUs,
+//!    2 GiB, no network); `/init` mounts cgroup2 at `/sys/fs/cgroup`, checks
+//!    that every program the tests call is there, runs
+//!    `spawner --exact preflight_reports_the_spawner_in_use --nocapture`
+//!    (which asserts the `clone3` spawner and prints it), then each suite;
+//! 6. read the console (kept in `target/arm64/console.log`), add up libtest's
+//!    `test result:` lines and print the spawner in use and
+//!    `arm64-test: N passed, M failed`.
+//!
+//! The lane fails on any failed test, on a suite that did not finish, on a
+//! program missing in the guest, when the spawner in use is not `clone3`,
+//! and when no test ran.
+//!
+//! Usage: `cargo xtask arm64-test [--timeout SECS] [TEST_TARGET...] [-- LIBTEST_ARGS...]`
+//! (default targets: verbs escapes groups spawner streaming guardian; default
+//! time limit for the guest: 30 minutes).
+
+use std::fs;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::cross::{TOOLCHAIN_PACKAGES, debian_cargo};
+use crate::util::{
+    apt_install, bound_build_dir, cache_dir, keyed_cache, versions_key, workspace_root,
+};
+use crate::vm::{
+    self, Apt, BEGIN, DONE, END, GUEST, Node, Tree, Wanted, boot, cached_debs, find_busybox,
+    find_kernel, judge, keep, marker, read, shell_quote, test_executables,
+};
+
+const TARGET: &str = "aarch64-unknown-linux-gnu";
+const CROSS_PACKAGES: [&str; 2] = ["gcc-aarch64-linux-gnu", "libc6-dev-arm64-cross"];
+const LINKER: &str = "aarch64-linux-gnu-gcc";
+/// Where `libc6-dev-arm64-cross` (and the cross gcc's runtime) put the arm64 libraries.
+const CROSS_LIBS: &str = "/usr/aarch64-linux-gnu/lib";
+
+const DEFAULT_TESTS: &[&str] = &[
+    "verbs",
+    "escapes",
+    "groups",
+    "spawner",
+    "streaming",
+    "guardian",
+];
+const DEFAULT_TIMEOUT_SECS: u64 = 30 * 60;
+/// The test that asserts (and, with `--nocapture`, prints) the spawner in use.
+const SPAWNER_TEST: &str = "preflight_reports_the_spawner_in_use";
+/// Its section on the console, judged like a suite.
+const SPAWNER_CHECK: &str = "spawner-in-use";
+/// What the spawner test prints.
+const SPAWNER_LINE: &str = "spawner in use: ";
+/// Printed by `/init` for each program the tests call that the guest lacks.
+const MISSING: &str = "vm-guest: missing program ";
+/// Programs the suites call (through `PATH`, or `/usr/bin/env` by path).
+const GUEST_PROGRAMS: &[&str] = &[
+    "sh",
+    "sleep",
+    "true",
+    "false",
+    "cat",
+    "echo",
+    "printf",
+    "sort",
+    "seq",
+    "wc",
+    "yes",
+    "id",
+    "kill",
+    "ls",
+    "pwd",
+    "bc",
+    "setsid",
+    "nohup",
+    "/usr/bin/env",
+];
+/// Tests left out in the guest, by suite and name, with the reason (printed).
+const NOT_RUN: &[(&str, &str, &str)] = &[(
+    "streaming",
+    "the_timeout_holds_while_streaming_a_flood_on_a_current_thread_runtime",
+    "its 3 s wall-clock bound is set for native speed; under TCG draining the \
+     flood after the 0.5 s deadline alone takes about 30 s",
+)];
+/// The spawner stress test's spawn count in the guest (1000 natively): a
+/// spawn under TCG costs about 100 times more, and the test keeps its
+/// 120 s deadline.
+const GUEST_SPAWN_COUNT: u32 = 200;
+const KERNEL_CMDLINE: &str = "console=ttyAMA0 rdinit=/init cgroup_no_v1=all panic=-1 quiet";
+/// A build directory larger than this starts over (see [`bound_build_dir`]).
+const BUILD_DIR_LIMIT: u64 = 6 << 30;
+
+const USAGE: &str = "usage: cargo xtask arm64-test [--timeout SECS] [TEST_TARGET...] [-- LIBTEST_ARGS...]\n\
+    Cross-builds processkit's integration test targets (default: verbs escapes groups spawner\n\
+    streaming guardian) for aarch64-unknown-linux-gnu and runs them in qemu-system-aarch64.";
+
+struct Options {
+    tests: Vec<String>,
+    test_args: Vec<String>,
+    timeout: Duration,
+}
+
+pub fn run(args: &[String]) -> Result<(), String> {
+    let Some(options) = parse_args(args)? else {
+        println!("{USAGE}");
+        return Ok(());
+    };
+    let started = Instant::now();
+    let mut packages = TOOLCHAIN_PACKAGES.to_vec();
+    packages.extend(CROSS_PACKAGES);
+    apt_install(&packages)?;
+    vm::install_qemu("qemu-system-arm", "qemu-system-aarch64")?;
+
+    let work = workspace_root().join("target").join("arm64");
+    fs::create_dir_all(&work).map_err(|e| format!("create {}: {e}", work.display()))?;
+    let guest = fetch_guest_parts()?;
+    let binaries = build_tests(&options.tests, &packages)?;
+    let initrd = work.join("initrd.cpio");
+    write_initramfs(&initrd, &guest, &binaries, &options.test_args)?;
+    eprintln!("arm64-test: prepared in {:.1?}", started.elapsed());
+    for (suite, test, why) in NOT_RUN {
+        if options.tests.iter().any(|t| t == suite) {
+            println!("arm64-test: not run in the guest: {suite}::{test}: {why}");
+        }
+    }
+    println!(
+        "arm64-test: the guest sets PK_SPAWN_COUNT={GUEST_SPAWN_COUNT} (the spawner stress \
+         test's spawns; 1000 natively)"
+    );
+
+    let console_log = work.join("console.log");
+    let boot_started = Instant::now();
+    let run = boot(
+        qemu(&guest.join("vmlinuz"), &initrd),
+        &console_log,
+        options.timeout,
+    )?;
+    eprintln!(
+        "arm64-test: guest ran {:.1?} (total {:.1?}); console log: {}",
+        boot_started.elapsed(),
+        started.elapsed(),
+        console_log.display()
+    );
+
+    let mut names = vec![SPAWNER_CHECK];
+    names.extend(binaries.iter().map(|(name, _)| name.as_str()));
+    let verdict = judge(&run.lines, &names);
+    if !verdict.problems.is_empty() && !run.echoed_all {
+        eprintln!("arm64-test: last console lines:");
+        let tail = run.lines.len().saturating_sub(40);
+        for line in &run.lines[tail..] {
+            eprintln!("  | {line}");
+        }
+    }
+    let mut problems = verdict.problems;
+    if run.timed_out {
+        problems.insert(
+            0,
+            format!("qemu killed after {:?} (guest hung?)", options.timeout),
+        );
+    }
+    for line in &run.lines {
+        if let Some(program) = line.strip_prefix(MISSING) {
+            problems.push(format!("the guest lacks {program}, which the tests call"));
+        }
+    }
+    match spawner_in_use(&run.lines) {
+        Some(spawner) if spawner.starts_with("clone3") => {
+            println!("arm64-test: spawner in use: {spawner}");
+        }
+        Some(spawner) => {
+            println!("arm64-test: spawner in use: {spawner}");
+            problems.push(format!("the guest used the {spawner} spawner, not clone3"));
+        }
+        None => problems.push("the guest did not report the spawner in use".into()),
+    }
+    println!(
+        "arm64-test: {} passed, {} failed",
+        verdict.passed, verdict.failed
+    );
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("; "))
+    }
+}
+
+fn parse_args(args: &[String]) -> Result<Option<Options>, String> {
+    let mut options = Options {
+        tests: Vec::new(),
+        test_args: Vec::new(),
+        timeout: Duration::from_secs(DEFAULT_TIMEOUT_SECS),
+    };
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        let secs = match arg.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "--" => {
+                options.test_args = iter.by_ref().cloned().collect();
+                None
+            }
+            "--timeout" => Some(
+                iter.next()
+                    .ok_or("--timeout needs a number of seconds")?
+                    .clone(),
+            ),
+            _ if arg.starts_with("--timeout=") => Some(arg["--timeout=".len()..].to_string()),
+            _ if arg.starts_with('-') => return Err(format!("unknown option {arg}\n{USAGE}")),
+            _ => {
+                options.tests.push(arg.clone());
+                None
+            }
+        };
+        if let Some(secs) = secs {
+            let secs: u64 = secs
+                .parse()
+                .map_err(|_| format!("bad --timeout value {secs:?}"))?;
+            options.timeout = Duration::from_secs(secs);
+        }
+    }
+    if options.tests.is_empty() {
+        options.tests = DEFAULT_TESTS.iter().map(|s| s.to_string()).collect();
+    }
+    Ok(Some(options))
+}
+
+/// The spawner named by the spawner test's output on the console.
+fn spawner_in_use(lines: &[String]) -> Option<String> {
+    let mut inside = false;
+    for line in lines {
+        if marker(line, BEGIN) == Some(SPAWNER_CHECK) {
+            inside = true;
+        } else if marker(line, END).is_some_and(|m| m.starts_with(SPAWNER_CHECK)) {
+            inside = false;
+        } else if inside && let Some(at) = line.find(SPAWNER_LINE) {
+            return Some(line[at + SPAWNER_LINE.len()..].trim().to_string());
+        }
+    }
+    None
+}
+
+// ---------------------------------------------------------------------------
+// Guest parts
+
+/// apt for arm64 packages: the machine's Debian release, its own package
+/// lists under `$HOME/.cache/processkit/apt-arm64`, and nothing installed.
+fn arm64_apt() -> Result<Apt, String> {
+    let dir = cache_dir("apt-arm64")?;
+    let lists = dir.join("lists");
+    let archives = dir.join("archives");
+    // No other sources than the file below.
+    let parts = dir.join("sources.list.d");
+    for d in [
+        lists.join("partial"),
+        archives.join("partial"),
+        parts.clone(),
+    ] {
+        fs::create_dir_all(&d).map_err(|e| format!("create {}: {e}", d.display()))?;
+    }
+    let codename = fs::read_to_string("/etc/os-release")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("VERSION_CODENAME=")
+                .map(|c| c.trim_matches('"').to_string())
+        })
+        .ok_or("no VERSION_CODENAME in /etc/os-release")?;
+    let sources = dir.join("sources.list");
+    let list = format!(
+        "deb http://deb.debian.org/debian {codename} main\n\
+         deb http://deb.debian.org/debian {codename}-updates main\n\
+         deb http://deb.debian.org/debian-security {codename}-security main\n"
+    );
+    if fs::read_to_string(&sources).ok().as_deref() != Some(list.as_str()) {
+        fs::write(&sources, &list).map_err(|e| format!("write {}: {e}", sources.display()))?;
+    }
+    let apt = Apt::with_options(vec![
+        "APT::Architecture=arm64".into(),
+        "APT::Architectures::=arm64".into(),
+        format!("Dir::Etc::sourcelist={}", sources.display()),
+        format!("Dir::Etc::sourceparts={}", parts.display()),
+        format!("Dir::State::lists={}", lists.display()),
+        format!("Dir::Cache::archives={}", archives.display()),
+        "Dir::Cache::pkgcache=".into(),
+        "Dir::Cache::srcpkgcache=".into(),
+        "Dir::State::status=/dev/null".into(),
+    ]);
+    if !lists.join("lock").exists() || apt.candidate("busybox-static").is_none() {
+        apt.update()?;
+    }
+    Ok(apt)
+}
+
+/// The cache directory holding `vmlinuz`, `busybox` and `nohup` for arm64.
+fn fetch_guest_parts() -> Result<PathBuf, String> {
+    let resolve = |apt: &Apt| -> Result<Wanted, String> {
+        let image = apt
+            .depends_on("linux-image-arm64", "linux-image-", "-arm64")
+            .ok_or("apt-cache names no linux-image-*-arm64 for linux-image-arm64")?;
+        Ok(vec![
+            // Only the kernel image is needed, not the modules.
+            (image, vec!["./boot/vmlinuz-*"]),
+            (
+                "busybox-static".to_string(),
+                vec!["./bin/busybox", "./usr/bin/busybox"],
+            ),
+            // busybox has no nohup; the escape tests use it.
+            ("coreutils".to_string(), vec!["./usr/bin/nohup"]),
+        ])
+    };
+    cached_debs(&arm64_apt()?, "arm64-guest", &resolve, &|unpacked, dir| {
+        keep(&find_kernel(unpacked)?, &dir.join("vmlinuz"))?;
+        keep(&find_busybox(unpacked)?, &dir.join("busybox"))?;
+        keep(&unpacked.join("usr/bin/nohup"), &dir.join("nohup"))
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Test binaries
+
+fn build_tests(tests: &[String], packages: &[&str]) -> Result<Vec<(String, PathBuf)>, String> {
+    let dir = keyed_cache("arm64-build", &versions_key(packages))?;
+    bound_build_dir(&dir.join("target"), BUILD_DIR_LIMIT);
+    let mut cmd = debian_cargo(&dir.join("target"))?;
+    cmd.args([
+        "test",
+        "-Zbuild-std=std,panic_abort,panic_unwind",
+        "--target",
+        TARGET,
+        "-p",
+        "processkit",
+        "--all-features",
+        "--no-run",
+        "--message-format=json-render-diagnostics",
+    ])
+    .env("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER", LINKER)
+    // Line tables keep backtraces readable at a fraction of the size, and
+    // every byte of the binaries goes through the guest's RAM.
+    .env("CARGO_PROFILE_DEV_DEBUG", "line-tables-only");
+    for test in tests {
+        cmd.args(["--test", test]);
+    }
+    eprintln!("+ {cmd:?}");
+    let output = cmd
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("could not start cargo: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "cross-building the test binaries failed ({})",
+            output.status
+        ));
+    }
+    test_executables(&String::from_utf8_lossy(&output.stdout), tests)
+}
+
+/// The shared libraries `elf` needs (its `NEEDED` entries, recursively) and
+/// its program interpreter, as file names found in [`CROSS_LIBS`].
+fn needed_libraries(elf: &Path, found: &mut Vec<String>) -> Result<(), String> {
+    let output = Command::new("readelf")
+        .args(["--dynamic", "--program-headers", "--wide"])
+        .arg(elf)
+        .output()
+        .map_err(|e| format!("could not start readelf: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "readelf {} failed: {}",
+            elf.display(),
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut names = Vec::new();
+    for line in text.lines() {
+        let bracketed = |prefix: &str| {
+            let rest = &line[line.find(prefix)? + prefix.len()..];
+            rest.find(']').map(|end| rest[..end].to_string())
+        };
+        if let Some(lib) = bracketed("Shared library: [") {
+            names.push(lib);
+        } else if let Some(interp) = bracketed("Requesting program interpreter: ") {
+            names.push(
+                Path::new(&interp)
+                    .file_name()
+                    .ok_or_else(|| format!("odd interpreter {interp}"))?
+                    .to_string_lossy()
+                    .into_owned(),
+            );
+        }
+    }
+    for name in names {
+        if found.contains(&name) {
+            continue;
+        }
+        let path = Path::new(CROSS_LIBS).join(&name);
+        if !path.is_file() {
+            return Err(format!(
+                "{} needs {name}, which is not in {CROSS_LIBS}",
+                elf.display()
+            ));
+        }
+        found.push(name);
+        needed_libraries(&path, found)?;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Initramfs
+
+fn write_initramfs(
+    path: &Path,
+    guest: &Path,
+    binaries: &[(String, PathBuf)],
+    test_args: &[String],
+) -> Result<(), String> {
+    let mut tree = Tree::default();
+    for dir in [
+        "bin", "sbin", "usr/bin", "usr/sbin", "dev", "proc", "sys", "root", "etc", "tests", "lib",
+    ] {
+        tree.dir(dir, 0o755);
+    }
+    tree.dir("tmp", 0o1777);
+    tree.insert(
+        "dev/console",
+        Node::CharDevice {
+            mode: 0o600,
+            major: 5,
+            minor: 1,
+        },
+    );
+    tree.insert(
+        "dev/null",
+        Node::CharDevice {
+            mode: 0o666,
+            major: 1,
+            minor: 3,
+        },
+    );
+    tree.file(
+        "etc/passwd",
+        b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"
+            .to_vec(),
+        0o644,
+    );
+    tree.file(
+        "etc/group",
+        b"root:x:0:\nnogroup:x:65534:\n".to_vec(),
+        0o644,
+    );
+    // The other applet links are made by `busybox --install -s` at boot
+    // (the arm64 busybox cannot run here to list them).
+    tree.file("bin/busybox", read(&guest.join("busybox"))?, 0o755);
+    tree.insert("bin/sh", Node::Symlink("/bin/busybox".into()));
+    tree.file("usr/bin/nohup", read(&guest.join("nohup"))?, 0o755);
+
+    let mut libraries = Vec::new();
+    needed_libraries(&guest.join("nohup"), &mut libraries)?;
+    for (name, exe) in binaries {
+        tree.file(&format!("tests/{name}"), read(exe)?, 0o755);
+        needed_libraries(exe, &mut libraries)?;
+    }
+    for library in &libraries {
+        let data = read(&Path::new(CROSS_LIBS).join(library))?;
+        tree.file(&format!("lib/{library}"), data, 0o755);
+    }
+    let names: Vec<&str> = binaries.iter().map(|(name, _)| name.as_str()).collect();
+    tree.file("init", init_script(&names, test_args).into_bytes(), 0o755);
+
+    let file = fs::File::create(path).map_err(|e| format!("create {}: {e}", path.display()))?;
+    let mut out = BufWriter::new(file);
+    tree.write_newc(&mut out)
+        .and_then(|()| out.flush())
+        .map_err(|e| format!("write {}: {e}", path.display()))
+}
+
+fn init_script(tests: &[&str], test_args: &[String]) -> String {
+    let args: Vec<String> = test_args.iter().map(|a| shell_quote(a)).collect();
+    let args = args.join(" ");
+    let programs = GUEST_PROGRAMS.join(" ");
+    let mut script = format!(
+        r#"#!/bin/sh
+# Written by `cargo xtask arm64-test`.
+/bin/busybox mount -t proc proc /proc
+/bin/busybox --install -s
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/root TMPDIR=/tmp RUST_BACKTRACE=1
+export PK_SPAWN_COUNT={GUEST_SPAWN_COUNT}
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mkdir -p /dev/pts /dev/shm
+mount -t devpts devpts /dev/pts
+mount -t tmpfs -o mode=1777 tmpfs /dev/shm
+mount -t tmpfs -o mode=1777 tmpfs /tmp
+mount -t cgroup2 -o nsdelegate cgroup2 /sys/fs/cgroup
+ip link set lo up 2>/dev/null
+echo "{GUEST} kernel $(uname -r) $(uname -m), $(nproc) cpus, $(free -m | awk '/Mem:/ {{print $2}}') MiB"
+echo "{GUEST} $(grep cgroup2 /proc/mounts), /proc/self/cgroup: $(cat /proc/self/cgroup)"
+for program in {programs}; do
+    command -v "$program" >/dev/null 2>&1 || echo "{MISSING}$program"
+done
+cd /tmp
+echo '{BEGIN}{SPAWNER_CHECK}@@'
+/tests/spawner --exact {SPAWNER_TEST} --nocapture </dev/null
+echo "{END}{SPAWNER_CHECK}:$?@@"
+"#
+    );
+    for test in tests {
+        // The spawner check ran above; the suite skips it so nothing counts twice.
+        let mut skip = String::new();
+        if *test == "spawner" {
+            skip.push_str(&format!(" --skip {SPAWNER_TEST}"));
+        }
+        for (suite, name, _) in NOT_RUN {
+            if suite == test {
+                skip.push_str(&format!(" --skip {name}"));
+            }
+        }
+        script.push_str(&format!(
+            "echo '{BEGIN}{test}@@'\n\
+             /tests/{test}{skip} {args} </dev/null\n\
+             echo \"{END}{test}:$?@@\"\n"
+        ));
+    }
+    script.push_str(&format!("echo '{DONE}'\npoweroff -f\n"));
+    script
+}
+
+/// The arm64 guest: the `virt` machine, TCG (`pauth-impdef`: pointer
+/// authentication stays on, with qemu's cheaper algorithm), 2 vCPUs, 2 GiB,
+/// no network, the first serial port as console.
+fn qemu(kernel: &Path, initrd: &Path) -> Command {
+    let mut cmd = Command::new("qemu-system-aarch64");
+    cmd.args([
+        "-M",
+        "virt",
+        "-cpu",
+        "max,pauth-impdef=on",
+        "-accel",
+        "tcg",
+        "-m",
+        "2G",
+        "-smp",
+        "2",
+        "-nic",
+        "none",
+        "-nographic",
+        "-no-reboot",
+    ])
+    .arg("-kernel")
+    .arg(kernel)
+    .arg("-initrd")
+    .arg(initrd)
+    .args(["-append", KERNEL_CMDLINE]);
+    cmd
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(text: &str) -> Vec<String> {
+        text.lines().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn finds_the_spawner_line_inside_its_section() {
+        let console = lines(
+            "spawner in use: not this one\n\
+             @@vm-test:begin:spawner-in-use@@\n\
+             running 1 test\n\
+             spawner in use: clone3(CLONE_VM | CLONE_VFORK | CLONE_INTO_CGROUP)\n\
+             @@vm-test:end:spawner-in-use:0@@",
+        );
+        assert_eq!(
+            spawner_in_use(&console).as_deref(),
+            Some("clone3(CLONE_VM | CLONE_VFORK | CLONE_INTO_CGROUP)")
+        );
+        assert_eq!(spawner_in_use(&console[..1]), None);
+    }
+
+    #[test]
+    fn the_spawner_check_is_not_counted_twice() {
+        let script = init_script(&["verbs", "spawner"], &[]);
+        assert!(script.contains(&format!(
+            "/tests/spawner --exact {SPAWNER_TEST} --nocapture"
+        )));
+        assert!(script.contains(&format!("/tests/spawner --skip {SPAWNER_TEST}")));
+        assert!(script.contains("/tests/verbs  </dev/null"));
+        let script = init_script(&["streaming"], &[]);
+        assert!(script.contains(&format!("/tests/streaming --skip {}", NOT_RUN[0].1)));
+        assert!(script.ends_with("poweroff -f\n"));
+    }
+}
