@@ -300,6 +300,7 @@ async fn uid_and_gid_drop_works_under_the_cgroup_mechanism() {
 /// Runs inside a re-executed copy of this test binary (see below): starts
 /// `sleep 300`, prints its pid, then waits to be killed.
 #[test]
+#[ignore = "a role for a re-executed copy of this binary: its driver test runs it with --ignored"]
 fn pdeath_helper_process() {
     let Ok(mode) = std::env::var("PK_PDEATH_HELPER") else {
         return;
@@ -324,6 +325,7 @@ fn sleep_pid_of_killed_helper(mode: &str) -> u32 {
     use std::io::BufRead;
     let mut helper = std::process::Command::new(std::env::current_exe().unwrap())
         .args([
+            "--ignored",
             "--exact",
             "pdeath_helper_process",
             "--nocapture",
