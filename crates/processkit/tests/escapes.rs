@@ -105,12 +105,16 @@ async fn group_matrix(options: ProcessGroupOptions) {
 }
 
 #[tokio::test]
-async fn dropping_a_cgroup_group_kills_every_escapee() {
-    if Mechanism::current() != Mechanism::CgroupV2 {
-        eprintln!("skipped: cgroup v2 is not available here");
-        return;
-    }
-    group_matrix(ProcessGroupOptions::default().mechanism(Mechanism::CgroupV2)).await;
+async fn dropping_a_whole_tree_group_kills_every_escapee() {
+    // The strongest mechanism this host offers: cgroup v2 where a cgroup can
+    // be created, the subreaper helper where none can (a non-root user, a
+    // read-only cgroupfs). Either way every escapee dies.
+    let report = processkit::preflight();
+    assert!(
+        report.host_mechanism.contains_setsid(),
+        "this Linux host offers no whole-tree mechanism: {report}"
+    );
+    group_matrix(ProcessGroupOptions::default().mechanism(report.host_mechanism)).await;
 }
 
 #[tokio::test]
