@@ -527,9 +527,8 @@ impl SrContainer {
     }
 
     pub(crate) fn kill_all(&self) -> io::Result<()> {
-        for h in self.helpers() {
-            h.kill_tree();
-        }
+        let roots: Vec<u32> = self.helpers().iter().map(|h| h.pid).collect();
+        tree::kill_many(&roots);
         self.raw.signal_all(libc::SIGKILL)
     }
 

@@ -151,7 +151,16 @@ pub(crate) fn suspend(root: u32) {
 /// Kills the whole tree below `root`: stop everything first, so nothing
 /// forks while the walk runs, then SIGKILL each process through its pidfd.
 pub(crate) fn kill(root: u32) {
-    for fd in stop_all(root).values() {
+    kill_many(&[root]);
+}
+
+/// Kills the trees below every root as one: every tree is stopped before
+/// any process dies, so no process sees another tree's death first (the
+/// last stage of a pipeline reading end-of-file when the first stage goes)
+/// and exits on its own instead of being killed.
+pub(crate) fn kill_many(roots: &[u32]) {
+    let stopped: Vec<HashMap<u32, OwnedFd>> = roots.iter().map(|r| stop_all(*r)).collect();
+    for fd in stopped.iter().flat_map(|held| held.values()) {
         send(fd, libc::SIGKILL);
     }
 }
