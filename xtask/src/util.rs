@@ -71,6 +71,18 @@ pub fn versions_key(packages: &[&str]) -> String {
         .join("+")
 }
 
+/// A short, stable stand-in for a long cache key (64-bit FNV-1a, in hex):
+/// for caches whose paths must stay short, such as the Wine lane's, whose
+/// test binaries Windows programs start again by full path (`MAX_PATH`).
+pub fn short_key(key: &str) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in key.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+}
+
 /// The root of the lanes' caches: `$HOME/.cache/processkit` (or
 /// `$XDG_CACHE_HOME/processkit`). It lives outside the checkout, so a fresh
 /// clone (as in CI) still finds the toolchains, kernels and builds that an

@@ -8,8 +8,10 @@
 //! * Wine 8 has no `bcryptprimitives.dll`, whose `ProcessPrng` every Rust
 //!   program for Windows imports, so the lane builds a small stand-in DLL with
 //!   MinGW (source below) and puts it in the prefix's `system32`.
-//! * Everything lives in `$HOME/.cache/processkit/wine-<versions of the
-//!   toolchain, MinGW and Wine packages>`: the build (with the std that
+//! * Everything lives in `$HOME/.cache/processkit/wine-<hash of the versions
+//!   of the toolchain, MinGW and Wine packages>` (the versions themselves are
+//!   in its `KEY` file; a hash keeps the test binaries' paths under Windows'
+//!   260-character `MAX_PATH`): the build (with the std that
 //!   `-Zbuild-std` compiled), the shim (`shim/`) and a Wine prefix of its own
 //!   (`prefix/`), created on the first run. A fresh checkout reuses them.
 //! * Doctests are skipped by default (`--tests`): they do build and run under
@@ -31,7 +33,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::cross::{TOOLCHAIN_PACKAGES, debian_cargo};
-use crate::util::{apt_install, bound_build_dir, keyed_cache, run_checked, versions_key};
+use crate::util::{
+    apt_install, bound_build_dir, keyed_cache, run_checked, short_key, versions_key,
+};
 
 const TARGET: &str = "x86_64-pc-windows-gnu";
 /// MinGW-w64 (linker and shim compiler) and Wine with its `wine`/`wineserver`
@@ -83,7 +87,11 @@ pub fn run(args: &[String]) -> Result<(), String> {
     packages.extend(WINE_PACKAGES);
     apt_install(&packages)?;
 
-    let dir = keyed_cache("wine", &versions_key(&packages))?;
+    // The key is hashed: the test binaries start copies of themselves by
+    // full path, which Windows caps at MAX_PATH (260 characters).
+    let key = versions_key(&packages);
+    let dir = keyed_cache("wine", &short_key(&key))?;
+    let _ = std::fs::write(dir.join("KEY"), format!("{key}\n"));
     bound_build_dir(&dir.join(TARGET), BUILD_DIR_LIMIT);
     let shim = build_shim(&dir.join("shim"))?;
     let prefix = dir.join("prefix");
