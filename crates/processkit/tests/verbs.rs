@@ -358,9 +358,19 @@ async fn a_relative_program_path_is_resolved_from_the_childs_working_directory()
     let sub = dir.path().join("tools");
     std::fs::create_dir(&sub).unwrap();
     let script = sub.join("hello.sh");
-    std::fs::write(&script, "#!/bin/sh\necho from-tools\n").unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // Written by another process: a file this test process had open for
+    // writing could be inherited by a child that another test forks at that
+    // moment, and executing it would then fail with ETXTBSY.
+    let wrote = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "printf '#!/bin/sh\\necho from-tools\\n' > \"$1\" && chmod 755 \"$1\"",
+            "sh",
+        ])
+        .arg(&script)
+        .status()
+        .unwrap();
+    assert!(wrote.success());
     let out = Command::new("./hello.sh")
         .current_dir(&sub)
         .run()
