@@ -40,7 +40,7 @@ use std::fs;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::cross::{TOOLCHAIN_PACKAGES, debian_cargo};
 use crate::util::{
@@ -115,14 +115,10 @@ const USAGE: &str = "usage: cargo xtask arm64-test [--timeout SECS] [TEST_TARGET
     Cross-builds processkit's integration test targets (default: verbs escapes groups spawner\n\
     streaming guardian) for aarch64-unknown-linux-gnu and runs them in qemu-system-aarch64.";
 
-struct Options {
-    tests: Vec<String>,
-    test_args: Vec<String>,
-    timeout: Duration,
-}
-
 pub fn run(args: &[String]) -> Result<(), String> {
-    let Some(options) = parse_args(args)? else {
+    let Some(options) =
+        crate::vm::parse_lane_args(args, USAGE, DEFAULT_TESTS, DEFAULT_TIMEOUT_SECS)?
+    else {
         println!("{USAGE}");
         return Ok(());
     };
@@ -204,45 +200,6 @@ pub fn run(args: &[String]) -> Result<(), String> {
     } else {
         Err(problems.join("; "))
     }
-}
-
-fn parse_args(args: &[String]) -> Result<Option<Options>, String> {
-    let mut options = Options {
-        tests: Vec::new(),
-        test_args: Vec::new(),
-        timeout: Duration::from_secs(DEFAULT_TIMEOUT_SECS),
-    };
-    let mut iter = args.iter();
-    while let Some(arg) = iter.next() {
-        let secs = match arg.as_str() {
-            "-h" | "--help" => return Ok(None),
-            "--" => {
-                options.test_args = iter.by_ref().cloned().collect();
-                None
-            }
-            "--timeout" => Some(
-                iter.next()
-                    .ok_or("--timeout needs a number of seconds")?
-                    .clone(),
-            ),
-            _ if arg.starts_with("--timeout=") => Some(arg["--timeout=".len()..].to_string()),
-            _ if arg.starts_with('-') => return Err(format!("unknown option {arg}\n{USAGE}")),
-            _ => {
-                options.tests.push(arg.clone());
-                None
-            }
-        };
-        if let Some(secs) = secs {
-            let secs: u64 = secs
-                .parse()
-                .map_err(|_| format!("bad --timeout value {secs:?}"))?;
-            options.timeout = Duration::from_secs(secs);
-        }
-    }
-    if options.tests.is_empty() {
-        options.tests = DEFAULT_TESTS.iter().map(|s| s.to_string()).collect();
-    }
-    Ok(Some(options))
 }
 
 /// The spawner named by the spawner test's output on the console.

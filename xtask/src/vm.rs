@@ -55,14 +55,15 @@ const USAGE: &str = "usage: cargo xtask vm-test [--timeout SECS] [TEST_TARGET...
     Runs processkit's integration test targets (default: vm_limits) with --features limits\n\
     inside a pure cgroup v2 qemu guest; the guest sets PROCESSKIT_VM=1.";
 
-struct Options {
-    tests: Vec<String>,
-    test_args: Vec<String>,
-    timeout: Duration,
+/// What a VM lane was asked to run.
+pub(crate) struct Options {
+    pub(crate) tests: Vec<String>,
+    pub(crate) test_args: Vec<String>,
+    pub(crate) timeout: Duration,
 }
 
 pub fn run(args: &[String]) -> Result<(), String> {
-    let Some(options) = parse_args(args)? else {
+    let Some(options) = parse_lane_args(args, USAGE, DEFAULT_TESTS, DEFAULT_TIMEOUT_SECS)? else {
         println!("{USAGE}");
         return Ok(());
     };
@@ -117,11 +118,18 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
 }
 
-fn parse_args(args: &[String]) -> Result<Option<Options>, String> {
+/// Parses a VM lane's arguments (`[TEST...] [--timeout SECS] [-- ARGS]`);
+/// `None` for `--help`. Shared by every lane that boots test binaries.
+pub(crate) fn parse_lane_args(
+    args: &[String],
+    usage: &str,
+    default_tests: &[&str],
+    default_timeout_secs: u64,
+) -> Result<Option<Options>, String> {
     let mut options = Options {
         tests: Vec::new(),
         test_args: Vec::new(),
-        timeout: Duration::from_secs(DEFAULT_TIMEOUT_SECS),
+        timeout: Duration::from_secs(default_timeout_secs),
     };
     let mut iter = args.iter();
     while let Some(arg) = iter.next() {
@@ -137,7 +145,7 @@ fn parse_args(args: &[String]) -> Result<Option<Options>, String> {
                     .as_str(),
             ),
             _ if arg.starts_with("--timeout=") => Some(&arg["--timeout=".len()..]),
-            _ if arg.starts_with('-') => return Err(format!("unknown option {arg}\n{USAGE}")),
+            _ if arg.starts_with('-') => return Err(format!("unknown option {arg}\n{usage}")),
             _ => {
                 options.tests.push(arg.clone());
                 None
@@ -151,7 +159,7 @@ fn parse_args(args: &[String]) -> Result<Option<Options>, String> {
         }
     }
     if options.tests.is_empty() {
-        options.tests = DEFAULT_TESTS.iter().map(|s| s.to_string()).collect();
+        options.tests = default_tests.iter().map(|s| s.to_string()).collect();
     }
     Ok(Some(options))
 }
