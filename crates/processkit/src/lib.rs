@@ -56,10 +56,8 @@ mod batch;
 mod cli;
 mod command;
 mod containers;
-mod error;
 mod group;
 mod guarantee;
-mod knobs;
 mod mechanism;
 mod output;
 mod pipeline;
@@ -80,14 +78,15 @@ mod terminal;
 pub mod testing;
 mod trace;
 
+// The bottom floor's own modules, under the names the layers above use.
+use sys::{error, knobs};
+
 pub use batch::{output_all, wait_all, wait_any};
 pub use cli::CliClient;
 pub use command::Command;
 pub use containers::{ContainerInfo, OwnerState, containers, sweep_containers};
-pub use error::{Error, Result};
 pub use group::{ProcessGroup, ProcessGroupOptions, ShutdownReport};
 pub use guarantee::{Guarantee, disable_guardian, guarantee};
-pub use knobs::{IoPriority, Resource};
 pub use mechanism::{Mechanism, Preflight, preflight};
 pub use output::{CaptureLimit, Destination, Keep};
 pub use pipeline::Pipeline;
@@ -105,6 +104,8 @@ pub use signal::Signal;
 pub use stats::{GroupStats, Profile};
 pub use stdin::Stdin;
 pub use supervisor::{RestartPolicy, StopReason, SupervisionOutcome, Supervisor};
+pub use sys::error::{Error, Result};
+pub use sys::knobs::{IoPriority, Resource};
 #[cfg(feature = "pty")]
 pub use terminal::{Terminal, strip_escapes};
 #[cfg(feature = "mock")]

@@ -68,7 +68,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::Guarantee;
+use crate::sys::guarantee::Guarantee;
 use crate::sys::reaper;
 
 /// Setting this variable (to anything but `0` or an empty string) keeps the
@@ -240,7 +240,7 @@ pub(crate) fn register_cgroup(dir: &Path) {
         return;
     }
     let Some(line) = cgroup_line(dir) else {
-        crate::trace::guardian_unavailable(&format!(
+        crate::sys::trace::guardian_unavailable(&format!(
             "cgroup {} cannot be registered with the guardian (not an absolute path, or it holds a \
              newline or ends in white space); only destructors tear it down",
             dir.display()
@@ -343,7 +343,7 @@ pub(crate) fn disable() -> bool {
     match st.phase {
         Phase::Idle => {
             let reason = "the guardian is disabled by processkit::disable_guardian()".to_owned();
-            crate::trace::guardian_unavailable(&reason);
+            crate::sys::trace::guardian_unavailable(&reason);
             st.phase = Phase::Off(reason);
             st.cgroups.clear();
             st.pgroups.clear();
@@ -371,7 +371,7 @@ pub(crate) fn guarantee() -> Guarantee {
                 "the guardian (pid {}) has exited; a new one starts with the next container",
                 g.proc.pid
             );
-            crate::trace::guardian_unavailable(&reason);
+            crate::sys::trace::guardian_unavailable(&reason);
             st.phase = Phase::Lost(reason.clone());
             Guarantee::DropOnly { reason }
         }
@@ -393,7 +393,7 @@ fn settle_opt_out(st: &mut State) {
         return;
     }
     let reason = format!("the guardian is disabled by the {OPT_OUT_VAR} environment variable");
-    crate::trace::guardian_unavailable(&reason);
+    crate::sys::trace::guardian_unavailable(&reason);
     st.phase = Phase::Off(reason);
     st.cgroups.clear();
     st.pgroups.clear();
@@ -466,7 +466,7 @@ fn start(st: &mut State) {
         };
         let reason =
             format!("the guardian was started {MAX_STARTS} times and did not stay up{why}");
-        crate::trace::guardian_unavailable(&reason);
+        crate::sys::trace::guardian_unavailable(&reason);
         st.phase = Phase::Off(reason);
         return;
     }
@@ -484,16 +484,16 @@ fn start(st: &mut State) {
                     g.proc.pid
                 );
                 retire(g);
-                crate::trace::guardian_unavailable(&reason);
+                crate::sys::trace::guardian_unavailable(&reason);
                 st.phase = Phase::Lost(reason);
                 return;
             }
-            crate::trace::guardian_started(g.proc.pid);
+            crate::sys::trace::guardian_started(g.proc.pid);
             st.phase = Phase::Running(g);
         }
         Err(reason) => {
             let reason = format!("the guardian could not be started: {reason}");
-            crate::trace::guardian_unavailable(&reason);
+            crate::sys::trace::guardian_unavailable(&reason);
             st.phase = Phase::Lost(reason);
         }
     }
@@ -639,7 +639,7 @@ fn spawn_shell(stdin: OwnedFd) -> io::Result<Proc> {
     if !forced_std {
         let args = guardian_args();
         let req = SpawnRequest {
-            knobs: &crate::knobs::NO_KNOBS,
+            knobs: &crate::sys::knobs::NO_KNOBS,
             display_name: ARGV_TAG,
             program: std::ffi::OsStr::new(SHELL),
             args: &args,
