@@ -392,3 +392,27 @@ mod tests {
         assert_eq!(stderr_tail("", 5), "");
     }
 }
+
+/// What [`ProcessGroup::shutdown`](crate::ProcessGroup::shutdown) did.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> processkit::Result<()> {
+/// let group = processkit::ProcessGroup::new()?;
+/// let report = group.shutdown().await?;
+/// assert_eq!((report.signalled, report.killed), (0, 0));
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct ShutdownReport {
+    /// Processes alive when the polite signal (SIGTERM) went out (0 on
+    /// Windows, which has none).
+    pub signalled: usize,
+    /// Processes still alive after the grace period, which SIGKILL (or the
+    /// job termination) took down.
+    pub killed: usize,
+    /// From the start of the shutdown until the group was empty.
+    pub duration: Duration,
+}
