@@ -774,7 +774,18 @@ impl RunningProcess {
         Ok(self.stdout_lines())
     }
 
+    /// The next stdout line. Every line delivered uses up a unit of tokio's
+    /// cooperative budget, so a consumer of a fast child's lines gives the
+    /// other tasks on its thread a turn (and sees a runtime shutdown) every
+    /// so often, even while all the lines come out of the buffer.
     fn poll_next_line(&mut self, cx: &mut Context<'_>) -> Poll<Option<String>> {
+        let coop = std::task::ready!(tokio::task::coop::poll_proceed(cx));
+        let line = std::task::ready!(self.poll_next_line_inner(cx));
+        coop.made_progress();
+        Poll::Ready(line)
+    }
+
+    fn poll_next_line_inner(&mut self, cx: &mut Context<'_>) -> Poll<Option<String>> {
         // A line already in the buffer needs no exit check, reactor round
         // trip or syscall (the exit, deadline and token are polled again as
         // soon as the buffer runs dry). A requested cancellation or an
