@@ -32,6 +32,7 @@ const SUITES: &[&str] = &[
     "guardian",
     "subreaper",
     "pty",
+    "run_leftovers",
 ];
 
 /// The unprivileged user and group.

@@ -109,8 +109,15 @@ fn a_runtime_with_fast_streams_shuts_down() {
     let t = Instant::now();
     drop(rt);
     let took = t.elapsed();
-    assert!(took < Duration::from_secs(20), "dropping the runtime took {took:?}");
+    assert!(
+        took < Duration::from_secs(20),
+        "dropping the runtime took {took:?}"
+    );
     let pids: Vec<u32> = pids.into_iter().flatten().collect();
     assert_eq!(pids.len(), 10);
-    common::assert_all_gone(&pids, Duration::from_secs(10), "yes after the runtime dropped");
+    common::assert_all_gone(
+        &pids,
+        Duration::from_secs(10),
+        "yes after the runtime dropped",
+    );
 }
