@@ -30,6 +30,7 @@ const SUITES: &[&str] = &[
     "streaming",
     "pipelines",
     "guardian",
+    "faults",
     "subreaper",
     "pty",
 ];
