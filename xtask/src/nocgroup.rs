@@ -33,6 +33,7 @@ const SUITES: &[&str] = &[
     "faults",
     "subreaper",
     "pty",
+    "live_children",
 ];
 
 /// The unprivileged user and group.
