@@ -30,9 +30,11 @@ const SUITES: &[&str] = &[
     "streaming",
     "pipelines",
     "guardian",
+    "faults",
     "subreaper",
     "pty",
     "run_leftovers",
+    "live_children",
 ];
 
 /// The unprivileged user and group.
