@@ -6,6 +6,7 @@ pub(crate) mod pgroup;
 pub(crate) mod pipe;
 pub(crate) mod prep;
 pub(crate) mod pty;
+pub(crate) mod shortage;
 pub(crate) mod spawn_std;
 pub(crate) mod stats;
 #[cfg(any(not(target_os = "linux"), test))]
@@ -47,7 +48,7 @@ pub(crate) fn host_mechanism() -> (Mechanism, Option<String>) {
         match cgroup::host() {
             Ok(_) => (Mechanism::CgroupV2, None),
             Err(reason) => match subreaper::available() {
-                Ok(()) => (Mechanism::Subreaper, Some(reason.to_owned())),
+                Ok(()) => (Mechanism::Subreaper, Some(reason.into_owned())),
                 Err(why) => (
                     Mechanism::ProcessGroup,
                     Some(format!("{reason}; no subreaper helper either: {why}")),
@@ -173,7 +174,7 @@ impl Container {
                 #[cfg(target_os = "linux")]
                 match cgroup::host() {
                     Ok(host) => return Self::cgroup(host, one_shot),
-                    Err(reason) => report_fallback(reason),
+                    Err(reason) => report_fallback(&reason),
                 }
                 #[cfg(target_os = "linux")]
                 if subreaper::available().is_ok() {
@@ -215,6 +216,9 @@ impl Container {
 
     /// Starts one child inside this container.
     pub(crate) fn spawn(&self, mut req: SpawnRequest<'_>) -> Result<Spawned, Error> {
+        // A guardian that exited, was stopped or stopped reading is
+        // replaced before the child starts (a look that never waits).
+        guardian::ensure_started();
         let plan = prep::plan(&req)?;
         let name = req.display_name;
         let mut stdio = Stdio::default();
