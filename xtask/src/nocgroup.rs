@@ -33,6 +33,7 @@ const SUITES: &[&str] = &[
     "faults",
     "subreaper",
     "pty",
+    "run_leftovers",
     "live_children",
 ];
 
