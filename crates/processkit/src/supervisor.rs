@@ -653,9 +653,9 @@ impl Link {
             return tokio::select! {
                 biased;
                 _ = also.cancelled() => Err(Error::Cancelled { program: self.cmd.name().to_owned() }),
-                r = crate::retry::sleep_unless_cancelled(&self.cmd, delay) => r,
+                r = crate::retry::drive::sleep_unless_cancelled(&self.cmd, delay) => r,
             };
         }
-        crate::retry::sleep_unless_cancelled(&self.cmd, delay).await
+        crate::retry::drive::sleep_unless_cancelled(&self.cmd, delay).await
     }
 }

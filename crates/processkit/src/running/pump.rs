@@ -14,8 +14,7 @@
 use std::io;
 use std::task::{Context, Poll};
 
-use crate::command::LineHandler;
-use crate::output::{CaptureLimit, Keep, TeeWriter};
+use crate::output::{CaptureLimit, Keep, LineHandler, TeeWriter};
 use crate::sys::ReadPipe;
 use crate::sys::io::poll_read_vec;
 
