@@ -104,7 +104,7 @@ pub use signal::Signal;
 #[cfg_attr(docsrs, doc(cfg(feature = "stats")))]
 pub use stats::{GroupStats, Profile};
 pub use stdin::Stdin;
-pub use supervisor::{RestartPolicy, StopReason, SupervisionOutcome, Supervisor};
+pub use supervisor::{RestartPolicy, StopReason, SupervisionOutcome, Supervisor, SupervisorStop};
 #[cfg(feature = "pty")]
 pub use terminal::{Terminal, strip_escapes};
 #[cfg(feature = "mock")]
