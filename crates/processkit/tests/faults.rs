@@ -155,7 +155,18 @@ fn start_host(role: &str, env: &[(&str, &str)]) -> Host {
         .prefix("pk-faults-")
         .tempdir()
         .expect("scratch dir");
-    let mut cmd = std::process::Command::new(std::env::current_exe().expect("test binary"));
+    let exe = std::env::current_exe().expect("test binary");
+    let as_user = env.iter().any(|(k, _)| *k == "PROCESSKIT_FAULTS_AS_USER");
+    let mut cmd = if as_user {
+        // The scratch directory must be the user's.
+        std::os::unix::fs::chown(dir.path(), Some(65534), Some(65534)).expect("chown");
+        let mut c = std::process::Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(exe);
+        c
+    } else {
+        std::process::Command::new(exe)
+    };
     cmd.args([
         "--ignored",
         "--exact",
@@ -371,6 +382,88 @@ fn teardown_without_free_fds_leaves_no_leaf() {
     }
     host.say("done");
     assert!(host.child.wait().expect("wait").success());
+}
+
+/// Bad paths say what is wrong with them instead of "not found; check the
+/// name and PATH".
+#[tokio::test]
+async fn bad_paths_say_what_actually_happened() {
+    use processkit::Error;
+    let dir = tempfile::Builder::new()
+        .prefix("pk-faults-")
+        .tempdir()
+        .expect("scratch dir");
+
+    // A file where a directory is needed.
+    let err = Command::new("/bin/true/").run().await.unwrap_err();
+    assert!(matches!(err, Error::Spawn { .. }), "/bin/true/: {err:?}");
+    let text = err.to_string();
+    assert!(
+        text.contains("/bin/true/") && text.contains("not a directory"),
+        "{text}"
+    );
+    assert!(!text.contains("check the name and PATH"), "{text}");
+
+    // A path longer than the kernel takes.
+    let long = format!("/{}", "a/".repeat(2500));
+    let long = long.trim_end_matches('/').to_owned();
+    assert!(long.len() >= 5000);
+    let err = Command::new(&long).run().await.unwrap_err();
+    assert!(matches!(err, Error::Spawn { .. }), "a long path: {err:?}");
+    let text = err.to_string();
+    assert!(text.contains("File name too long"), "{text}");
+    assert!(!text.contains("check the name and PATH"), "{text}");
+
+    // A script whose interpreter is missing: execve says ENOENT for a file
+    // that exists.
+    let script = dir.path().join("needs-an-interpreter");
+    std::fs::write(&script, "#!/nonexistent/interpreter -x\necho hi\n").expect("write");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let err = Command::new(&script).run().await.unwrap_err();
+    assert!(matches!(err, Error::Spawn { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.contains("needs-an-interpreter") && text.contains("/nonexistent/interpreter"),
+        "{text}"
+    );
+    assert!(!text.contains("check the name and PATH"), "{text}");
+
+    // A missing program is still `NotFound`.
+    let missing = dir.path().join("no-such-program");
+    let err = Command::new(&missing).run().await.unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
+}
+
+/// A refused `clone` (the process limit reached: `EAGAIN`) is a spawn
+/// error naming the program and the limit, not an I/O error "while
+/// preparing the spawn". The host runs as an unprivileged user (the root
+/// user is exempt from `RLIMIT_NPROC`) and sets the limit itself.
+#[test]
+fn a_refused_clone_is_a_spawn_error() {
+    let mut host = start_host_as_user("nproc", &[]);
+    let variant = host.expect("variant");
+    let text = host.expect("error");
+    assert_eq!(variant, "Spawn", "{text}");
+    assert!(text.contains("`true`"), "{text}");
+    assert!(
+        text.contains("Resource temporarily unavailable") && text.contains("RLIMIT_NPROC"),
+        "{text}"
+    );
+    assert!(host.child.wait().expect("wait").success());
+}
+
+/// [`start_host`], as an unprivileged user when this process is root.
+fn start_host_as_user(role: &str, env: &[(&str, &str)]) -> Host {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return start_host(role, env);
+    }
+    let mut wrapped = vec![("PROCESSKIT_FAULTS_AS_USER", "1")];
+    wrapped.extend_from_slice(env);
+    start_host(role, &wrapped)
 }
 
 // ---------------------------------------------------------- host side ---
@@ -607,6 +700,35 @@ async fn host_main(role: &str, dir: &Path) {
             report("tree", join(&more));
             let _ = read_command();
             drop((first, second, group));
+        }
+        "nproc" => {
+            let limit = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: libc::RLIM_INFINITY,
+            };
+            // SAFETY: setrlimit with a valid pointer to an rlimit struct.
+            let mut old = limit;
+            unsafe {
+                assert_eq!(libc::getrlimit(libc::RLIMIT_NPROC, &mut old), 0);
+                let low = libc::rlimit {
+                    rlim_cur: 0,
+                    rlim_max: old.rlim_max,
+                };
+                assert_eq!(libc::setrlimit(libc::RLIMIT_NPROC, &low), 0);
+            }
+            let err = Command::new("true").run().await.unwrap_err();
+            // SAFETY: as above.
+            unsafe {
+                libc::setrlimit(libc::RLIMIT_NPROC, &old);
+            }
+            let variant = format!("{err:?}");
+            let variant = variant
+                .split([' ', '{', '('])
+                .next()
+                .unwrap_or("")
+                .to_owned();
+            report("variant", variant);
+            report("error", err);
         }
         "teardown-emfile" => {
             let group = ProcessGroup::new().expect("group");

@@ -726,8 +726,12 @@ fn start(
     };
     let (helper_pid, helper_fd) = match crate::sys::linux::spawn::spawn(&setup) {
         Ok(r) => r,
+        // No process could be created (the process limit, no memory): a
+        // spawn error of this child, not an I/O error.
+        Err(crate::sys::linux::spawn::SpawnFailure::Parent(e)) => {
+            return Err(crate::sys::unix::creation_failure(name, e));
+        }
         Err(crate::sys::linux::spawn::SpawnFailure::Child(_, e))
-        | Err(crate::sys::linux::spawn::SpawnFailure::Parent(e))
         | Err(crate::sys::linux::spawn::SpawnFailure::CloneRefused(e)) => {
             return Err(io_err("starting the subreaper helper", e));
         }
