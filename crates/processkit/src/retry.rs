@@ -251,6 +251,7 @@ fn is_permanent(e: &Error) -> bool {
     matches!(
         e,
         Error::Cancelled { .. }
+            | Error::GroupShutDown { .. }
             | Error::NotFound { .. }
             | Error::InvalidInput { .. }
             | Error::OutputNotCaptured { .. }
