@@ -81,7 +81,7 @@ pub struct Command {
     pub(crate) strip_escapes: bool,
     /// A supervisor's graceful stop: when it fires, the run's tree gets the
     /// requested signal, then `SIGKILL` after the grace period.
-    pub(crate) graceful_stop: Option<crate::supervisor::StopRx>,
+    pub(crate) graceful_stop: Option<crate::signal::StopRx>,
 }
 
 impl Command {

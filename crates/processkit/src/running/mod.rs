@@ -13,6 +13,7 @@ mod proc;
 mod process;
 pub(crate) mod pump;
 mod stdin;
+mod stop;
 
 pub(crate) use proc::{Owner, Proc};
 pub use process::RunningProcess;

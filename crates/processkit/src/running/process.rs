@@ -16,6 +16,7 @@ use tokio::time::Sleep;
 use super::proc::{Owner, Proc, kill_signal};
 use super::pump::{Activity, Pump};
 use super::stdin::StdinWriter;
+use super::stop::{Stop, watchdog};
 use crate::error::{Error, Result};
 use crate::output::CaptureLimit;
 use crate::result::ExitStatus;
@@ -83,8 +84,7 @@ pub struct RunningProcess {
     stdin: Option<StdinWriter>,
     feeder: Option<tokio::task::JoinHandle<()>>,
     /// A supervisor's graceful stop, until it fires.
-    graceful_stop:
-        Option<Pin<Box<dyn Future<Output = Option<crate::supervisor::StopRequest>> + Send>>>,
+    graceful_stop: Option<Pin<Box<dyn Future<Output = Option<crate::signal::StopRequest>> + Send>>>,
     /// Kills the tree at the deadline or on cancellation even while nobody
     /// polls the handle (a server started with a safety deadline).
     watchdog: Option<tokio::task::JoinHandle<()>>,
@@ -112,40 +112,6 @@ pub struct RunningProcess {
     /// The child's terminal (a `pty` run).
     #[cfg_attr(not(feature = "pty"), allow(dead_code))]
     terminal: Option<std::sync::Arc<sys::PtyMaster>>,
-}
-
-/// How a deadline stops a process tree: at once, or with a polite signal
-/// first and `SIGKILL` after a grace period. Shared by the handle and its
-/// watchdog task, so the polite signal goes out once whoever notices first.
-pub(crate) struct Stop {
-    grace: Option<Duration>,
-    signal: i32,
-    /// 0: running; 1: the polite signal was sent; 2: killed.
-    state: std::sync::atomic::AtomicU8,
-}
-
-impl Stop {
-    fn new(cmd: &crate::Command) -> Stop {
-        let signal = cmd
-            .stop_signal
-            .to_raw(cmd.name())
-            .unwrap_or_else(|_| kill_signal());
-        Stop {
-            grace: cmd.grace.filter(|_| signal != kill_signal()),
-            signal,
-            state: std::sync::atomic::AtomicU8::new(0),
-        }
-    }
-
-    /// Claims the right to send the polite signal (once per run).
-    fn claim_signal(&self) -> bool {
-        use std::sync::atomic::Ordering::SeqCst;
-        self.state.compare_exchange(0, 1, SeqCst, SeqCst).is_ok()
-    }
-
-    fn mark_killed(&self) {
-        self.state.store(2, std::sync::atomic::Ordering::SeqCst);
-    }
 }
 
 impl std::fmt::Debug for RunningProcess {
@@ -369,7 +335,7 @@ impl RunningProcess {
     /// A supervisor's graceful stop: the requested signal to the tree now,
     /// `SIGKILL` after the grace period (at once when the signal cannot be
     /// sent here, or is `SIGKILL` itself).
-    fn stop_gracefully(&mut self, request: crate::supervisor::StopRequest) {
+    fn stop_gracefully(&mut self, request: crate::signal::StopRequest) {
         let polite = request
             .signal
             .to_raw(&self.program)
@@ -717,78 +683,6 @@ impl RunningProcess {
             .signal_tree(sig)
             .map_err(|e| Error::io(&self.program, "sending a signal", e))
     }
-}
-
-/// A task that stops a real process's own tree when its deadline or
-/// inactivity deadline passes (politely first, when a grace period is set)
-/// or its token is cancelled. The handle's own polling notices the same
-/// events and records them; this only makes sure the stop does not wait for
-/// a poll.
-fn watchdog(
-    proc_: &Proc,
-    cmd: &crate::Command,
-    stop: &std::sync::Arc<Stop>,
-    activity: Option<std::sync::Arc<Activity>>,
-) -> Option<tokio::task::JoinHandle<()>> {
-    let Proc::Real { member, .. } = proc_ else {
-        return None;
-    };
-    #[cfg(feature = "cancellation")]
-    let token = cmd.cancel.clone();
-    #[cfg(not(feature = "cancellation"))]
-    let token: Option<()> = None;
-    if cmd.timeout.is_none() && token.is_none() && activity.is_none() {
-        return None;
-    }
-    let member = member.clone();
-    let timeout = cmd.timeout;
-    let idle = cmd.idle_timeout;
-    let stop = stop.clone();
-    Some(tokio::spawn(async move {
-        let deadline = async {
-            match timeout {
-                Some(t) => tokio::time::sleep(t).await,
-                None => std::future::pending().await,
-            }
-        };
-        let inactive = async {
-            match (idle, activity) {
-                (Some(idle), Some(activity)) => loop {
-                    let seen = activity.last();
-                    tokio::time::sleep_until(activity.due(idle)).await;
-                    if activity.last() == seen {
-                        break;
-                    }
-                },
-                _ => std::future::pending().await,
-            }
-        };
-        #[cfg(feature = "cancellation")]
-        let cancelled = async {
-            match token {
-                Some(t) => t.cancelled_owned().await,
-                None => std::future::pending().await,
-            }
-        };
-        #[cfg(not(feature = "cancellation"))]
-        let cancelled = {
-            let _ = token;
-            std::future::pending::<()>()
-        };
-        let polite = tokio::select! {
-            _ = deadline => true,
-            _ = inactive => true,
-            _ = cancelled => false,
-        };
-        if polite && let Some(grace) = stop.grace {
-            if stop.claim_signal() {
-                let _ = member.signal_tree(stop.signal);
-            }
-            tokio::time::sleep(grace).await;
-        }
-        stop.mark_killed();
-        let _ = member.kill_tree();
-    }))
 }
 
 fn lossy(bytes: Vec<u8>) -> String {
