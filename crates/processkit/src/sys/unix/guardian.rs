@@ -54,8 +54,9 @@
 //! while the host lives, is stopped (SIGSTOP: the stop is seen through
 //! `waitid(WSTOPPED)`), or stops reading (what the host sent has stayed
 //! unread for [`SEND_PATIENCE`]), which is noticed on the next container,
-//! registration or [`guarantee`] call, it is SIGKILLed, reaped, and a new
-//! one is started with the whole registry replayed. Nothing here ever waits
+//! registration or [`guarantee`] call, or by the reaper thread, which looks
+//! at a running guardian about twice a second, it is SIGKILLed, reaped, and
+//! a new one is started with the whole registry replayed. Nothing here ever waits
 //! for the guardian: sends are non-blocking, and what does not fit in the
 //! socket waits in the host until the next call. The socket is closed only
 //! after the old guardian is dead, so it can never mistake that for the
@@ -218,6 +219,8 @@ struct State {
     pending: Vec<u8>,
     /// Since when `pending` has been waiting.
     pending_since: Option<Instant>,
+    /// The reaper thread looks at the guardian periodically.
+    watched: bool,
 }
 
 static STATE: Mutex<State> = Mutex::new(State {
@@ -229,6 +232,7 @@ static STATE: Mutex<State> = Mutex::new(State {
     refused: 0,
     pending: Vec::new(),
     pending_since: None,
+    watched: false,
 });
 
 fn state() -> MutexGuard<'static, State> {
@@ -281,6 +285,31 @@ fn check_running(st: &mut State) {
         st.pending.clear();
         st.pending_since = None;
     }
+}
+
+/// Has the reaper look at the guardian about twice a second (a few
+/// non-blocking syscalls), so one that was stopped or stopped reading is
+/// replaced even while this process starts nothing. Never waits for the
+/// registry: a look that finds it busy is skipped.
+fn watch() {
+    reaper::submit(reaper::Task::Watch(Box::new(|| {
+        let mut st = match STATE.try_lock() {
+            Ok(st) => st,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return false,
+        };
+        match st.phase {
+            Phase::Running(_) => {
+                check_running(&mut st);
+                if matches!(st.phase, Phase::Lost(_)) {
+                    start(&mut st);
+                }
+                false
+            }
+            Phase::Off(_) => true,
+            Phase::Idle | Phase::Lost(_) => false,
+        }
+    })));
 }
 
 /// Sends as much of `st.pending` as the running guardian's socket takes
@@ -589,6 +618,10 @@ fn start(st: &mut State) {
             }
             crate::sys::trace::guardian_started(g.proc.pid);
             st.phase = Phase::Running(g);
+            if !st.watched {
+                st.watched = true;
+                watch();
+            }
         }
         Err((reason, shortage)) => {
             let (count, bound) = if shortage {
