@@ -352,8 +352,9 @@ fn stopped_guardian_scenario(env: &[(&str, &str)], starts: usize) {
     let mut cleanup = Cleanup(tree.clone());
     cleanup.0.push(old);
     signal(old.pid, "-STOP");
+    // Stopped, or (the reaper's look came first) already retired.
     assert!(
-        wait_until(BOUND, || old.stopped()),
+        wait_until(BOUND, || old.stopped() || !old.alive()),
         "the guardian did not stop"
     );
     host.say(&format!("next {starts}"));
@@ -449,11 +450,19 @@ async fn bad_paths_say_what_actually_happened() {
     // A script whose interpreter is missing: execve says ENOENT for a file
     // that exists.
     let script = dir.path().join("needs-an-interpreter");
-    std::fs::write(&script, "#!/nonexistent/interpreter -x\necho hi\n").expect("write");
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    }
+    // Written by another process: a file this test process had open for
+    // writing could be inherited by a child another test forks at that
+    // moment, and executing it would then fail with ETXTBSY.
+    let wrote = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "printf '#!/nonexistent/interpreter -x\\necho hi\\n' > \"$1\" && chmod 755 \"$1\"",
+            "sh",
+        ])
+        .arg(&script)
+        .status()
+        .expect("write the script");
+    assert!(wrote.success());
     let err = Command::new(&script).run().await.unwrap_err();
     assert!(matches!(err, Error::Spawn { .. }), "{err:?}");
     let text = err.to_string();

@@ -54,9 +54,10 @@
 //! while the host lives, is stopped (SIGSTOP: the stop is seen through
 //! `waitid(WSTOPPED)`), or stops reading (what the host sent has stayed
 //! unread for [`SEND_PATIENCE`]), which is noticed on the next container,
-//! registration or [`guarantee`] call, or by the reaper thread, which looks
-//! at a running guardian about twice a second, it is SIGKILLed, reaped, and
-//! a new one is started with the whole registry replayed. Nothing here ever waits
+//! registration or [`guarantee`] call (or, for a stopped or stalled one, by
+//! the reaper thread, which looks at a running guardian about twice a
+//! second), it is SIGKILLed, reaped, and a new one is started with the
+//! whole registry replayed. Nothing here ever waits
 //! for the guardian: sends are non-blocking, and what does not fit in the
 //! socket waits in the host until the next call. The socket is closed only
 //! after the old guardian is dead, so it can never mistake that for the
@@ -244,7 +245,7 @@ fn state() -> MutexGuard<'static, State> {
 pub(crate) fn ensure_started() {
     let mut st = state();
     settle_opt_out(&mut st);
-    check_running(&mut st);
+    let _ = check_running(&mut st);
     if matches!(st.phase, Phase::Idle | Phase::Lost(_)) {
         start(&mut st);
     }
@@ -254,10 +255,16 @@ pub(crate) fn ensure_started() {
 /// was stopped, or has left what was sent to it unread for longer than
 /// [`SEND_PATIENCE`] is retired, and the phase becomes `Lost` with the
 /// reason. Sends what is pending if the socket has room.
-fn check_running(st: &mut State) {
-    let Phase::Running(g) = &st.phase else { return };
+///
+/// Returns `true` when a guardian that is still there (stopped, or not
+/// reading) was retired.
+fn check_running(st: &mut State) -> bool {
+    let Phase::Running(g) = &st.phase else {
+        return false;
+    };
     let pid = g.proc.pid;
-    let reason = match g.proc.state() {
+    let state = g.proc.state();
+    let reason = match state {
         ProcState::Exited => Some(format!(
             "the guardian (pid {pid}) exited while this process was running"
         )),
@@ -277,14 +284,14 @@ fn check_running(st: &mut State) {
             }),
         },
     };
-    if let Some(reason) = reason {
-        crate::sys::trace::guardian_unavailable(&reason);
-        if let Phase::Running(g) = std::mem::replace(&mut st.phase, Phase::Lost(reason)) {
-            retire(g);
-        }
-        st.pending.clear();
-        st.pending_since = None;
+    let Some(reason) = reason else { return false };
+    crate::sys::trace::guardian_unavailable(&reason);
+    if let Phase::Running(g) = std::mem::replace(&mut st.phase, Phase::Lost(reason)) {
+        retire(g);
     }
+    st.pending.clear();
+    st.pending_since = None;
+    state != ProcState::Exited
 }
 
 /// Has the reaper look at the guardian about twice a second (a few
@@ -299,9 +306,11 @@ fn watch() {
             Err(std::sync::TryLockError::WouldBlock) => return false,
         };
         match st.phase {
+            // A guardian that is there but cannot act is replaced at once;
+            // one that exited is reported by `guarantee()` and replaced
+            // with the next container, as before.
             Phase::Running(_) => {
-                check_running(&mut st);
-                if matches!(st.phase, Phase::Lost(_)) {
+                if check_running(&mut st) {
                     start(&mut st);
                 }
                 false
