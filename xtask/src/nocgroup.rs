@@ -32,6 +32,7 @@ const SUITES: &[&str] = &[
     "guardian",
     "subreaper",
     "pty",
+    "live_children",
 ];
 
 /// The unprivileged user and group.

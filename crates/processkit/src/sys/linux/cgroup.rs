@@ -511,7 +511,17 @@ impl Cg {
             }
         };
         let mut buf = [0u8; 256];
-        let n = file.read_at(&mut buf, 0)?;
+        let n = file.read_at(&mut buf, 0).map_err(|e| {
+            // A kept fd of a cgroup removed since reads ENODEV: to every
+            // caller that is the same as the directory being gone, so say
+            // so (a watcher that retried "any other error" would keep the
+            // fd, and itself, forever).
+            if e.raw_os_error() == Some(libc::ENODEV) {
+                io::Error::new(io::ErrorKind::NotFound, e)
+            } else {
+                e
+            }
+        })?;
         Ok(buf[..n].split(|&b| b == b'\n').any(|l| l == line))
     }
 
