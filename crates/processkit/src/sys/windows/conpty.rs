@@ -82,7 +82,7 @@ use windows_sys::Win32::System::Threading::{
 
 use super::spawn::{Created, Plan, wide_nul};
 use super::{last_error, owned, pipe};
-use crate::error::Error;
+use crate::sys::error::Error;
 use crate::sys::{ReadPipe, WritePipe};
 
 /// A special character typed on the terminal.
