@@ -83,6 +83,9 @@ pub struct Command {
     pub(crate) pty: Option<(u16, u16)>,
     /// Lines and text output lose their terminal escape sequences.
     pub(crate) strip_escapes: bool,
+    /// A supervisor's graceful stop: when it fires, the run's tree gets the
+    /// requested signal, then `SIGKILL` after the grace period.
+    pub(crate) graceful_stop: Option<crate::supervisor::StopRx>,
 }
 
 impl Command {
@@ -138,6 +141,7 @@ impl Command {
             cancel: None,
             pty: None,
             strip_escapes: false,
+            graceful_stop: None,
         }
     }
 

@@ -105,7 +105,7 @@ pub use signal::Signal;
 #[cfg_attr(docsrs, doc(cfg(feature = "stats")))]
 pub use stats::{GroupStats, Profile};
 pub use stdin::Stdin;
-pub use supervisor::{RestartPolicy, StopReason, SupervisionOutcome, Supervisor};
+pub use supervisor::{RestartPolicy, StopReason, SupervisionOutcome, Supervisor, SupervisorStop};
 pub use sys::error::{Error, Result};
 pub use sys::knobs::{IoPriority, Resource};
 #[cfg(feature = "pty")]

@@ -56,10 +56,13 @@ pub(crate) enum Owner {
 
 /// The process behind a handle: a real child or a scripted stand-in.
 pub(crate) enum Proc {
+    /// Fields drop in this order: a container the handle owns is killed
+    /// before the child is dropped, so the child's reaping (handed off by
+    /// its `Drop`) finds a dying process, not a live one.
     Real {
-        child: sys::Child,
-        member: std::sync::Arc<sys::Member>,
         owner: Owner,
+        member: std::sync::Arc<sys::Member>,
+        child: sys::Child,
     },
     Scripted {
         status: ExitStatus,
@@ -215,6 +218,9 @@ pub struct RunningProcess {
     )>,
     stdin: Option<StdinWriter>,
     feeder: Option<tokio::task::JoinHandle<()>>,
+    /// A supervisor's graceful stop, until it fires.
+    graceful_stop:
+        Option<Pin<Box<dyn Future<Output = Option<crate::supervisor::StopRequest>> + Send>>>,
     /// Kills the tree at the deadline or on cancellation even while nobody
     /// polls the handle (a server started with a safety deadline).
     watchdog: Option<tokio::task::JoinHandle<()>>,
@@ -372,6 +378,10 @@ impl RunningProcess {
             }),
             stdin: stdin_writer,
             feeder,
+            graceful_stop: cmd.graceful_stop.clone().map(|mut rx| {
+                Box::pin(async move { rx.wait_for(Option::is_some).await.ok().and_then(|r| *r) })
+                    as Pin<Box<dyn Future<Output = _> + Send>>
+            }),
             stdout: Pump::new(parts.stdout, cmd.on_stdout.clone())
                 .with_strip(cmd.strip_escapes)
                 .with_tee(cmd.stdout.tee_writer())
@@ -524,6 +534,33 @@ impl RunningProcess {
 
     /// Stops the tree because a deadline passed: at once, or with the polite
     /// signal first and `SIGKILL` after the grace period.
+    /// A supervisor's graceful stop: the requested signal to the tree now,
+    /// `SIGKILL` after the grace period (at once when the signal cannot be
+    /// sent here, or is `SIGKILL` itself).
+    fn stop_gracefully(&mut self, request: crate::supervisor::StopRequest) {
+        let polite = request
+            .signal
+            .to_raw(&self.program)
+            .ok()
+            .filter(|&sig| sig != kill_signal() && !request.grace.is_zero());
+        let Some(sig) = polite else {
+            self.stop.mark_killed();
+            self.proc_.kill_tree();
+            return;
+        };
+        if self.stop.claim_signal() && self.proc_.signal_tree(sig).is_err() {
+            self.stop.mark_killed();
+            self.proc_.kill_tree();
+            return;
+        }
+        let at = tokio::time::sleep(request.grace);
+        match self.kill_at.as_mut() {
+            // A deadline's own escalation already runs: the earlier wins.
+            Some(k) if k.deadline() <= at.deadline() => {}
+            _ => self.kill_at = Some(Box::pin(at)),
+        }
+    }
+
     fn stop_tree(&mut self) {
         match self.stop.grace {
             Some(grace) => {
@@ -575,6 +612,14 @@ impl RunningProcess {
             self.cancelled = true;
             crate::trace::cancelled(&self.program);
             self.proc_.kill_tree();
+        }
+        if let Some(stop) = self.graceful_stop.as_mut()
+            && let Poll::Ready(request) = stop.as_mut().poll(cx)
+        {
+            self.graceful_stop = None;
+            if let Some(request) = request {
+                self.stop_gracefully(request);
+            }
         }
         if !self.timed_out
             && !self.cancelled
