@@ -803,9 +803,15 @@ impl Command {
     /// or stderr sent elsewhere (only [`Destination::tee`](crate::Destination::tee)
     /// on stdout), read stdin from a file or this process's own stdin, or
     /// be a pipeline stage: each of those is an
-    /// [`Error::InvalidInput`](crate::Error::InvalidInput). Unix only; on
-    /// Windows the run fails with [`Error::Unsupported`](crate::Error::Unsupported)
-    /// (ConPTY is not wired up yet).
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput).
+    ///
+    /// On Windows the terminal is a pseudo-console (ConPTY, Windows 10 1809
+    /// or later; older systems give
+    /// [`Error::Unsupported`](crate::Error::Unsupported)): the output is the
+    /// console's VT rendering of the screen, a typed `\n` is sent as the
+    /// Enter key (`\r`), and end-of-file is Ctrl-Z, Enter (see
+    /// [`Terminal`](crate::Terminal)). The child is placed in the run's Job
+    /// Object like any other.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]

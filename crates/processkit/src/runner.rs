@@ -348,12 +348,6 @@ pub(crate) fn check_platform(cmd: &Command) -> Result<()> {
             Some("setsid")
         } else if cmd.grace.is_some() {
             Some("grace_period")
-        } else if cmd.pty.is_some() {
-            return Err(Error::unsupported(
-                cmd.name(),
-                "pty",
-                "a pseudo-terminal (ConPTY) is not implemented on Windows yet",
-            ));
         } else {
             None
         };
