@@ -46,6 +46,7 @@ pub(crate) enum EnvBase {
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
+#[doc(alias = "kill_on_drop")]
 pub struct Command {
     pub(crate) program: OsString,
     pub(crate) display: String,

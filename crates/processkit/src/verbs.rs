@@ -101,6 +101,7 @@ impl Command {
     /// assert_eq!((r.code(), r.stdout().as_str(), r.stderr().as_str()), (Some(3), "out\n", "err\n"));
     /// # Ok(()) }
     /// ```
+    #[doc(alias = "output")]
     pub async fn output_string(&self) -> Result<ProcessResult<String>> {
         JobRunner.output_string(self).await
     }
@@ -115,6 +116,7 @@ impl Command {
     /// assert_eq!(r.stdout(), &vec![0xff]);
     /// # Ok(()) }
     /// ```
+    #[doc(alias = "output")]
     pub async fn output_bytes(&self) -> Result<ProcessResult<Vec<u8>>> {
         JobRunner.output_bytes(self).await
     }
@@ -128,6 +130,7 @@ impl Command {
     /// assert_eq!(processkit::Command::new("sh").args(["-c", "exit 7"]).exit_code().await?, 7);
     /// # Ok(()) }
     /// ```
+    #[doc(alias = "status")]
     pub async fn exit_code(&self) -> Result<i32> {
         JobRunner.exit_code(self).await
     }
@@ -262,6 +265,7 @@ impl Command {
     /// assert_eq!(lines, ["1", "2"]);
     /// # Ok(()) }
     /// ```
+    #[doc(alias = "spawn")]
     pub async fn start(&self) -> Result<RunningProcess> {
         JobRunner.start(self).await
     }

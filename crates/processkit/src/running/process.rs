@@ -68,6 +68,8 @@ enum Stderr {
 /// assert_eq!((code, stderr.as_str()), (Some(4), "oops\n"));
 /// # Ok(()) }
 /// ```
+#[doc(alias = "Child")]
+#[doc(alias = "kill_on_drop")]
 pub struct RunningProcess {
     program: String,
     pid: Option<u32>,
@@ -229,6 +231,7 @@ impl RunningProcess {
     /// assert!(run.pid().is_some());
     /// # Ok(()) }
     /// ```
+    #[doc(alias = "id")]
     pub fn pid(&self) -> Option<u32> {
         self.pid
     }
@@ -252,6 +255,7 @@ impl RunningProcess {
     /// assert!(run.standard_input().is_none()); // not kept open
     /// # Ok(()) }
     /// ```
+    #[doc(alias = "stdin")]
     pub fn standard_input(&mut self) -> Option<StdinWriter> {
         self.stdin.take()
     }

@@ -60,6 +60,7 @@ impl RunningProcess {
     /// assert_eq!(r.stdout(), b"x\n");
     /// # Ok(()) }
     /// ```
+    #[doc(alias = "wait_with_output")]
     pub async fn output_bytes(mut self) -> Result<ProcessResult<Vec<u8>>> {
         self.end_with_run();
         self.close_untaken_stdin();

@@ -27,6 +27,7 @@ impl RunningProcess {
     /// When the command's stdout is not captured (see
     /// [`Command::stdout`](crate::Command::stdout)) the stream is empty; use
     /// [`try_stdout_lines`](Self::try_stdout_lines) to get an error instead.
+    #[doc(alias = "lines")]
     pub fn stdout_lines(&mut self) -> StdoutLines<'_> {
         self.detach_stderr();
         StdoutLines { run: self }
