@@ -50,6 +50,7 @@ pub(crate) enum EnvBase {
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
+#[doc(alias = "kill_on_drop")]
 pub struct Command {
     pub(crate) program: OsString,
     pub(crate) display: String,
@@ -1145,6 +1146,7 @@ impl Command {
     /// assert_eq!((r.code(), r.stdout().as_str(), r.stderr().as_str()), (Some(3), "out\n", "err\n"));
     /// # Ok(()) }
     /// ```
+    #[doc(alias = "output")]
     pub async fn output_string(&self) -> Result<ProcessResult<String>> {
         JobRunner.output_string(self).await
     }
@@ -1159,6 +1161,7 @@ impl Command {
     /// assert_eq!(r.stdout(), &vec![0xff]);
     /// # Ok(()) }
     /// ```
+    #[doc(alias = "output")]
     pub async fn output_bytes(&self) -> Result<ProcessResult<Vec<u8>>> {
         JobRunner.output_bytes(self).await
     }
@@ -1172,6 +1175,7 @@ impl Command {
     /// assert_eq!(processkit::Command::new("sh").args(["-c", "exit 7"]).exit_code().await?, 7);
     /// # Ok(()) }
     /// ```
+    #[doc(alias = "status")]
     pub async fn exit_code(&self) -> Result<i32> {
         JobRunner.exit_code(self).await
     }
@@ -1306,6 +1310,7 @@ impl Command {
     /// assert_eq!(lines, ["1", "2"]);
     /// # Ok(()) }
     /// ```
+    #[doc(alias = "spawn")]
     pub async fn start(&self) -> Result<RunningProcess> {
         JobRunner.start(self).await
     }

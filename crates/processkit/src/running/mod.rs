@@ -203,6 +203,8 @@ enum Stderr {
 /// assert_eq!((code, stderr.as_str()), (Some(4), "oops\n"));
 /// # Ok(()) }
 /// ```
+#[doc(alias = "Child")]
+#[doc(alias = "kill_on_drop")]
 pub struct RunningProcess {
     program: String,
     pid: Option<u32>,
@@ -431,6 +433,7 @@ impl RunningProcess {
     /// assert!(run.pid().is_some());
     /// # Ok(()) }
     /// ```
+    #[doc(alias = "id")]
     pub fn pid(&self) -> Option<u32> {
         self.pid
     }
@@ -454,6 +457,7 @@ impl RunningProcess {
     /// assert!(run.standard_input().is_none()); // not kept open
     /// # Ok(()) }
     /// ```
+    #[doc(alias = "stdin")]
     pub fn standard_input(&mut self) -> Option<StdinWriter> {
         self.stdin.take()
     }
@@ -821,6 +825,7 @@ impl RunningProcess {
     /// When the command's stdout is not captured (see
     /// [`Command::stdout`](crate::Command::stdout)) the stream is empty; use
     /// [`try_stdout_lines`](Self::try_stdout_lines) to get an error instead.
+    #[doc(alias = "lines")]
     pub fn stdout_lines(&mut self) -> StdoutLines<'_> {
         self.detach_stderr();
         StdoutLines { run: self }
@@ -1031,6 +1036,7 @@ impl RunningProcess {
     /// assert_eq!(r.stdout(), b"x\n");
     /// # Ok(()) }
     /// ```
+    #[doc(alias = "wait_with_output")]
     pub async fn output_bytes(mut self) -> Result<ProcessResult<Vec<u8>>> {
         self.end_with_run();
         self.close_untaken_stdin();
