@@ -30,8 +30,10 @@ const SUITES: &[&str] = &[
     "streaming",
     "pipelines",
     "guardian",
+    "faults",
     "subreaper",
     "pty",
+    "run_leftovers",
     "live_children",
 ];
 

@@ -213,6 +213,8 @@ fn resolve(
             Ok(()) => return Ok(candidate),
             Err(Error::PermissionDenied { source, .. }) => denied = Some(source),
             Err(Error::NotFound { .. }) => {}
+            // Like `execvp`: a PATH entry that is not a directory is skipped.
+            Err(Error::Spawn { source, .. }) if source.kind() == io::ErrorKind::NotADirectory => {}
             Err(other) => return Err(other),
         }
     }
@@ -280,9 +282,19 @@ fn check_file(name: &str, path: &Path, ids: Ids) -> Result<(), Error> {
         }
         Ok(_) => Err(denied(format!("{} is not a regular file", path.display()))),
         Err(e) => match e.raw_os_error() {
-            Some(libc::ENOENT) | Some(libc::ENOTDIR) => Err(Error::NotFound {
+            Some(libc::ENOENT) => Err(Error::NotFound {
                 program: name.to_owned(),
                 searched: None,
+            }),
+            Some(libc::ENOTDIR) => Err(Error::Spawn {
+                program: name.to_owned(),
+                source: io::Error::new(
+                    io::ErrorKind::NotADirectory,
+                    format!(
+                        "{}: a part of the path before its last component is not a directory",
+                        path.display()
+                    ),
+                ),
             }),
             Some(libc::EACCES) => Err(denied(format!("{}: {e}", path.display()))),
             _ => Err(Error::Spawn {
