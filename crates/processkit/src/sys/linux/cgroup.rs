@@ -509,6 +509,12 @@ pub(crate) struct Cg {
     /// `populated()` runs several times per run, and a `pread` on a kept fd
     /// costs about a twentieth of an open + read + close on kernfs.
     events: std::sync::Arc<OnceLock<fs::File>>,
+    /// `cpu.stat` and the directory itself, kept like `events` but only on
+    /// a one-shot leaf (see [`Cg::kept_dir_fd`], [`Cg::read_kept_cpu_stat`]),
+    /// which the pool reuses run after run; a group's per-child leaf never
+    /// opens them, so a live member costs no descriptor.
+    cpu_stat: std::sync::Arc<OnceLock<fs::File>>,
+    dir: std::sync::Arc<OnceLock<OwnedFd>>,
     /// Set once `cgroup.kill` (or the freeze-and-kill sweep) was used on
     /// this directory. Such a leaf is never reused: on current kernels a
     /// child created straight into a cgroup that was once killed
@@ -521,6 +527,8 @@ impl Cg {
         Cg {
             path,
             events: Default::default(),
+            cpu_stat: Default::default(),
+            dir: Default::default(),
             killed: Default::default(),
         }
     }
@@ -537,17 +545,29 @@ impl Cg {
     /// offset 0 of the kept fd: kernfs regenerates the text on every read
     /// from the start.
     fn events_has(&self, line: &[u8]) -> io::Result<bool> {
+        let mut buf = [0u8; 256];
+        let n = self.pread_kept(&self.events, "cgroup.events", &mut buf)?;
+        Ok(buf[..n].split(|&b| b == b'\n').any(|l| l == line))
+    }
+
+    /// Reads `file` from offset 0 through the fd kept in `slot` (opened on
+    /// first use) into `buf`; returns the length read.
+    fn pread_kept(
+        &self,
+        slot: &OnceLock<fs::File>,
+        file: &str,
+        buf: &mut [u8],
+    ) -> io::Result<usize> {
         use std::os::unix::fs::FileExt;
-        let file = match self.events.get() {
+        let f = match slot.get() {
             Some(f) => f,
             None => {
-                let f = fs::File::open(self.path.join("cgroup.events"))?;
-                let _ = self.events.set(f);
-                self.events.get().expect("set just above")
+                let f = fs::File::open(self.path.join(file))?;
+                let _ = slot.set(f);
+                slot.get().expect("set just above")
             }
         };
-        let mut buf = [0u8; 256];
-        let n = file.read_at(&mut buf, 0).map_err(|e| {
+        f.read_at(buf, 0).map_err(|e| {
             // A kept fd of a cgroup removed since reads ENODEV: to every
             // caller that is the same as the directory being gone, so say
             // so (a watcher that retried "any other error" would keep the
@@ -557,8 +577,30 @@ impl Cg {
             } else {
                 e
             }
-        })?;
-        Ok(buf[..n].split(|&b| b == b'\n').any(|l| l == line))
+        })
+    }
+
+    /// `cpu.stat` through a kept fd: one `pread` instead of open, `statx`,
+    /// `lseek`, three reads and close. For a one-shot leaf, which is read
+    /// before every run it is reused for.
+    pub(crate) fn read_kept_cpu_stat(&self) -> io::Result<String> {
+        let mut buf = [0u8; 1024];
+        let n = self.pread_kept(&self.cpu_stat, "cpu.stat", &mut buf)?;
+        if n == buf.len() {
+            // More lines than expected (many controllers): read it whole.
+            return self.read("cpu.stat");
+        }
+        Ok(String::from_utf8_lossy(&buf[..n]).into_owned())
+    }
+
+    /// The directory itself for `clone3(CLONE_INTO_CGROUP)`, opened once
+    /// and kept: for a one-shot leaf, which the pool reuses run after run.
+    pub(crate) fn kept_dir_fd(&self) -> io::Result<std::os::fd::BorrowedFd<'_>> {
+        use std::os::fd::AsFd;
+        if self.dir.get().is_none() {
+            let _ = self.dir.set(self.dir_fd()?);
+        }
+        Ok(self.dir.get().expect("set just above").as_fd())
     }
 
     /// Opens the directory itself, for `clone3(CLONE_INTO_CGROUP)`.
@@ -765,8 +807,9 @@ static POOL: Mutex<Vec<Cg>> = Mutex::new(Vec::new());
 /// Big enough that a burst of a few hundred concurrent runs finds its
 /// leaves again next time instead of paying `mkdir` + `rmdir` (~50 µs) each.
 const POOL_MAX: usize = 256;
-/// Pooled leaves past this many give up their kept `cgroup.events` fd, so
-/// the pool never holds more than this many fds.
+/// Pooled leaves past this many give up their kept fds (`cgroup.events`,
+/// `cpu.stat`, the directory), so the pool never holds more than three
+/// times this many fds.
 const POOL_KEEP_FDS: usize = 32;
 
 /// A leaf for a one-shot run: from the pool, or a fresh directory.
