@@ -78,7 +78,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::Guarantee;
+use crate::sys::guarantee::Guarantee;
 use crate::sys::reaper;
 use crate::sys::unix::shortage::{MAX_SHORTAGES, is_shortage};
 
@@ -274,7 +274,7 @@ fn check_running(st: &mut State) {
         },
     };
     if let Some(reason) = reason {
-        crate::trace::guardian_unavailable(&reason);
+        crate::sys::trace::guardian_unavailable(&reason);
         if let Phase::Running(g) = std::mem::replace(&mut st.phase, Phase::Lost(reason)) {
             retire(g);
         }
@@ -312,7 +312,7 @@ pub(crate) fn register_cgroup(dir: &Path) {
         return;
     }
     let Some(line) = cgroup_line(dir) else {
-        crate::trace::guardian_unavailable(&format!(
+        crate::sys::trace::guardian_unavailable(&format!(
             "cgroup {} cannot be registered with the guardian (not an absolute path, or it holds a \
              newline or ends in white space); only destructors tear it down",
             dir.display()
@@ -428,7 +428,7 @@ pub(crate) fn disable() -> bool {
     match st.phase {
         Phase::Idle => {
             let reason = "the guardian is disabled by processkit::disable_guardian()".to_owned();
-            crate::trace::guardian_unavailable(&reason);
+            crate::sys::trace::guardian_unavailable(&reason);
             st.phase = Phase::Off(reason);
             st.cgroups.clear();
             st.pgroups.clear();
@@ -476,7 +476,7 @@ fn settle_opt_out(st: &mut State) {
         return;
     }
     let reason = format!("the guardian is disabled by the {OPT_OUT_VAR} environment variable");
-    crate::trace::guardian_unavailable(&reason);
+    crate::sys::trace::guardian_unavailable(&reason);
     st.phase = Phase::Off(reason);
     st.cgroups.clear();
     st.pgroups.clear();
@@ -555,7 +555,7 @@ fn start(st: &mut State) {
         };
         let reason =
             format!("the guardian was started {MAX_STARTS} times and did not stay up{why}");
-        crate::trace::guardian_unavailable(&reason);
+        crate::sys::trace::guardian_unavailable(&reason);
         st.phase = Phase::Off(reason);
         return;
     }
@@ -582,12 +582,12 @@ fn start(st: &mut State) {
                         g.proc.pid
                     );
                     retire(g);
-                    crate::trace::guardian_unavailable(&reason);
+                    crate::sys::trace::guardian_unavailable(&reason);
                     st.phase = Phase::Lost(reason);
                     return;
                 }
             }
-            crate::trace::guardian_started(g.proc.pid);
+            crate::sys::trace::guardian_started(g.proc.pid);
             st.phase = Phase::Running(g);
         }
         Err((reason, shortage)) => {
@@ -599,7 +599,7 @@ fn start(st: &mut State) {
                 (st.refused, MAX_REFUSED)
             };
             let reason = format!("the guardian could not be started: {reason}");
-            crate::trace::guardian_unavailable(&reason);
+            crate::sys::trace::guardian_unavailable(&reason);
             st.phase = if count >= bound {
                 Phase::Off(format!("{reason} ({count} failed starts: not tried again)"))
             } else if shortage {
@@ -725,7 +725,7 @@ fn spawn_shell(stdin: OwnedFd) -> io::Result<Proc> {
     if !forced_std {
         let args = guardian_args();
         let req = SpawnRequest {
-            knobs: &crate::knobs::NO_KNOBS,
+            knobs: &crate::sys::knobs::NO_KNOBS,
             display_name: ARGV_TAG,
             program: std::ffi::OsStr::new(SHELL),
             args: &args,

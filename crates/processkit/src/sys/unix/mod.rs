@@ -17,8 +17,8 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 #[cfg(target_os = "linux")]
 use std::sync::OnceLock;
 
-use crate::Mechanism;
-use crate::error::Error;
+use crate::sys::error::Error;
+use crate::sys::mechanism::Mechanism;
 use crate::sys::{ReadPipe, Request, SpawnRequest, Spawned, StdioKind, WritePipe};
 
 #[cfg(target_os = "linux")]
@@ -66,7 +66,7 @@ pub(crate) fn host_mechanism() -> (Mechanism, Option<String>) {
 fn report_fallback(reason: &str) {
     static ONCE: OnceLock<()> = OnceLock::new();
     ONCE.get_or_init(|| {
-        crate::trace::fallback(reason);
+        crate::sys::trace::fallback(reason);
     });
 }
 
@@ -972,7 +972,7 @@ fn spawn_linux_here(
             Ok((pid, pidfd)) => return Ok(Child::new(pid, pidfd, defer_reap)),
             Err(SpawnFailure::CloneRefused(e)) => {
                 let reason = format!("clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD) refused: {e}");
-                crate::trace::spawner_fallback(&reason);
+                crate::sys::trace::spawner_fallback(&reason);
                 let _ = CLONE_REFUSED.set(reason);
             }
             Err(SpawnFailure::Parent(e)) => return Err(creation_failure(name, e)),

@@ -105,11 +105,11 @@ use std::time::{Duration, Instant};
 
 use tokio::io::unix::AsyncFd;
 
-use crate::error::Error;
-use crate::result::ExitStatus;
+use crate::sys::error::Error;
 use crate::sys::linux::pidfd::PidfdChild;
 use crate::sys::linux::spawn::Stage;
 use crate::sys::reaper;
+use crate::sys::status::ExitStatus;
 use crate::sys::unix::pgroup::PgContainer;
 use crate::sys::unix::prep::ExecPlan;
 use crate::sys::{RawStats, SpawnRequest};
