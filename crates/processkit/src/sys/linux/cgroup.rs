@@ -505,31 +505,36 @@ pub(crate) fn remove_root(path: &Path) -> io::Result<()> {
 #[derive(Debug, Clone)]
 pub(crate) struct Cg {
     pub path: PathBuf,
-    /// `cgroup.events`, opened on first use and shared by every clone:
-    /// `populated()` runs several times per run, and a `pread` on a kept fd
-    /// costs about a twentieth of an open + read + close on kernfs.
-    events: std::sync::Arc<OnceLock<fs::File>>,
-    /// `cpu.stat` and the directory itself, kept like `events` but only on
-    /// a one-shot leaf (see [`Cg::kept_dir_fd`], [`Cg::read_kept_cpu_stat`]),
-    /// which the pool reuses run after run; a group's per-child leaf never
-    /// opens them, so a live member costs no descriptor.
-    cpu_stat: std::sync::Arc<OnceLock<fs::File>>,
-    dir: std::sync::Arc<OnceLock<OwnedFd>>,
+    /// What is kept with the directory, shared by every clone; one
+    /// allocation, since a group holds a `Cg` per live member.
+    kept: std::sync::Arc<Kept>,
+}
+
+/// The descriptors and flags a [`Cg`] keeps.
+#[derive(Debug, Default)]
+struct Kept {
+    /// `cgroup.events`, opened on first use: `populated()` runs several
+    /// times per run, and a `pread` on a kept fd costs about a twentieth of
+    /// an open + read + close on kernfs.
+    events: OnceLock<fs::File>,
+    /// `cpu.stat` and the directory itself, kept only on a one-shot leaf
+    /// (see [`Cg::kept_dir_fd`], [`Cg::read_kept_cpu_stat`]), which the
+    /// pool reuses run after run; a group's per-child leaf never opens
+    /// them, so a live member costs no descriptor.
+    cpu_stat: OnceLock<fs::File>,
+    dir: OnceLock<OwnedFd>,
     /// Set once `cgroup.kill` (or the freeze-and-kill sweep) was used on
     /// this directory. Such a leaf is never reused: on current kernels a
     /// child created straight into a cgroup that was once killed
     /// (`clone3(CLONE_INTO_CGROUP)`) is itself killed at birth.
-    killed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    killed: std::sync::atomic::AtomicBool,
 }
 
 impl Cg {
     pub(crate) fn at(path: PathBuf) -> Cg {
         Cg {
             path,
-            events: Default::default(),
-            cpu_stat: Default::default(),
-            dir: Default::default(),
-            killed: Default::default(),
+            kept: Default::default(),
         }
     }
 
@@ -546,7 +551,7 @@ impl Cg {
     /// from the start.
     fn events_has(&self, line: &[u8]) -> io::Result<bool> {
         let mut buf = [0u8; 256];
-        let n = self.pread_kept(&self.events, "cgroup.events", &mut buf)?;
+        let n = self.pread_kept(&self.kept.events, "cgroup.events", &mut buf)?;
         Ok(buf[..n].split(|&b| b == b'\n').any(|l| l == line))
     }
 
@@ -585,7 +590,7 @@ impl Cg {
     /// before every run it is reused for.
     pub(crate) fn read_kept_cpu_stat(&self) -> io::Result<String> {
         let mut buf = [0u8; 1024];
-        let n = self.pread_kept(&self.cpu_stat, "cpu.stat", &mut buf)?;
+        let n = self.pread_kept(&self.kept.cpu_stat, "cpu.stat", &mut buf)?;
         if n == buf.len() {
             // More lines than expected (many controllers): read it whole.
             return self.read("cpu.stat");
@@ -597,10 +602,10 @@ impl Cg {
     /// and kept: for a one-shot leaf, which the pool reuses run after run.
     pub(crate) fn kept_dir_fd(&self) -> io::Result<std::os::fd::BorrowedFd<'_>> {
         use std::os::fd::AsFd;
-        if self.dir.get().is_none() {
-            let _ = self.dir.set(self.dir_fd()?);
+        if self.kept.dir.get().is_none() {
+            let _ = self.kept.dir.set(self.dir_fd()?);
         }
-        Ok(self.dir.get().expect("set just above").as_fd())
+        Ok(self.kept.dir.get().expect("set just above").as_fd())
     }
 
     /// Opens the directory itself, for `clone3(CLONE_INTO_CGROUP)`.
@@ -635,7 +640,7 @@ impl Cg {
     /// Kills every process in the subtree. With `cgroup.kill` this is one
     /// atomic write; otherwise freeze, kill each member by pidfd, thaw.
     pub(crate) fn kill(&self, has_kill: bool) -> io::Result<()> {
-        self.killed.store(true, Ordering::Relaxed);
+        self.kept.killed.store(true, Ordering::Relaxed);
         if has_kill {
             match self.write("cgroup.kill", "1") {
                 Ok(()) => return Ok(()),
@@ -831,7 +836,7 @@ pub(crate) fn retire(cg: Cg, how: Retire) {
             Ok(true) => false,
             Ok(false) => {
                 let c = cg.take().expect("checked above");
-                if how == Retire::Pool && !c.killed.load(Ordering::Relaxed) {
+                if how == Retire::Pool && !c.kept.killed.load(Ordering::Relaxed) {
                     let mut pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
                     if pool.len() < POOL_MAX {
                         let c = if pool.len() < POOL_KEEP_FDS {
