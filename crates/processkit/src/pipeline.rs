@@ -775,6 +775,7 @@ impl Pipeline {
     /// assert!(r.is_success());
     /// # Ok(()) }
     /// ```
+    #[doc(alias = "output")]
     pub async fn output_bytes(&self) -> Result<ProcessResult<Vec<u8>>> {
         Ok(self.execute().await?.result)
     }
@@ -791,6 +792,7 @@ impl Pipeline {
     /// assert_eq!(p.exit_code().await?, 4);
     /// # Ok(()) }
     /// ```
+    #[doc(alias = "status")]
     pub async fn exit_code(&self) -> Result<i32> {
         let outcome = self.execute().await?;
         let code = outcome.require_exit()?;
@@ -878,6 +880,7 @@ impl Pipeline {
     /// assert_eq!(code, Some(0));
     /// # Ok(()) }
     /// ```
+    #[doc(alias = "spawn")]
     pub async fn start(&self) -> Result<RunningProcess> {
         self.check_cancelled()?;
         let deadline = self.timeout.map(|t| Instant::now() + t);
@@ -998,6 +1001,63 @@ fn merge_tokens(own: Option<Token>, chain: Option<Token>) -> Option<Token> {
             Some(merged)
         }
         (own, chain) => own.or(chain),
+    }
+}
+
+/// Turning a [`Command`] into a one-stage [`Pipeline`].
+impl Command {
+    /// Connects this command's stdout to `next`'s stdin (no shell involved).
+    ///
+    /// ```
+    /// use processkit::{Command, Stdin};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let out = Command::new("printf").arg("b\\na\\n").pipe(Command::new("sort")).run().await?;
+    /// assert_eq!(out, "a\nb");
+    /// # Ok(()) }
+    /// ```
+    pub fn pipe(self, next: Command) -> Pipeline {
+        Pipeline::new(self).pipe(next)
+    }
+
+    /// Marks this command as a pipeline stage whose failure is expected
+    /// (see [`Pipeline`]): it becomes a one-stage pipeline with the mark.
+    ///
+    /// ```
+    /// use processkit::Command;
+    /// let p = Command::new("yes").unchecked() | Command::new("head").args(["-n", "1"]);
+    /// # let _ = p;
+    /// ```
+    pub fn unchecked(self) -> Pipeline {
+        Pipeline::new(self).unchecked()
+    }
+}
+
+impl std::ops::BitOr for Command {
+    type Output = Pipeline;
+    fn bitor(self, rhs: Command) -> Pipeline {
+        self.pipe(rhs)
+    }
+}
+
+impl std::ops::BitOr<Command> for Pipeline {
+    type Output = Pipeline;
+    fn bitor(self, rhs: Command) -> Pipeline {
+        self.pipe(rhs)
+    }
+}
+
+impl std::ops::BitOr<Pipeline> for Command {
+    type Output = Pipeline;
+    fn bitor(self, rhs: Pipeline) -> Pipeline {
+        Pipeline::new(self).append(rhs)
+    }
+}
+
+impl std::ops::BitOr<Pipeline> for Pipeline {
+    type Output = Pipeline;
+    fn bitor(self, rhs: Pipeline) -> Pipeline {
+        self.append(rhs)
     }
 }
 

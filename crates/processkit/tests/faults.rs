@@ -147,7 +147,55 @@ struct Host {
     child: Child,
     stdin: Option<ChildStdin>,
     lines: Receiver<String>,
+    dir: PathBuf,
     _dir: tempfile::TempDir,
+    /// A cgroup delegated to the host's user, removed after the host.
+    delegated: Option<PathBuf>,
+}
+
+/// A new cgroup below this process's own, owned by the unprivileged user
+/// (its directory, `cgroup.procs`, `cgroup.threads` and
+/// `cgroup.subtree_control`), or `None` where none can be made (no cgroup2,
+/// a read-only cgroupfs, not root).
+fn delegate_cgroup() -> Option<PathBuf> {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let mount = info.lines().find_map(|l| {
+        let (pre, post) = l.split_once(" - ")?;
+        (post.split_whitespace().next() == Some("cgroup2"))
+            .then(|| pre.split_whitespace().nth(4).map(PathBuf::from))?
+    })?;
+    let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let own = own.lines().find_map(|l| l.strip_prefix("0::"))?.to_owned();
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = mount
+        .join(own.trim_start_matches('/'))
+        .join(format!("pk-faults-user-{}-{n}", std::process::id()));
+    std::fs::create_dir(&dir).ok()?;
+    let owned = [
+        "",
+        "cgroup.procs",
+        "cgroup.threads",
+        "cgroup.subtree_control",
+    ]
+    .iter()
+    .all(|f| std::os::unix::fs::chown(dir.join(f), Some(65534), Some(65534)).is_ok());
+    if !owned {
+        remove_cgroup_tree(&dir);
+        return None;
+    }
+    Some(dir)
+}
+
+/// Removes a cgroup directory and everything below it (deepest first),
+/// once the processes in it are gone.
+fn remove_cgroup_tree(dir: &Path) {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            remove_cgroup_tree(&e.path());
+        }
+    }
+    wait_until(BOUND, || std::fs::remove_dir(dir).is_ok() || !dir.exists());
 }
 
 fn start_host(role: &str, env: &[(&str, &str)]) -> Host {
@@ -157,12 +205,40 @@ fn start_host(role: &str, env: &[(&str, &str)]) -> Host {
         .expect("scratch dir");
     let exe = std::env::current_exe().expect("test binary");
     let as_user = env.iter().any(|(k, _)| *k == "PROCESSKIT_FAULTS_AS_USER");
+    let mut delegated = None;
     let mut cmd = if as_user {
-        // The scratch directory must be the user's.
+        // The scratch directory must be the user's, and so must be a copy
+        // of this binary (the build directory may be closed to others).
+        // `cp` writes it: a file this process had open for writing could be
+        // inherited by a child another test forks, and `execve` of it would
+        // fail with ETXTBSY.
+        let copy = dir.path().join("host");
+        let copied = std::process::Command::new("cp")
+            .arg(&exe)
+            .arg(&copy)
+            .status()
+            .expect("cp");
+        assert!(copied.success(), "copying the test binary failed");
         std::os::unix::fs::chown(dir.path(), Some(65534), Some(65534)).expect("chown");
-        let mut c = std::process::Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-            .arg(exe);
+        // Where this host may create cgroups, the user gets a delegated one
+        // to start in, so the host runs on cgroup v2 like a root host would.
+        delegated = delegate_cgroup();
+        let mut c = std::process::Command::new("sh");
+        c.args([
+            "-c",
+            "[ -z \"$CG\" ] || echo $$ >\"$CG/cgroup.procs\" || exit 97\n\
+             exec setpriv --reuid=65534 --regid=65534 --clear-groups \"$@\"",
+            "sh",
+        ])
+        .arg(copy)
+        .env(
+            "CG",
+            delegated
+                .as_deref()
+                .map(Path::as_os_str)
+                .unwrap_or_default(),
+        )
+        .current_dir(dir.path());
         c
     } else {
         std::process::Command::new(exe)
@@ -202,7 +278,9 @@ fn start_host(role: &str, env: &[(&str, &str)]) -> Host {
         child,
         stdin,
         lines,
+        dir: dir.path().to_owned(),
         _dir: dir,
+        delegated,
     }
 }
 
@@ -251,6 +329,9 @@ impl Drop for Host {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(cg) = &self.delegated {
+            remove_cgroup_tree(cg);
+        }
     }
 }
 
@@ -311,6 +392,36 @@ fn a_stopped_guardian_does_not_hold_up_process_group_starts() {
     stopped_guardian_scenario(&[("PROCESSKIT_MECHANISM", "process-group")], 3);
 }
 
+/// A stopped guardian is replaced even while the host starts nothing: the
+/// reaper thread looks at it periodically.
+#[test]
+fn a_stopped_guardian_of_an_idle_host_is_replaced() {
+    let mut host = start_host("stopped", &[]);
+    let tree = host.pids("tree");
+    let old = host.pids("guardian");
+    assert_eq!(old.len(), 1, "one guardian runs: {old:?}");
+    let old = old[0];
+    let mut cleanup = Cleanup(tree.clone());
+    cleanup.0.push(old);
+    signal(old.pid, "-STOP");
+    let mut new = Vec::new();
+    let replaced = wait_until(BOUND, || {
+        new = guardians_of(host.pid())
+            .into_iter()
+            .filter(|g| *g != old && !g.stopped())
+            .collect();
+        new.len() == 1
+    });
+    assert!(replaced, "the stopped guardian was not replaced: {new:?}");
+    cleanup.0.extend(new.iter().copied());
+    assert!(tree.iter().all(Pid::alive), "the tree is not up: {tree:?}");
+    host.sigkill();
+    assert_gone(
+        &tree,
+        "descendants of an idle SIGKILLed host whose guardian was stopped",
+    );
+}
+
 fn stopped_guardian_scenario(env: &[(&str, &str)], starts: usize) {
     let mut host = start_host("stopped", env);
     let mut tree = host.pids("tree");
@@ -320,8 +431,9 @@ fn stopped_guardian_scenario(env: &[(&str, &str)], starts: usize) {
     let mut cleanup = Cleanup(tree.clone());
     cleanup.0.push(old);
     signal(old.pid, "-STOP");
+    // Stopped, or (the reaper's look came first) already retired.
     assert!(
-        wait_until(BOUND, || old.stopped()),
+        wait_until(BOUND, || old.stopped() || !old.alive()),
         "the guardian did not stop"
     );
     host.say(&format!("next {starts}"));
@@ -417,11 +529,19 @@ async fn bad_paths_say_what_actually_happened() {
     // A script whose interpreter is missing: execve says ENOENT for a file
     // that exists.
     let script = dir.path().join("needs-an-interpreter");
-    std::fs::write(&script, "#!/nonexistent/interpreter -x\necho hi\n").expect("write");
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    }
+    // Written by another process: a file this test process had open for
+    // writing could be inherited by a child another test forks at that
+    // moment, and executing it would then fail with ETXTBSY.
+    let wrote = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "printf '#!/nonexistent/interpreter -x\\necho hi\\n' > \"$1\" && chmod 755 \"$1\"",
+            "sh",
+        ])
+        .arg(&script)
+        .status()
+        .expect("write the script");
+    assert!(wrote.success());
     let err = Command::new(&script).run().await.unwrap_err();
     assert!(matches!(err, Error::Spawn { .. }), "{err:?}");
     let text = err.to_string();
@@ -452,6 +572,40 @@ fn a_refused_clone_is_a_spawn_error() {
         text.contains("Resource temporarily unavailable") && text.contains("RLIMIT_NPROC"),
         "{text}"
     );
+    assert!(host.child.wait().expect("wait").success());
+}
+
+/// When no thread can be created (the process limit reached), dropping a
+/// handle still kills the tree first and reaps it without a thread: the
+/// child and everything it started are gone, and no zombie of the host is
+/// left while the host lives on.
+#[test]
+fn a_handle_dropped_when_no_thread_can_start_leaves_no_zombie() {
+    // Without a guardian: a running guardian is watched from the reaper
+    // thread, which would then exist before the limit is set.
+    let mut host = start_host_as_user("no-threads", &[("PROCESSKIT_NO_GUARDIAN", "1")]);
+    let child = host.pids("child");
+    assert_eq!(child.len(), 1, "{child:?}");
+    let _cleanup = Cleanup(child.clone());
+    assert!(child[0].alive());
+    std::fs::write(host.dir.join("go"), "").expect("tell the host");
+    host.expect("dropped");
+    assert_gone(&child, "the child of a handle dropped without threads");
+    let host_pid = host.pid();
+    let zombies = || -> Vec<u32> {
+        std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|&pid| {
+                stat_fields(pid).is_some_and(|f| f[0] == "Z" && f[1] == host_pid.to_string())
+            })
+            .collect()
+    };
+    let reaped = wait_until(BOUND, || zombies().is_empty());
+    assert!(reaped, "zombies of the host: {:?}", zombies());
+    std::fs::write(host.dir.join("done"), "").expect("tell the host");
     assert!(host.child.wait().expect("wait").success());
 }
 
@@ -729,6 +883,61 @@ async fn host_main(role: &str, dir: &Path) {
                 .to_owned();
             report("variant", variant);
             report("error", err);
+        }
+        "no-threads" => {
+            let child = Command::new("sh")
+                .args([
+                    "-c",
+                    "sleep 300 </dev/null >/dev/null 2>&1 & exec sleep 300",
+                ])
+                .start()
+                .await
+                .expect("start");
+            let pid = child.pid().expect("pid");
+            let reaper_runs = std::fs::read_dir("/proc/self/task")
+                .expect("tasks")
+                .flatten()
+                .any(|t| {
+                    std::fs::read_to_string(t.path().join("comm"))
+                        .is_ok_and(|c| c.starts_with("processkit-reap"))
+                });
+            assert!(!reaper_runs, "the reaper thread runs already");
+            let mut old = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            // SAFETY: getrlimit/setrlimit with valid pointers to rlimit structs.
+            unsafe {
+                assert_eq!(libc::getrlimit(libc::RLIMIT_NPROC, &mut old), 0);
+                let low = libc::rlimit {
+                    rlim_cur: 0,
+                    rlim_max: old.rlim_max,
+                };
+                assert_eq!(libc::setrlimit(libc::RLIMIT_NPROC, &low), 0);
+            }
+            assert!(
+                std::thread::Builder::new().spawn(|| {}).is_err(),
+                "a thread could still be started"
+            );
+            eprintln!("no-threads host on {}", Mechanism::current());
+            report("child", pid);
+            let go = dir.join("go");
+            let deadline = Instant::now() + REPORT;
+            while !go.exists() && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            drop(child);
+            report("dropped", "");
+            // The runtime keeps turning while the test looks.
+            let done = dir.join("done");
+            let deadline = Instant::now() + REPORT;
+            while !done.exists() && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            // SAFETY: setrlimit with a valid pointer to an rlimit struct.
+            unsafe {
+                libc::setrlimit(libc::RLIMIT_NPROC, &old);
+            }
         }
         "teardown-emfile" => {
             let group = ProcessGroup::new().expect("group");
