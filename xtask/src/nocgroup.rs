@@ -32,8 +32,11 @@ const SUITES: &[&str] = &[
     "streaming",
     "pipelines",
     "guardian",
+    "faults",
     "subreaper",
     "pty",
+    "run_leftovers",
+    "live_children",
 ];
 
 /// The command-line tool's end-to-end suite, run beside the library's.

@@ -4,145 +4,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::group_options::{ProcessGroupOptions, apply_limits};
 use crate::result::ProcessResult;
+use crate::result::ShutdownReport;
 use crate::runner::{BoxFuture, ProcessRunner};
 use crate::{Command, Mechanism, RunningProcess, sys};
 
 const GROUP: &str = "process group";
-
-/// How a [`ProcessGroup`] is created.
-///
-/// ```
-/// use processkit::ProcessGroupOptions;
-/// use std::time::Duration;
-/// let opts = ProcessGroupOptions::default().grace(Duration::from_secs(2));
-/// assert_eq!(opts.get_grace(), Duration::from_secs(2));
-/// ```
-#[derive(Debug, Clone)]
-pub struct ProcessGroupOptions {
-    pub(crate) grace: Duration,
-    pub(crate) mechanism: Option<Mechanism>,
-    pub(crate) memory_max: Option<u64>,
-    pub(crate) max_processes: Option<u64>,
-    pub(crate) cpu_quota: Option<f64>,
-}
-
-impl Default for ProcessGroupOptions {
-    fn default() -> Self {
-        ProcessGroupOptions {
-            grace: Duration::from_secs(5),
-            mechanism: None,
-            memory_max: None,
-            max_processes: None,
-            cpu_quota: None,
-        }
-    }
-}
-
-impl ProcessGroupOptions {
-    /// How long [`ProcessGroup::shutdown`] waits after SIGTERM before it
-    /// kills (default 5 s).
-    ///
-    /// ```
-    /// let _ = processkit::ProcessGroupOptions::default().grace(std::time::Duration::from_millis(500));
-    /// ```
-    pub fn grace(mut self, grace: Duration) -> Self {
-        self.grace = grace;
-        self
-    }
-
-    /// The shutdown grace period.
-    ///
-    /// ```
-    /// assert_eq!(processkit::ProcessGroupOptions::default().get_grace().as_secs(), 5);
-    /// ```
-    pub fn get_grace(&self) -> Duration {
-        self.grace
-    }
-
-    /// Requires a specific mechanism instead of the host's best. Creating
-    /// the group fails if it is not available. Forcing
-    /// [`Mechanism::ProcessGroup`] on Linux gives the macOS/BSD behaviour
-    /// (the `PROCESSKIT_MECHANISM=process-group` environment variable does
-    /// the same for every container of the process).
-    ///
-    /// ```
-    /// use processkit::{Mechanism, ProcessGroup, ProcessGroupOptions};
-    /// let g = ProcessGroup::with_options(ProcessGroupOptions::default().mechanism(Mechanism::ProcessGroup))?;
-    /// assert_eq!(g.mechanism(), Mechanism::ProcessGroup);
-    /// # Ok::<(), processkit::Error>(())
-    /// ```
-    pub fn mechanism(mut self, mechanism: Mechanism) -> Self {
-        self.mechanism = Some(mechanism);
-        self
-    }
-
-    /// Caps the whole tree's memory, in bytes.
-    ///
-    /// ```
-    /// let _ = processkit::ProcessGroupOptions::default().memory_max(512 * 1024 * 1024);
-    /// ```
-    #[cfg(feature = "limits")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "limits")))]
-    pub fn memory_max(mut self, bytes: u64) -> Self {
-        self.memory_max = Some(bytes);
-        self
-    }
-
-    /// Caps the number of processes (and threads, on Linux) in the tree.
-    ///
-    /// ```
-    /// let _ = processkit::ProcessGroupOptions::default().max_processes(64);
-    /// ```
-    #[cfg(feature = "limits")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "limits")))]
-    pub fn max_processes(mut self, n: u64) -> Self {
-        self.max_processes = Some(n);
-        self
-    }
-
-    /// Caps the tree's CPU use, as a fraction of one core (0.5 = half a
-    /// core, 2.0 = two cores). On Windows it is converted against the host's
-    /// CPU count and is approximate.
-    ///
-    /// ```
-    /// let _ = processkit::ProcessGroupOptions::default().cpu_quota(0.5);
-    /// ```
-    #[cfg(feature = "limits")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "limits")))]
-    pub fn cpu_quota(mut self, cores: f64) -> Self {
-        self.cpu_quota = Some(cores);
-        self
-    }
-
-    pub(crate) fn has_limits(&self) -> bool {
-        self.memory_max.is_some() || self.max_processes.is_some() || self.cpu_quota.is_some()
-    }
-}
-
-/// What [`ProcessGroup::shutdown`] did.
-///
-/// ```
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> processkit::Result<()> {
-/// let group = processkit::ProcessGroup::new()?;
-/// let report = group.shutdown().await?;
-/// assert_eq!((report.signalled, report.killed), (0, 0));
-/// # Ok(()) }
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
-pub struct ShutdownReport {
-    /// Processes alive when the polite signal (SIGTERM) went out (0 on
-    /// Windows, which has none).
-    pub signalled: usize,
-    /// Processes still alive after the grace period, which SIGKILL (or the
-    /// job termination) took down.
-    pub killed: usize,
-    /// From the start of the shutdown until the group was empty.
-    pub duration: Duration,
-}
 
 /// A kill-on-drop container shared by several children.
 ///
@@ -211,7 +79,7 @@ impl ProcessGroup {
         };
         let container = sys::Container::group(request)?;
         if options.has_limits() {
-            crate::stats::apply_limits(&container, &options)?;
+            apply_limits(&container, &options)?;
         }
         Ok(ProcessGroup {
             inner: Arc::new(Inner { container, options }),

@@ -56,10 +56,9 @@ mod batch;
 mod cli;
 mod command;
 mod containers;
-mod error;
 mod group;
+mod group_options;
 mod guarantee;
-mod knobs;
 mod mechanism;
 mod output;
 mod pipeline;
@@ -80,18 +79,20 @@ mod terminal;
 pub mod testing;
 mod trace;
 
+// The bottom floor's own modules, under the names the layers above use.
+use sys::{error, knobs};
+
 pub use batch::{output_all, wait_all, wait_any};
 pub use cli::CliClient;
 pub use command::Command;
 pub use containers::{ContainerInfo, OwnerState, containers, sweep_containers};
-pub use error::{Error, Result};
-pub use group::{ProcessGroup, ProcessGroupOptions, ShutdownReport};
+pub use group::ProcessGroup;
+pub use group_options::ProcessGroupOptions;
 pub use guarantee::{Guarantee, disable_guardian, guarantee};
-pub use knobs::{IoPriority, Resource};
 pub use mechanism::{Mechanism, Preflight, preflight};
 pub use output::{CaptureLimit, Destination, Keep};
 pub use pipeline::Pipeline;
-pub use result::{ExitStatus, ProcessResult, RunReport};
+pub use result::{ExitStatus, ProcessResult, RunReport, ShutdownReport};
 pub use retry::{Attempt, RetryPolicy};
 pub use runner::{BoxFuture, JobRunner, ProcessRunner, ProcessRunnerExt};
 #[cfg(feature = "json")]
@@ -105,6 +106,8 @@ pub use signal::Signal;
 pub use stats::{GroupStats, Profile};
 pub use stdin::Stdin;
 pub use supervisor::{RestartPolicy, StopReason, SupervisionOutcome, Supervisor};
+pub use sys::error::{Error, Result};
+pub use sys::knobs::{IoPriority, Resource};
 #[cfg(feature = "pty")]
 pub use terminal::{Terminal, strip_escapes};
 #[cfg(feature = "mock")]

@@ -3,90 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-/// How a process ended.
-///
-/// ```
-/// use processkit::ExitStatus;
-/// let s = ExitStatus::from_code(3);
-/// assert_eq!(s.code(), Some(3));
-/// assert!(!s.success());
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "record", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(
-    all(feature = "serde", not(feature = "record")),
-    derive(serde::Serialize)
-)]
-pub struct ExitStatus {
-    code: Option<i32>,
-    signal: Option<i32>,
-}
-
-impl ExitStatus {
-    /// A status for a process that exited normally with `code`.
-    ///
-    /// ```
-    /// assert!(processkit::ExitStatus::from_code(0).success());
-    /// ```
-    pub fn from_code(code: i32) -> Self {
-        ExitStatus {
-            code: Some(code),
-            signal: None,
-        }
-    }
-
-    /// A status for a process killed by signal `signal` (on Windows, a
-    /// terminated process reports signal 9).
-    ///
-    /// ```
-    /// let s = processkit::ExitStatus::from_signal(9);
-    /// assert_eq!(s.code(), None);
-    /// assert_eq!(s.signal(), Some(9));
-    /// ```
-    pub fn from_signal(signal: i32) -> Self {
-        ExitStatus {
-            code: None,
-            signal: Some(signal),
-        }
-    }
-
-    /// The exit code, if the process exited normally.
-    ///
-    /// ```
-    /// assert_eq!(processkit::ExitStatus::from_code(2).code(), Some(2));
-    /// ```
-    pub fn code(&self) -> Option<i32> {
-        self.code
-    }
-
-    /// The signal that killed the process, if any.
-    ///
-    /// ```
-    /// assert_eq!(processkit::ExitStatus::from_code(0).signal(), None);
-    /// ```
-    pub fn signal(&self) -> Option<i32> {
-        self.signal
-    }
-
-    /// `true` when the process exited with code 0.
-    ///
-    /// ```
-    /// assert!(!processkit::ExitStatus::from_signal(15).success());
-    /// ```
-    pub fn success(&self) -> bool {
-        self.code == Some(0)
-    }
-}
-
-impl fmt::Display for ExitStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (self.code, self.signal) {
-            (Some(c), _) => write!(f, "exit code {c}"),
-            (None, Some(s)) => write!(f, "killed by signal {s}"),
-            (None, None) => write!(f, "no exit status"),
-        }
-    }
-}
+pub use crate::sys::status::ExitStatus;
 
 /// The full outcome of a finished run: exit status, captured output, whether
 /// the run's deadline passed, and how long it took.
@@ -474,4 +391,28 @@ mod tests {
         assert_eq!(stderr_tail("only", 5), "only");
         assert_eq!(stderr_tail("", 5), "");
     }
+}
+
+/// What [`ProcessGroup::shutdown`](crate::ProcessGroup::shutdown) did.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> processkit::Result<()> {
+/// let group = processkit::ProcessGroup::new()?;
+/// let report = group.shutdown().await?;
+/// assert_eq!((report.signalled, report.killed), (0, 0));
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct ShutdownReport {
+    /// Processes alive when the polite signal (SIGTERM) went out (0 on
+    /// Windows, which has none).
+    pub signalled: usize,
+    /// Processes still alive after the grace period, which SIGKILL (or the
+    /// job termination) took down.
+    pub killed: usize,
+    /// From the start of the shutdown until the group was empty.
+    pub duration: Duration,
 }

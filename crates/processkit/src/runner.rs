@@ -177,7 +177,10 @@ pub trait ProcessRunnerExt: ProcessRunner {
             cmd.require_captured_stdout("first_line")?;
             let mut run = self.start(cmd).await?;
             let line = run.first_matching_line(pred).await;
-            drop(run); // kills the tree (owned) once the match is in
+            // The run is over once the match is in: its tree goes, on a
+            // group runner too (only this run's subtree).
+            run.kill_leftovers();
+            drop(run);
             line
         })
     }

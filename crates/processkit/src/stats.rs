@@ -19,53 +19,10 @@
 #[cfg(feature = "stats")]
 use std::time::Duration;
 
+#[cfg(feature = "stats")]
 use crate::error::{Error, Result};
-use crate::group::ProcessGroupOptions;
+#[cfg(feature = "stats")]
 use crate::sys;
-
-/// Checks the limits in `options` and applies them to a freshly created
-/// container. Fails with [`Error::InvalidInput`] for a value that is no
-/// limit at all and with [`Error::ResourceLimit`] when the container cannot
-/// enforce one: a group is never handed back silently unbounded.
-pub(crate) fn apply_limits(
-    container: &sys::Container,
-    options: &ProcessGroupOptions,
-) -> Result<()> {
-    let limits = validate(options)?;
-    container.apply_limits(&limits)
-}
-
-/// The platform-neutral checks: every limit must be a positive amount.
-fn validate(options: &ProcessGroupOptions) -> Result<sys::Limits> {
-    const GROUP: &str = "process group";
-    if options.memory_max == Some(0) {
-        return Err(Error::invalid(
-            GROUP,
-            "memory_max(0) would leave no memory for any process; give a positive number of bytes",
-        ));
-    }
-    if options.max_processes == Some(0) {
-        return Err(Error::invalid(
-            GROUP,
-            "max_processes(0) would forbid every process; give a positive count",
-        ));
-    }
-    if let Some(cores) = options.cpu_quota
-        && (!cores.is_finite() || cores <= 0.0)
-    {
-        return Err(Error::invalid(
-            GROUP,
-            format!(
-                "cpu_quota({cores}) must be a finite, positive fraction of one core (0.5 = half a core)"
-            ),
-        ));
-    }
-    Ok(sys::Limits {
-        memory_max: options.memory_max,
-        max_processes: options.max_processes,
-        cpu_quota: options.cpu_quota,
-    })
-}
 
 /// A snapshot of a whole [`ProcessGroup`](crate::ProcessGroup)'s resource use.
 ///

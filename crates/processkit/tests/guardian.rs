@@ -856,6 +856,8 @@ async fn host_main(role: &str, dir: &Path) {
             report("running-before", running_guardians_of_me());
             Command::new("true").run().await.expect("one containment");
             report("after", short(&processkit::guarantee()));
+            // The guardian's argv shows once its `execve` has finished.
+            wait_until(Duration::from_secs(5), || running_guardians_of_me() > 0);
             report("running-after", running_guardians_of_me());
         }
         "disable" => {

@@ -235,6 +235,10 @@ pub struct RunningProcess {
     idle_timed_out: bool,
     /// Bytes a cap dropped from the captured stderr.
     stderr_dropped: u64,
+    /// A consuming verb runs this process to its end: once the direct child
+    /// exits, whatever it left behind in its subtree is killed, on every
+    /// runner (a group member's siblings are untouched).
+    run_over: bool,
     /// The child's terminal (a `pty` run).
     #[cfg_attr(not(feature = "pty"), allow(dead_code))]
     terminal: Option<std::sync::Arc<sys::PtyMaster>>,
@@ -390,6 +394,7 @@ impl RunningProcess {
             idle_sleep: None,
             idle_timed_out: false,
             stderr_dropped: 0,
+            run_over: false,
             terminal: parts.terminal.map(std::sync::Arc::new),
         }
     }
@@ -628,7 +633,11 @@ impl RunningProcess {
                     status.signal(),
                     self.elapsed(),
                 );
-                if self.proc_.kills_tree_on_exit() || self.timed_out || self.idle_timed_out {
+                if self.proc_.kills_tree_on_exit()
+                    || self.run_over
+                    || self.timed_out
+                    || self.idle_timed_out
+                {
                     // Take down whatever the child left behind (after a
                     // deadline, a group member's subtree too).
                     self.proc_.kill_tree();
@@ -641,6 +650,30 @@ impl RunningProcess {
                 Poll::Ready(Err(Error::io(&self.program, "waiting for the process", e)))
             }
             Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// A consuming verb took this handle: the run is over when the verb
+    /// returns, so a group member's leftovers go when its direct child
+    /// exits (now, if it has exited already), as a one-shot run's do.
+    fn end_with_run(&mut self) {
+        self.run_over = true;
+        if self.status.is_some() {
+            self.kill_leftovers();
+        }
+    }
+
+    /// Kills this run's own subtree when it is a group member (a one-shot
+    /// run's container already went with its direct child).
+    pub(crate) fn kill_leftovers(&mut self) {
+        if matches!(
+            self.proc_,
+            Proc::Real {
+                owner: Owner::Shared,
+                ..
+            }
+        ) {
+            self.proc_.kill_tree();
         }
     }
 
@@ -774,7 +807,18 @@ impl RunningProcess {
         Ok(self.stdout_lines())
     }
 
+    /// The next stdout line. Every line delivered uses up a unit of tokio's
+    /// cooperative budget, so a consumer of a fast child's lines gives the
+    /// other tasks on its thread a turn (and sees a runtime shutdown) every
+    /// so often, even while all the lines come out of the buffer.
     fn poll_next_line(&mut self, cx: &mut Context<'_>) -> Poll<Option<String>> {
+        let coop = std::task::ready!(tokio::task::coop::poll_proceed(cx));
+        let line = std::task::ready!(self.poll_next_line_inner(cx));
+        coop.made_progress();
+        Poll::Ready(line)
+    }
+
+    fn poll_next_line_inner(&mut self, cx: &mut Context<'_>) -> Poll<Option<String>> {
         // A line already in the buffer needs no exit check, reactor round
         // trip or syscall (the exit, deadline and token are polled again as
         // soon as the buffer runs dry). A requested cancellation or an
@@ -906,6 +950,7 @@ impl RunningProcess {
     /// # Ok(()) }
     /// ```
     pub async fn finish_streamed(mut self) -> Result<(Option<i32>, String)> {
+        self.end_with_run();
         self.close_untaken_stdin();
         self.detach_stderr();
         let status = poll_fn(|cx| {
@@ -942,6 +987,7 @@ impl RunningProcess {
     /// # Ok(()) }
     /// ```
     pub async fn output_bytes(mut self) -> Result<ProcessResult<Vec<u8>>> {
+        self.end_with_run();
         self.close_untaken_stdin();
         let mut stderr_inline = match std::mem::replace(&mut self.stderr, Stderr::Done(Vec::new()))
         {

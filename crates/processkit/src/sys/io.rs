@@ -1,4 +1,9 @@
 //! Reading a pipe straight into a `Vec`'s spare capacity.
+//!
+//! Every read takes part in tokio's cooperative budget, whatever the pipe
+//! type underneath: a child that writes faster than this process reads
+//! would otherwise keep the pipe always ready, and a loop over it would
+//! never give the other tasks on its thread a turn.
 
 use std::io;
 use std::pin::Pin;
@@ -18,6 +23,7 @@ pub(crate) fn poll_read_vec(
     chunk: usize,
     max: usize,
 ) -> Poll<io::Result<usize>> {
+    let coop = std::task::ready!(tokio::task::coop::poll_proceed(cx));
     if buf.capacity() - buf.len() < chunk {
         buf.reserve(chunk);
     }
@@ -31,9 +37,13 @@ pub(crate) fn poll_read_vec(
             // SAFETY: `poll_read` initialised (filled) the first `n` bytes of
             // the spare capacity, which directly follows the current length.
             unsafe { buf.set_len(buf.len() + n) };
+            coop.made_progress();
             Poll::Ready(Ok(n))
         }
-        Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+        Poll::Ready(Err(e)) => {
+            coop.made_progress();
+            Poll::Ready(Err(e))
+        }
         Poll::Pending => Poll::Pending,
     }
 }

@@ -22,7 +22,14 @@
 use std::ffi::{OsStr, OsString};
 use std::path::Path;
 
-use crate::Mechanism;
+pub(crate) mod error;
+pub(crate) mod guarantee;
+pub(crate) mod knobs;
+pub(crate) mod mechanism;
+pub(crate) mod status;
+pub(crate) mod trace;
+
+use mechanism::Mechanism;
 
 pub(crate) mod io;
 #[cfg(unix)]
@@ -118,7 +125,7 @@ pub(crate) struct SpawnRequest<'a> {
     pub create_no_window: bool,
     /// Settings of the child itself (Unix; checked off Unix before here).
     #[cfg_attr(windows, allow(dead_code))]
-    pub knobs: &'a crate::knobs::SpawnKnobs,
+    pub knobs: &'a knobs::SpawnKnobs,
     /// Run on a new pseudo-terminal of `(columns, rows)`: the slave is the
     /// child's fds 0, 1 and 2 and its controlling terminal (the three
     /// `StdioKind`s are ignored). Unix only; refused earlier elsewhere.

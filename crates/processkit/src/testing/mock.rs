@@ -9,7 +9,7 @@
 
 #![allow(missing_docs)] // mockall generates the expectation types
 
-use super::ScriptedOutcome;
+use super::scripted::ScriptedOutcome;
 use crate::command::Command;
 use crate::error::Result;
 use crate::result::ProcessResult;

@@ -49,7 +49,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Invocation, StandIn, stand_in};
+use super::invocation::{Invocation, StandIn, stand_in};
 use crate::command::Command;
 use crate::error::{Error, Result};
 use crate::result::{ExitStatus, ProcessResult};

@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use super::{Invocation, StandIn, stand_in};
+use super::invocation::{Invocation, StandIn, stand_in};
 use crate::command::Command;
 use crate::error::{Error, Result};
 use crate::result::{ExitStatus, ProcessResult};

@@ -46,6 +46,8 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::sys::reaper;
+use crate::sys::unix::shortage::{Probe, ProbeError};
+use std::borrow::Cow;
 
 /// The host root: this process's own directory in the cgroup tree.
 pub(crate) struct Host {
@@ -60,26 +62,39 @@ pub(crate) struct Host {
     pub source: Option<String>,
 }
 
-static HOST: OnceLock<Result<Host, String>> = OnceLock::new();
+/// The host root's probe. A failure for a passing shortage (no free fd at
+/// that moment) is not kept: the next container probes again.
+static HOST: Probe<Host> = Probe::new();
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-/// The host root, created on first use; `Err` says why cgroups can't be used.
-pub(crate) fn host() -> Result<&'static Host, &'static str> {
-    HOST.get_or_init(init_host).as_ref().map_err(String::as_str)
+/// The host root, created on first use; `Err` says why cgroups can't be used
+/// (and, after a passing shortage, that the next call tries again).
+pub(crate) fn host() -> Result<&'static Host, Cow<'static, str>> {
+    HOST.get(init_host)
 }
 
 /// The cgroup2 mount point, from `/proc/self/mountinfo`.
 pub(crate) fn cgroup2_mount() -> Option<PathBuf> {
-    let info = fs::read_to_string("/proc/self/mountinfo").ok()?;
+    cgroup2_mount_or_error().ok().flatten()
+}
+
+/// The cgroup2 mount point; `Ok(None)` when none is mounted, `Err` when
+/// `/proc/self/mountinfo` could not be read.
+fn cgroup2_mount_or_error() -> io::Result<Option<PathBuf>> {
+    let info = fs::read_to_string("/proc/self/mountinfo")?;
     for line in info.lines() {
         // fields: id parent major:minor root mountpoint opts ... - fstype source superopts
-        let (pre, post) = line.split_once(" - ")?;
+        let Some((pre, post)) = line.split_once(" - ") else {
+            return Ok(None);
+        };
         if post.split_whitespace().next() == Some("cgroup2") {
-            let mount = pre.split_whitespace().nth(4)?;
-            return Some(PathBuf::from(unescape_mount(mount)));
+            let Some(mount) = pre.split_whitespace().nth(4) else {
+                return Ok(None);
+            };
+            return Ok(Some(PathBuf::from(unescape_mount(mount))));
         }
     }
-    None
+    Ok(None)
 }
 
 fn unescape_mount(s: &str) -> String {
@@ -214,34 +229,52 @@ mod tests {
 
 /// This process's cgroup v2 path (the `0::` line of `/proc/self/cgroup`).
 pub(crate) fn own_cgroup() -> Option<String> {
-    let text = fs::read_to_string("/proc/self/cgroup").ok()?;
-    text.lines()
+    own_cgroup_or_error().ok().flatten()
+}
+
+fn own_cgroup_or_error() -> io::Result<Option<String>> {
+    let text = fs::read_to_string("/proc/self/cgroup")?;
+    Ok(text
+        .lines()
         .find_map(|l| l.strip_prefix("0::"))
-        .map(|p| p.trim_end_matches(" (deleted)").to_owned())
+        .map(|p| p.trim_end_matches(" (deleted)").to_owned()))
 }
 
 /// The start time (clock ticks since boot) of `pid`, field 22 of its stat file.
 pub(crate) fn start_time(pid: u32) -> Option<u64> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    start_time_of(&fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// Field 22 of a `/proc/<pid>/stat` text.
+fn start_time_of(stat: &str) -> Option<u64> {
     // The command name is in parentheses and may contain spaces: split after the last ')'.
     let rest = &stat[stat.rfind(')')? + 2..];
     rest.split_whitespace().nth(19)?.parse().ok()
 }
 
-fn init_host() -> Result<Host, String> {
-    let mount = cgroup2_mount().ok_or("no cgroup2 filesystem is mounted")?;
-    let own = own_cgroup().ok_or("/proc/self/cgroup has no cgroup v2 (0::) entry")?;
+fn init_host() -> Result<Host, ProbeError> {
+    let final_ = |s: &str| ProbeError::Final(s.to_owned());
+    let mount = cgroup2_mount_or_error()
+        .map_err(|e| ProbeError::from_io("cannot read /proc/self/mountinfo", &e))?
+        .ok_or_else(|| final_("no cgroup2 filesystem is mounted"))?;
+    let own = own_cgroup_or_error()
+        .map_err(|e| ProbeError::from_io("cannot read /proc/self/cgroup", &e))?
+        .ok_or_else(|| final_("/proc/self/cgroup has no cgroup v2 (0::) entry"))?;
     let parent = mount.join(own.trim_start_matches('/'));
     let pid = std::process::id();
-    let start = start_time(pid).ok_or("cannot read this process's start time")?;
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map_err(|e| ProbeError::from_io("cannot read this process's start time", &e))?;
+    let start =
+        start_time_of(&stat).ok_or_else(|| final_("cannot parse this process's start time"))?;
     let root = match create_root(&parent, pid, start) {
         Ok(root) => root,
+        Err(e @ ProbeError::Shortage(_)) => return Err(e),
         #[cfg(feature = "systemd")]
-        Err(here) => {
+        Err(ProbeError::Final(here)) => {
             // Not writable here: ask the user's systemd manager for a
             // delegated scope (see systemd.rs), then use it as the parent.
-            let scope =
-                super::systemd::delegated_scope(&mount).map_err(|why| format!("{here}; {why}"))?;
+            let scope = super::systemd::delegated_scope(&mount)
+                .map_err(|why| ProbeError::Final(format!("{here}; {why}")))?;
             let root = create_root(&scope.path, pid, start)?;
             return Ok(finish_host(&scope.path, root, pid, Some(scope.describe())));
         }
@@ -252,7 +285,7 @@ fn init_host() -> Result<Host, String> {
 }
 
 /// Creates the host root under `parent` and proves it usable.
-fn create_root(parent: &Path, pid: u32, start: u64) -> Result<PathBuf, String> {
+fn create_root(parent: &Path, pid: u32, start: u64) -> Result<PathBuf, ProbeError> {
     let root = match own_pid_namespace() {
         Some(ns) => parent.join(format!("processkit-{pid}-{start}-{ns}")),
         // No namespace identity: a name no sweep ever takes for dead.
@@ -262,9 +295,9 @@ fn create_root(parent: &Path, pid: u32, start: u64) -> Result<PathBuf, String> {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
         Err(e) => {
-            return Err(format!(
-                "cannot create a cgroup under {}: {e}",
-                parent.display()
+            return Err(ProbeError::from_io(
+                format_args!("cannot create a cgroup under {}", parent.display()),
+                &e,
             ));
         }
     }
@@ -274,7 +307,10 @@ fn create_root(parent: &Path, pid: u32, start: u64) -> Result<PathBuf, String> {
         .open(root.join("cgroup.procs"))
     {
         let _ = fs::remove_dir(&root);
-        return Err(format!("cgroup {} is not writable: {e}", root.display()));
+        return Err(ProbeError::from_io(
+            format_args!("cgroup {} is not writable", root.display()),
+            &e,
+        ));
     }
     Ok(root)
 }
@@ -511,7 +547,17 @@ impl Cg {
             }
         };
         let mut buf = [0u8; 256];
-        let n = file.read_at(&mut buf, 0)?;
+        let n = file.read_at(&mut buf, 0).map_err(|e| {
+            // A kept fd of a cgroup removed since reads ENODEV: to every
+            // caller that is the same as the directory being gone, so say
+            // so (a watcher that retried "any other error" would keep the
+            // fd, and itself, forever).
+            if e.raw_os_error() == Some(libc::ENODEV) {
+                io::Error::new(io::ErrorKind::NotFound, e)
+            } else {
+                e
+            }
+        })?;
         Ok(buf[..n].split(|&b| b == b'\n').any(|l| l == line))
     }
 
@@ -793,7 +839,9 @@ extern "C" fn at_exit() {
 /// Kills everything still in the host root and removes it (best effort, at
 /// exit: `std::process::exit` and returning from `main` run this).
 pub(crate) fn teardown_host() {
-    let Some(Ok(host)) = HOST.get() else { return };
+    let Some(Ok(host)) = HOST.settled() else {
+        return;
+    };
     // A process forked from the host inherits this handler; only the host
     // itself may tear its containers down.
     if std::process::id() != host.owner {

@@ -19,8 +19,8 @@ use std::task::{Context, Poll};
 use rustix::process::{WaitId, WaitIdOptions, WaitIdStatus, waitid};
 use tokio::io::unix::AsyncFd;
 
-use crate::result::ExitStatus;
 use crate::sys::reaper;
+use crate::sys::status::ExitStatus;
 
 enum Fd {
     Plain(OwnedFd),

@@ -50,7 +50,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::error::Error;
+use crate::sys::error::Error;
 use crate::sys::linux::cgroup::{self, Cg};
 use crate::sys::{Limits, RawStats};
 

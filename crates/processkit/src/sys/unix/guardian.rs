@@ -51,13 +51,23 @@
 //! # Failures
 //!
 //! The host keeps a copy of everything it registered. If the guardian dies
-//! while the host lives (noticed on the next container, registration or
-//! [`guarantee`] call) or stops reading, it is SIGKILLed, reaped, and a new
-//! one is started with the whole registry replayed. The socket is closed
-//! only after the old guardian is dead, so it can never mistake that for
-//! the host's death. After [`MAX_STARTS`] starts, or when no guardian can
-//! be started at all, the guarantee drops to `DropOnly` with the reason,
-//! and a trace event says so.
+//! while the host lives, is stopped (SIGSTOP: the stop is seen through
+//! `waitid(WSTOPPED)`), or stops reading (what the host sent has stayed
+//! unread for [`SEND_PATIENCE`]), which is noticed on the next container,
+//! registration or [`guarantee`] call, it is SIGKILLed, reaped, and a new
+//! one is started with the whole registry replayed. Nothing here ever waits
+//! for the guardian: sends are non-blocking, and what does not fit in the
+//! socket waits in the host until the next call. The socket is closed only
+//! after the old guardian is dead, so it can never mistake that for the
+//! host's death.
+//!
+//! Only guardians that started count against the [`MAX_STARTS`] budget. A
+//! start that fails for a passing shortage (no free fd, the process limit
+//! reached, no memory) is tried again with the next container or
+//! registration, up to [`MAX_SHORTAGES`] times; until then the guarantee is
+//! `DropOnly` with the real reason. After [`MAX_STARTS`] guardians, or when
+//! no guardian can be started for good, the guarantee drops to `DropOnly`
+//! with the reason, and a trace event says so.
 
 use std::ffi::OsString;
 use std::io;
@@ -68,8 +78,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::Guarantee;
+use crate::sys::guarantee::Guarantee;
 use crate::sys::reaper;
+use crate::sys::unix::shortage::{MAX_SHORTAGES, is_shortage};
 
 /// Setting this variable (to anything but `0` or an empty string) keeps the
 /// guardian from starting.
@@ -85,8 +96,12 @@ const ARGV_TAG: &str = "processkit-guardian";
 const GUARDIAN_PATH: &str = "/usr/bin:/bin:/usr/sbin:/sbin";
 
 /// How many guardians one host starts at most (the first and its
-/// replacements).
+/// replacements). Starts that failed do not count.
 const MAX_STARTS: u32 = 4;
+
+/// How many starts that failed for good (not for a passing shortage) are
+/// tried before the guardian is given up.
+const MAX_REFUSED: u32 = 4;
 
 /// The guardian itself. `$1` is the host's pid (for `ps` and tests). It reads
 /// registrations from stdin until end-of-file, then kills and removes.
@@ -194,9 +209,15 @@ struct State {
     pgroups: Vec<(u32, Option<u64>)>,
     /// Guardians started so far.
     starts: u32,
-    /// The rest of a line that a non-blocking send cut short; goes out
-    /// before anything else is sent to the running guardian.
+    /// Starts that failed for a passing shortage.
+    shortages: u32,
+    /// Starts that failed for any other reason.
+    refused: u32,
+    /// What the running guardian has not taken yet (its socket was full);
+    /// goes out before anything else is sent to it.
     pending: Vec<u8>,
+    /// Since when `pending` has been waiting.
+    pending_since: Option<Instant>,
 }
 
 static STATE: Mutex<State> = Mutex::new(State {
@@ -204,7 +225,10 @@ static STATE: Mutex<State> = Mutex::new(State {
     cgroups: Vec::new(),
     pgroups: Vec::new(),
     starts: 0,
+    shortages: 0,
+    refused: 0,
     pending: Vec::new(),
+    pending_since: None,
 });
 
 fn state() -> MutexGuard<'static, State> {
@@ -216,20 +240,68 @@ fn state() -> MutexGuard<'static, State> {
 pub(crate) fn ensure_started() {
     let mut st = state();
     settle_opt_out(&mut st);
-    match &st.phase {
-        Phase::Off(_) => {}
-        Phase::Idle | Phase::Lost(_) => start(&mut st),
-        Phase::Running(g) => {
-            if g.proc.exited() {
-                let reason = format!(
-                    "the guardian (pid {}) exited while this process was running",
-                    g.proc.pid
-                );
-                st.phase = Phase::Lost(reason);
-                start(&mut st);
-            }
-        }
+    check_running(&mut st);
+    if matches!(st.phase, Phase::Idle | Phase::Lost(_)) {
+        start(&mut st);
     }
+}
+
+/// Looks at a running guardian without waiting for it: one that exited,
+/// was stopped, or has left what was sent to it unread for longer than
+/// [`SEND_PATIENCE`] is retired, and the phase becomes `Lost` with the
+/// reason. Sends what is pending if the socket has room.
+fn check_running(st: &mut State) {
+    let Phase::Running(g) = &st.phase else { return };
+    let pid = g.proc.pid;
+    let reason = match g.proc.state() {
+        ProcState::Exited => Some(format!(
+            "the guardian (pid {pid}) exited while this process was running"
+        )),
+        ProcState::Stopped => Some(format!(
+            "the guardian (pid {pid}) was stopped (SIGSTOP), so it could not act"
+        )),
+        ProcState::Running => match flush(st) {
+            Err(e) => Some(format!("the guardian (pid {pid}) stopped reading: {e}")),
+            Ok(()) => st.pending_since.and_then(|since| {
+                (since.elapsed() > SEND_PATIENCE).then(|| {
+                    format!(
+                        "the guardian (pid {pid}) stopped reading: what was sent {} ms ago is \
+                         still unread",
+                        since.elapsed().as_millis()
+                    )
+                })
+            }),
+        },
+    };
+    if let Some(reason) = reason {
+        crate::sys::trace::guardian_unavailable(&reason);
+        if let Phase::Running(g) = std::mem::replace(&mut st.phase, Phase::Lost(reason)) {
+            retire(g);
+        }
+        st.pending.clear();
+        st.pending_since = None;
+    }
+}
+
+/// Sends as much of `st.pending` as the running guardian's socket takes
+/// right now. Never waits.
+fn flush(st: &mut State) -> io::Result<()> {
+    let Phase::Running(g) = &st.phase else {
+        return Ok(());
+    };
+    if st.pending.is_empty() {
+        st.pending_since = None;
+        return Ok(());
+    }
+    let n = send_some(&g.sock, &st.pending)?;
+    st.pending.drain(..n);
+    if st.pending.is_empty() {
+        st.pending_since = None;
+    } else if n > 0 || st.pending_since.is_none() {
+        // The guardian is reading: patience starts again.
+        st.pending_since = Some(Instant::now());
+    }
+    Ok(())
 }
 
 /// Registers a cgroup directory to be killed and removed at host death.
@@ -240,7 +312,7 @@ pub(crate) fn register_cgroup(dir: &Path) {
         return;
     }
     let Some(line) = cgroup_line(dir) else {
-        crate::trace::guardian_unavailable(&format!(
+        crate::sys::trace::guardian_unavailable(&format!(
             "cgroup {} cannot be registered with the guardian (not an absolute path, or it holds a \
              newline or ends in white space); only destructors tear it down",
             dir.display()
@@ -263,6 +335,7 @@ pub(crate) fn register_pgroup(pgid: u32) {
     if matches!(st.phase, Phase::Off(_)) {
         return;
     }
+    check_running(&mut st);
     st.pgroups.push((pgid, start_time));
     match st.phase {
         // The group exists already: start a guardian now rather than leave
@@ -295,6 +368,9 @@ pub(crate) fn try_unregister_pgroup(pgid: u32) -> bool {
         return true;
     };
     let st = &mut *st;
+    // A stopped or stalled guardian is retired here too (never waited
+    // for); its replacement comes with the next container or registration.
+    check_running(st);
     let mut failed = None;
     if let Phase::Running(g) = &st.phase {
         let mut out = std::mem::take(&mut st.pending);
@@ -306,10 +382,18 @@ pub(crate) fn try_unregister_pgroup(pgid: u32) -> bool {
             Ok(n) if n <= before => {
                 out.truncate(before);
                 out.drain(..n);
+                if out.is_empty() {
+                    st.pending_since = None;
+                } else if n > 0 || st.pending_since.is_none() {
+                    st.pending_since = Some(Instant::now());
+                }
                 st.pending = out;
                 return false;
             }
-            Ok(n) => st.pending = out.split_off(n),
+            Ok(n) => {
+                st.pending = out.split_off(n);
+                st.pending_since = (!st.pending.is_empty()).then(Instant::now);
+            }
             Err(e) => {
                 failed = Some(format!(
                     "the guardian (pid {}) stopped reading: {e}",
@@ -325,6 +409,7 @@ pub(crate) fn try_unregister_pgroup(pgid: u32) -> bool {
             retire(g);
         }
         st.pending.clear();
+        st.pending_since = None;
     }
     st.pgroups.swap_remove(i);
     true
@@ -343,7 +428,7 @@ pub(crate) fn disable() -> bool {
     match st.phase {
         Phase::Idle => {
             let reason = "the guardian is disabled by processkit::disable_guardian()".to_owned();
-            crate::trace::guardian_unavailable(&reason);
+            crate::sys::trace::guardian_unavailable(&reason);
             st.phase = Phase::Off(reason);
             st.cgroups.clear();
             st.pgroups.clear();
@@ -363,17 +448,15 @@ pub(crate) fn guarantee() -> Guarantee {
             Ok(()) => Guarantee::Guardian,
             Err(reason) => Guarantee::DropOnly { reason },
         },
-        Phase::Running(g) => {
-            if !g.proc.exited() {
-                return Guarantee::Guardian;
+        Phase::Running(_) => {
+            check_running(&mut st);
+            match &st.phase {
+                Phase::Running(_) => Guarantee::Guardian,
+                Phase::Lost(reason) | Phase::Off(reason) => Guarantee::DropOnly {
+                    reason: format!("{reason}; a new one starts with the next container"),
+                },
+                Phase::Idle => unreachable!("a running guardian never becomes idle"),
             }
-            let reason = format!(
-                "the guardian (pid {}) has exited; a new one starts with the next container",
-                g.proc.pid
-            );
-            crate::trace::guardian_unavailable(&reason);
-            st.phase = Phase::Lost(reason.clone());
-            Guarantee::DropOnly { reason }
         }
         Phase::Lost(reason) | Phase::Off(reason) => Guarantee::DropOnly {
             reason: reason.clone(),
@@ -393,7 +476,7 @@ fn settle_opt_out(st: &mut State) {
         return;
     }
     let reason = format!("the guardian is disabled by the {OPT_OUT_VAR} environment variable");
-    crate::trace::guardian_unavailable(&reason);
+    crate::sys::trace::guardian_unavailable(&reason);
     st.phase = Phase::Off(reason);
     st.cgroups.clear();
     st.pgroups.clear();
@@ -444,15 +527,21 @@ fn replay(st: &State) -> Vec<u8> {
 /// Sends `line` to a running guardian; on failure, replaces the guardian
 /// (the replacement gets the whole registry, `line` included).
 fn deliver(st: &mut State, line: &[u8]) {
-    let Phase::Running(g) = &st.phase else { return };
-    let mut out = std::mem::take(&mut st.pending);
-    out.extend_from_slice(line);
-    if let Err(e) = send_all(&g.sock, &out) {
-        let reason = format!("the guardian (pid {}) stopped reading: {e}", g.proc.pid);
-        if let Phase::Running(g) = std::mem::replace(&mut st.phase, Phase::Lost(reason)) {
-            retire(g);
+    check_running(st);
+    match st.phase {
+        Phase::Running(_) => {
+            if st.pending.is_empty() {
+                st.pending_since = Some(Instant::now());
+            }
+            st.pending.extend_from_slice(line);
+            check_running(st);
+            if matches!(st.phase, Phase::Lost(_)) {
+                start(st);
+            }
         }
-        start(st);
+        // The replacement gets the whole registry, `line` included.
+        Phase::Lost(_) => start(st),
+        Phase::Idle | Phase::Off(_) => {}
     }
 }
 
@@ -466,35 +555,60 @@ fn start(st: &mut State) {
         };
         let reason =
             format!("the guardian was started {MAX_STARTS} times and did not stay up{why}");
-        crate::trace::guardian_unavailable(&reason);
+        crate::sys::trace::guardian_unavailable(&reason);
         st.phase = Phase::Off(reason);
         return;
     }
-    st.starts += 1;
     // A new guardian gets the whole registry; a cut line was for the old one.
     st.pending.clear();
-    let outcome = shell_usable()
-        .and_then(|()| spawn_guardian().map_err(|e| format!("cannot start {SHELL}: {e}")));
+    st.pending_since = None;
+    let outcome = shell_usable().map_err(|r| (r, false)).and_then(|()| {
+        spawn_guardian().map_err(|e| (format!("cannot start {SHELL}: {e}"), is_shortage(&e)))
+    });
     match outcome {
         Ok(g) => {
+            st.starts += 1;
+            // Whatever the socket does not take now goes with later calls;
+            // a new guardian that never reads is replaced like any other.
             let batch = replay(st);
-            if let Err(e) = send_all(&g.sock, &batch) {
-                let reason = format!(
-                    "the new guardian (pid {}) did not accept registrations: {e}",
-                    g.proc.pid
-                );
-                retire(g);
-                crate::trace::guardian_unavailable(&reason);
-                st.phase = Phase::Lost(reason);
-                return;
+            match send_some(&g.sock, &batch) {
+                Ok(n) => {
+                    st.pending = batch[n..].to_vec();
+                    st.pending_since = (!st.pending.is_empty()).then(Instant::now);
+                }
+                Err(e) => {
+                    let reason = format!(
+                        "the new guardian (pid {}) did not accept registrations: {e}",
+                        g.proc.pid
+                    );
+                    retire(g);
+                    crate::sys::trace::guardian_unavailable(&reason);
+                    st.phase = Phase::Lost(reason);
+                    return;
+                }
             }
-            crate::trace::guardian_started(g.proc.pid);
+            crate::sys::trace::guardian_started(g.proc.pid);
             st.phase = Phase::Running(g);
         }
-        Err(reason) => {
+        Err((reason, shortage)) => {
+            let (count, bound) = if shortage {
+                st.shortages += 1;
+                (st.shortages, MAX_SHORTAGES)
+            } else {
+                st.refused += 1;
+                (st.refused, MAX_REFUSED)
+            };
             let reason = format!("the guardian could not be started: {reason}");
-            crate::trace::guardian_unavailable(&reason);
-            st.phase = Phase::Lost(reason);
+            crate::sys::trace::guardian_unavailable(&reason);
+            st.phase = if count >= bound {
+                Phase::Off(format!("{reason} ({count} failed starts: not tried again)"))
+            } else if shortage {
+                Phase::Lost(format!(
+                    "{reason} (a passing shortage: tried again with the next container)"
+                ))
+            } else {
+                Phase::Lost(reason)
+            };
         }
     }
 }
@@ -521,8 +635,9 @@ const SEND_FLAGS: libc::c_int = libc::MSG_NOSIGNAL;
 #[cfg(target_vendor = "apple")]
 const SEND_FLAGS: libc::c_int = 0;
 
-/// How long a send waits for room in the socket buffer before the guardian
-/// counts as stalled.
+/// How long what was sent may stay unread (the socket full) before the
+/// guardian counts as stalled. Nothing waits for it: it is looked at on the
+/// next container, registration or `guarantee()` call.
 const SEND_PATIENCE: Duration = Duration::from_millis(500);
 
 /// One non-blocking send: how many bytes went out (0 when the buffer is
@@ -549,35 +664,6 @@ fn send_some(sock: &UnixStream, buf: &[u8]) -> io::Result<usize> {
             _ => return Err(e),
         }
     }
-}
-
-fn send_all(sock: &UnixStream, mut buf: &[u8]) -> io::Result<()> {
-    let deadline = Instant::now() + SEND_PATIENCE;
-    while !buf.is_empty() {
-        // SAFETY: the fd is open for the duration of the call (borrowed from
-        // `sock`) and `buf` is a valid, initialised slice of `buf.len()` bytes.
-        let n = unsafe { libc::send(sock.as_raw_fd(), buf.as_ptr().cast(), buf.len(), SEND_FLAGS) };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if e.kind() == io::ErrorKind::WouldBlock && !left.is_zero() {
-                // The buffer is full: give the guardian a moment to read.
-                use rustix::event::{PollFd, PollFlags, Timespec, poll};
-                let timeout = Timespec::try_from(left).unwrap_or(Timespec {
-                    tv_sec: 0,
-                    tv_nsec: 0,
-                });
-                let _ = poll(&mut [PollFd::new(sock, PollFlags::OUT)], Some(&timeout));
-                continue;
-            }
-            return Err(e);
-        }
-        buf = &buf[n as usize..];
-    }
-    Ok(())
 }
 
 fn spawn_guardian() -> io::Result<Guardian> {
@@ -639,7 +725,7 @@ fn spawn_shell(stdin: OwnedFd) -> io::Result<Proc> {
     if !forced_std {
         let args = guardian_args();
         let req = SpawnRequest {
-            knobs: &crate::knobs::NO_KNOBS,
+            knobs: &crate::sys::knobs::NO_KNOBS,
             display_name: ARGV_TAG,
             program: std::ffi::OsStr::new(SHELL),
             args: &args,
@@ -732,32 +818,68 @@ struct Proc {
     pidfd: Option<OwnedFd>,
 }
 
+/// What a look at the guardian process found.
+#[derive(Debug, PartialEq, Eq)]
+enum ProcState {
+    Running,
+    /// Stopped by a signal: it cannot read or act until someone continues
+    /// it. Reported once per stop; the caller retires it at once.
+    Stopped,
+    /// Exited, and reaped now.
+    Exited,
+}
+
 impl Proc {
     /// `true` once the guardian has exited; reaps it then (so it is never
     /// signalled afterwards: every caller stops using it on `true`).
     fn exited(&self) -> bool {
+        self.look(false) == ProcState::Exited
+    }
+
+    /// Whether the guardian runs, was stopped, or exited (then reaped).
+    /// Never waits.
+    fn state(&self) -> ProcState {
+        self.look(true)
+    }
+
+    fn look(&self, stops: bool) -> ProcState {
         #[cfg(target_os = "linux")]
         if let Some(fd) = &self.pidfd {
             use rustix::process::{WaitId, WaitIdOptions, waitid};
             use std::os::fd::AsFd;
-            return match waitid(
-                WaitId::PidFd(fd.as_fd()),
-                WaitIdOptions::EXITED | WaitIdOptions::NOHANG,
-            ) {
-                Ok(Some(_)) => true,
-                Ok(None) => false,
-                Err(rustix::io::Errno::INTR) => false,
-                Err(_) => true, // ECHILD: reaped by someone else (SIGCHLD ignored)
+            let mut how = WaitIdOptions::EXITED | WaitIdOptions::NOHANG;
+            if stops {
+                how |= WaitIdOptions::STOPPED;
+            }
+            return match waitid(WaitId::PidFd(fd.as_fd()), how) {
+                Ok(Some(s)) if s.stopped() => ProcState::Stopped,
+                Ok(Some(_)) => ProcState::Exited,
+                Ok(None) => ProcState::Running,
+                Err(rustix::io::Errno::INTR) => ProcState::Running,
+                // ECHILD: reaped by someone else (SIGCHLD ignored)
+                Err(_) => ProcState::Exited,
             };
         }
         let mut status = 0;
+        let flags = if stops {
+            libc::WNOHANG | libc::WUNTRACED
+        } else {
+            libc::WNOHANG
+        };
         // SAFETY: plain syscall on our own, not yet reaped child; `status` is
         // a valid out pointer.
-        let rc = unsafe { libc::waitpid(self.pid as libc::pid_t, &mut status, libc::WNOHANG) };
+        let rc = unsafe { libc::waitpid(self.pid as libc::pid_t, &mut status, flags) };
         if rc == 0 {
-            return false;
+            return ProcState::Running;
         }
-        rc > 0 || io::Error::last_os_error().raw_os_error() != Some(libc::EINTR)
+        if rc > 0 && libc::WIFSTOPPED(status) {
+            return ProcState::Stopped;
+        }
+        if rc > 0 || io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            ProcState::Exited
+        } else {
+            ProcState::Running
+        }
     }
 
     /// SIGKILLs the guardian (it is not reaped yet, so the pid is still its).

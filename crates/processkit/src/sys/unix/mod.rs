@@ -6,6 +6,7 @@ pub(crate) mod pgroup;
 pub(crate) mod pipe;
 pub(crate) mod prep;
 pub(crate) mod pty;
+pub(crate) mod shortage;
 pub(crate) mod spawn_std;
 pub(crate) mod stats;
 #[cfg(any(not(target_os = "linux"), test))]
@@ -16,8 +17,8 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 #[cfg(target_os = "linux")]
 use std::sync::OnceLock;
 
-use crate::Mechanism;
-use crate::error::Error;
+use crate::sys::error::Error;
+use crate::sys::mechanism::Mechanism;
 use crate::sys::{ReadPipe, Request, SpawnRequest, Spawned, StdioKind, WritePipe};
 
 #[cfg(target_os = "linux")]
@@ -47,7 +48,7 @@ pub(crate) fn host_mechanism() -> (Mechanism, Option<String>) {
         match cgroup::host() {
             Ok(_) => (Mechanism::CgroupV2, None),
             Err(reason) => match subreaper::available() {
-                Ok(()) => (Mechanism::Subreaper, Some(reason.to_owned())),
+                Ok(()) => (Mechanism::Subreaper, Some(reason.into_owned())),
                 Err(why) => (
                     Mechanism::ProcessGroup,
                     Some(format!("{reason}; no subreaper helper either: {why}")),
@@ -65,7 +66,7 @@ pub(crate) fn host_mechanism() -> (Mechanism, Option<String>) {
 fn report_fallback(reason: &str) {
     static ONCE: OnceLock<()> = OnceLock::new();
     ONCE.get_or_init(|| {
-        crate::trace::fallback(reason);
+        crate::sys::trace::fallback(reason);
     });
 }
 
@@ -173,7 +174,7 @@ impl Container {
                 #[cfg(target_os = "linux")]
                 match cgroup::host() {
                     Ok(host) => return Self::cgroup(host, one_shot),
-                    Err(reason) => report_fallback(reason),
+                    Err(reason) => report_fallback(&reason),
                 }
                 #[cfg(target_os = "linux")]
                 if subreaper::available().is_ok() {
@@ -214,8 +215,21 @@ impl Container {
     }
 
     /// Starts one child inside this container.
-    pub(crate) fn spawn(&self, mut req: SpawnRequest<'_>) -> Result<Spawned, Error> {
+    pub(crate) fn spawn(&self, req: SpawnRequest<'_>) -> Result<Spawned, Error> {
+        // A guardian that exited, was stopped or stopped reading is
+        // replaced before the child starts (a look that never waits).
+        guardian::ensure_started();
         let plan = prep::plan(&req)?;
+        let cwd = req.cwd.map(|p| p.to_owned());
+        self.spawn_planned(&plan, req)
+            .map_err(|e| explain_exec_failure(e, &plan, cwd.as_deref()))
+    }
+
+    fn spawn_planned(
+        &self,
+        plan: &prep::ExecPlan,
+        mut req: SpawnRequest<'_>,
+    ) -> Result<Spawned, Error> {
         let name = req.display_name;
         let mut stdio = Stdio::default();
         if let Some((cols, rows)) = req.pty {
@@ -259,7 +273,7 @@ impl Container {
                         .dir_fd()
                         .map_err(|e| Error::io(name, "opening the cgroup", e))?;
                     let mode = pg_mode(&req, crate::sys::linux::spawn::PgMode::Inherit);
-                    spawn_linux(&plan, &req, &stdio, dir.as_raw_fd(), mode, false)
+                    spawn_linux(plan, &req, &stdio, dir.as_raw_fd(), mode, false)
                 })();
                 match result {
                     Ok(child) => {
@@ -283,10 +297,10 @@ impl Container {
                 #[cfg(target_os = "linux")]
                 let child = {
                     let mode = pg_mode(&req, crate::sys::linux::spawn::PgMode::NewGroup);
-                    spawn_linux(&plan, &req, &stdio, -1, mode, true)?
+                    spawn_linux(plan, &req, &stdio, -1, mode, true)?
                 };
                 #[cfg(not(target_os = "linux"))]
-                let child = spawn_std::spawn(&plan, &req, &stdio.child_fds(), -1, true, true)?;
+                let child = spawn_std::spawn(plan, &req, &stdio.child_fds(), -1, true, true)?;
                 let leader = pg.track(child.id());
                 // Signals to the leader alone go through its group, which
                 // refuses them once the leader may have been reaped.
@@ -296,7 +310,7 @@ impl Container {
             }
             #[cfg(target_os = "linux")]
             Container::Subreaper(sr) => {
-                let (child, helper) = sr.spawn(&plan, &req, stdio.child_fds())?;
+                let (child, helper) = sr.spawn(plan, &req, stdio.child_fds())?;
                 Ok(stdio.finish(child, Member::Subreaper(helper)))
             }
         }
@@ -947,10 +961,10 @@ fn spawn_linux_here(
             Ok((pid, pidfd)) => return Ok(Child::new(pid, pidfd, defer_reap)),
             Err(SpawnFailure::CloneRefused(e)) => {
                 let reason = format!("clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD) refused: {e}");
-                crate::trace::spawner_fallback(&reason);
+                crate::sys::trace::spawner_fallback(&reason);
                 let _ = CLONE_REFUSED.set(reason);
             }
-            Err(SpawnFailure::Parent(e)) => return Err(Error::io(name, "preparing the spawn", e)),
+            Err(SpawnFailure::Parent(e)) => return Err(creation_failure(name, e)),
             Err(SpawnFailure::Child(stage, e)) => return Err(child_failure(req, stage, e)),
         }
     }
@@ -973,8 +987,13 @@ fn spawn_linux_here(
 /// Starts a process outside every container (see
 /// [`Command::spawn_detached`](crate::Command::spawn_detached)). Stdio must
 /// not be [`StdioKind::Piped`]: nobody would read the pipe.
-pub(crate) fn spawn_detached(mut req: SpawnRequest<'_>) -> Result<u32, Error> {
+pub(crate) fn spawn_detached(req: SpawnRequest<'_>) -> Result<u32, Error> {
     let plan = prep::plan(&req)?;
+    let cwd = req.cwd.map(|p| p.to_owned());
+    spawn_detached_planned(&plan, req).map_err(|e| explain_exec_failure(e, &plan, cwd.as_deref()))
+}
+
+fn spawn_detached_planned(plan: &prep::ExecPlan, mut req: SpawnRequest<'_>) -> Result<u32, Error> {
     let name = req.display_name;
     let mut stdio = Stdio::default();
     for (i, slot) in [&mut req.stdin, &mut req.stdout, &mut req.stderr]
@@ -983,5 +1002,77 @@ pub(crate) fn spawn_detached(mut req: SpawnRequest<'_>) -> Result<u32, Error> {
     {
         stdio.prepare(name, i, std::mem::replace(slot, StdioKind::Inherit))?;
     }
-    spawn_std::spawn_detached(&plan, &req, &stdio.child_fds())
+    spawn_std::spawn_detached(plan, &req, &stdio.child_fds())
+}
+
+/// The typed error for a process that could not be created at all (`clone`
+/// refused for want of processes or memory, no fd for its pidfd), saying
+/// which limit is the likely cause.
+pub(crate) fn creation_failure(name: &str, e: io::Error) -> Error {
+    let why = match e.raw_os_error() {
+        Some(libc::EAGAIN) => {
+            "; the limit on processes or threads is reached (RLIMIT_NPROC, a cgroup's \
+             pids.max, or kernel.threads-max)"
+        }
+        Some(libc::ENOMEM) => "; the system is out of memory",
+        Some(libc::EMFILE | libc::ENFILE) => "; no file descriptor is free",
+        _ => "",
+    };
+    Error::Spawn {
+        program: name.to_owned(),
+        source: io::Error::new(e.kind(), format!("creating the process: {e}{why}")),
+    }
+}
+
+/// `execve` said `ENOENT`, yet the file it was given exists: what is
+/// missing is what the file needs to run (the interpreter its `#!` line
+/// names, or the loader of a dynamically linked program). Says so instead
+/// of "program not found".
+pub(crate) fn explain_exec_failure(
+    err: Error,
+    plan: &prep::ExecPlan,
+    cwd: Option<&std::path::Path>,
+) -> Error {
+    use std::os::unix::ffi::OsStrExt;
+    let Error::NotFound {
+        program,
+        searched: None,
+    } = &err
+    else {
+        return err;
+    };
+    let path = std::path::Path::new(std::ffi::OsStr::from_bytes(plan.program.as_bytes()));
+    let seen = match cwd {
+        Some(dir) if path.is_relative() => dir.join(path),
+        _ => path.to_owned(),
+    };
+    if !seen.is_file() {
+        return err;
+    }
+    let what = match interpreter_of(&seen) {
+        Some(interp) => format!(
+            "{} exists, but the interpreter its #! line names ({interp}) was not found",
+            path.display()
+        ),
+        None => format!(
+            "{} exists, but something it needs to run (its program loader, the ELF \
+             interpreter) was not found",
+            path.display()
+        ),
+    };
+    Error::Spawn {
+        program: program.clone(),
+        source: io::Error::new(io::ErrorKind::NotFound, what),
+    }
+}
+
+/// The interpreter named on a script's `#!` line.
+fn interpreter_of(path: &std::path::Path) -> Option<String> {
+    use std::io::Read;
+    let mut head = [0u8; 256];
+    let n = std::fs::File::open(path).ok()?.read(&mut head).ok()?;
+    let line = head[..n].strip_prefix(b"#!")?;
+    let line = line.split(|&b| b == b'\n').next()?;
+    let text = String::from_utf8_lossy(line);
+    text.split_whitespace().next().map(str::to_owned)
 }

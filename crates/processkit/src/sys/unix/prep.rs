@@ -10,8 +10,8 @@ use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use crate::error::Error;
 use crate::sys::SpawnRequest;
+use crate::sys::error::Error;
 
 /// argv, envp and friends as NUL-terminated C strings plus pointer arrays.
 pub(crate) struct ExecPlan {
@@ -213,6 +213,8 @@ fn resolve(
             Ok(()) => return Ok(candidate),
             Err(Error::PermissionDenied { source, .. }) => denied = Some(source),
             Err(Error::NotFound { .. }) => {}
+            // Like `execvp`: a PATH entry that is not a directory is skipped.
+            Err(Error::Spawn { source, .. }) if source.kind() == io::ErrorKind::NotADirectory => {}
             Err(other) => return Err(other),
         }
     }
@@ -280,9 +282,19 @@ fn check_file(name: &str, path: &Path, ids: Ids) -> Result<(), Error> {
         }
         Ok(_) => Err(denied(format!("{} is not a regular file", path.display()))),
         Err(e) => match e.raw_os_error() {
-            Some(libc::ENOENT) | Some(libc::ENOTDIR) => Err(Error::NotFound {
+            Some(libc::ENOENT) => Err(Error::NotFound {
                 program: name.to_owned(),
                 searched: None,
+            }),
+            Some(libc::ENOTDIR) => Err(Error::Spawn {
+                program: name.to_owned(),
+                source: io::Error::new(
+                    io::ErrorKind::NotADirectory,
+                    format!(
+                        "{}: a part of the path before its last component is not a directory",
+                        path.display()
+                    ),
+                ),
             }),
             Some(libc::EACCES) => Err(denied(format!("{}: {e}", path.display()))),
             _ => Err(Error::Spawn {
@@ -293,7 +305,7 @@ fn check_file(name: &str, path: &Path, ids: Ids) -> Result<(), Error> {
     }
 }
 
-/// The knobs of a [`SpawnKnobs`](crate::knobs::SpawnKnobs), checked and
+/// The knobs of a [`SpawnKnobs`](crate::sys::knobs::SpawnKnobs), checked and
 /// converted for the child side: plain data that the child applies with raw
 /// syscalls, without allocating.
 #[derive(Default, Clone)]
@@ -324,7 +336,7 @@ impl ChildKnobs {
     /// Checks and converts the knobs; `None` when no child-side knob is set.
     pub(crate) fn prepare(
         name: &str,
-        k: &crate::knobs::SpawnKnobs,
+        k: &crate::sys::knobs::SpawnKnobs,
     ) -> Result<Option<ChildKnobs>, Error> {
         if !k.needs_child_setup() {
             return Ok(None);
@@ -431,8 +443,8 @@ impl ChildKnobs {
     }
 }
 
-fn resource(r: crate::knobs::Resource) -> libc::c_int {
-    use crate::knobs::Resource;
+fn resource(r: crate::sys::knobs::Resource) -> libc::c_int {
+    use crate::sys::knobs::Resource;
     (match r {
         Resource::Core => libc::RLIMIT_CORE,
         Resource::Cpu => libc::RLIMIT_CPU,

@@ -15,8 +15,8 @@ use std::os::fd::{BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::process::Stdio;
 
-use crate::error::Error;
 use crate::sys::SpawnRequest;
+use crate::sys::error::Error;
 use crate::sys::unix::Child;
 use crate::sys::unix::prep::{ChildKnobs, ExecPlan, KnobStep};
 
@@ -264,7 +264,7 @@ pub(crate) fn spawn(
         let _no_new_fds = super::fd_creation_pause();
         cmd.spawn()
     }
-    .map_err(|e| Error::from_spawn(name, req.cwd, e))?;
+    .map_err(|e| spawn_error(name, req.cwd, e))?;
     let pid = child.id();
     // std's Child neither waits nor kills on drop: from here on the pid is
     // tracked by our own handle.
@@ -337,10 +337,19 @@ pub(crate) fn spawn_detached(
         let _no_new_fds = super::fd_creation_pause();
         cmd.spawn()
     }
-    .map_err(|e| Error::from_spawn(name, req.cwd, e))?;
+    .map_err(|e| spawn_error(name, req.cwd, e))?;
     let pid = child.id();
     crate::sys::reaper::submit(crate::sys::reaper::Task::Watch(Box::new(move || {
         !matches!(child.try_wait(), Ok(None))
     })));
     Ok(pid)
+}
+
+/// The typed error for a failed `std::process` spawn: one the process or
+/// memory limit explains says so.
+fn spawn_error(name: &str, cwd: Option<&std::path::Path>, e: std::io::Error) -> Error {
+    match e.raw_os_error() {
+        Some(libc::EAGAIN | libc::ENOMEM) => super::creation_failure(name, e),
+        _ => Error::from_spawn(name, cwd, e),
+    }
 }

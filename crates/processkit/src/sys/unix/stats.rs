@@ -9,7 +9,7 @@
 
 use std::io;
 
-use crate::error::Error;
+use crate::sys::error::Error;
 use crate::sys::{Limits, RawStats};
 
 use super::{Container, Member, PgContainer};

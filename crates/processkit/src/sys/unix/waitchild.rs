@@ -51,8 +51,8 @@ use std::time::Duration;
 
 use rustix::process::{Pid, WaitId, WaitIdOptions, WaitIdStatus, waitid};
 
-use crate::result::ExitStatus;
 use crate::sys::reaper;
+use crate::sys::status::ExitStatus;
 use crate::sys::unix::pgroup::Leader;
 
 /// How long the blocking fallback naps after a report that is not an exit
@@ -391,7 +391,7 @@ mod kq {
     use rustix::event::kqueue::{Event, EventFilter, EventFlags, ProcessEvents, kevent, kqueue};
     use rustix::process::Pid;
 
-    use crate::result::ExitStatus;
+    use crate::sys::status::ExitStatus;
 
     /// What to watch for: the exit, and on macOS its status (FreeBSD puts
     /// the status in every `NOTE_EXIT` event).

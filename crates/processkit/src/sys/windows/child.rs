@@ -24,7 +24,7 @@ use windows_sys::Win32::System::Threading::{
 
 use super::job::KILLED_EXIT_CODE;
 use super::{last_error, terminate_process};
-use crate::result::ExitStatus;
+use crate::sys::status::ExitStatus;
 
 /// A direct child on Windows.
 pub(crate) struct Child {

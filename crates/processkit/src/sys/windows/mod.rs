@@ -41,8 +41,8 @@ use windows_sys::Win32::System::Threading::{
     WaitForSingleObject,
 };
 
-use crate::Mechanism;
-use crate::error::Error;
+use crate::sys::error::Error;
+use crate::sys::mechanism::Mechanism;
 use crate::sys::{Request, SpawnRequest, Spawned, StdioKind};
 
 pub(crate) use child::Child;
@@ -94,8 +94,8 @@ pub(crate) fn spawner_name() -> &'static str {
 
 /// The guarantee in force: the job handle is not inheritable and closes with
 /// this process, and `KILL_ON_JOB_CLOSE` then kills the tree.
-pub(crate) fn guarantee() -> crate::Guarantee {
-    crate::Guarantee::Kernel
+pub(crate) fn guarantee() -> crate::sys::guarantee::Guarantee {
+    crate::sys::guarantee::Guarantee::Kernel
 }
 
 /// The last Win32 error as an `io::Error`.
@@ -261,7 +261,7 @@ impl Container {
                     Member::Nested(nested)
                 }
                 Err(e) => {
-                    crate::trace::nested_job_refused(name, &e.to_string());
+                    crate::sys::trace::nested_job_refused(name, &e.to_string());
                     Member::Direct {
                         process: process.clone(),
                         pid: created.pid,
@@ -527,7 +527,7 @@ mod tests {
 
     fn request<'a>(args: &'a [OsString]) -> SpawnRequest<'a> {
         SpawnRequest {
-            knobs: &crate::knobs::NO_KNOBS,
+            knobs: &crate::sys::knobs::NO_KNOBS,
             display_name: "cmd",
             program: std::ffi::OsStr::new("cmd"),
             args,

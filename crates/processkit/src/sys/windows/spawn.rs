@@ -50,7 +50,7 @@ use windows_sys::Win32::System::Threading::{
 };
 
 use super::{last_error, owned, pipe};
-use crate::error::Error;
+use crate::sys::error::Error;
 use crate::sys::{ReadPipe, SpawnRequest, StdioKind, WritePipe};
 
 /// The longest command line `CreateProcessW` accepts, in UTF-16 units,

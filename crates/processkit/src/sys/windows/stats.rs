@@ -39,7 +39,7 @@ use windows_sys::Win32::System::Threading::{
 
 use super::job::{Job, has_exited};
 use super::{Container, Member, is_wine, last_error, owned};
-use crate::error::Error;
+use crate::sys::error::Error;
 use crate::sys::{Limits, RawStats};
 
 impl Container {

@@ -106,11 +106,11 @@ use std::time::{Duration, Instant};
 
 use tokio::io::unix::AsyncFd;
 
-use crate::error::Error;
-use crate::result::ExitStatus;
+use crate::sys::error::Error;
 use crate::sys::linux::pidfd::PidfdChild;
 use crate::sys::linux::spawn::Stage;
 use crate::sys::reaper;
+use crate::sys::status::ExitStatus;
 use crate::sys::unix::pgroup::PgContainer;
 use crate::sys::unix::prep::ExecPlan;
 use crate::sys::{RawStats, SpawnRequest};
@@ -119,41 +119,50 @@ use crate::sys::{RawStats, SpawnRequest};
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Whether this host can use the mechanism, and if not, why. Never spawns.
-pub(crate) fn available() -> Result<(), &'static str> {
-    static PROBE: OnceLock<Result<(), String>> = OnceLock::new();
+/// A failure for a passing shortage (no free fd for the pidfd probe) is not
+/// kept: the next call probes again.
+pub(crate) fn available() -> Result<(), std::borrow::Cow<'static, str>> {
+    use crate::sys::unix::shortage::{Probe, ProbeError};
+    static PROBE: Probe<()> = Probe::new();
     PROBE
-        .get_or_init(probe)
-        .as_ref()
+        .get(|| {
+            probe().map_err(|(why, e)| match e {
+                Some(e) => ProbeError::from_io(why, &e),
+                None => ProbeError::Final(why),
+            })
+        })
         .map(|_| ())
-        .map_err(String::as_str)
 }
 
-fn probe() -> Result<(), String> {
+/// `Err` carries the reason and, when an OS error caused it, that error.
+fn probe() -> Result<(), (String, Option<io::Error>)> {
     if !helper::CONSTRUCTOR_RAN.load(Ordering::Relaxed) {
-        return Err("the subreaper helper's constructor did not run in this binary".into());
+        return Err((
+            "the subreaper helper's constructor did not run in this binary".into(),
+            None,
+        ));
     }
     // SAFETY: access with a NUL-terminated path and a mode constant.
     if unsafe { libc::access(c"/proc/self/exe".as_ptr(), libc::X_OK) } != 0 {
-        return Err(format!(
-            "/proc/self/exe cannot be executed again: {}",
-            io::Error::last_os_error()
-        ));
+        let e = io::Error::last_os_error();
+        return Err(("/proc/self/exe cannot be executed again".into(), Some(e)));
     }
     let mut flag: libc::c_int = 0;
     // SAFETY: PR_GET_CHILD_SUBREAPER writes one int through the pointer.
     if unsafe { libc::prctl(libc::PR_GET_CHILD_SUBREAPER, &mut flag as *mut libc::c_int) } != 0 {
-        return Err(format!(
-            "PR_SET_CHILD_SUBREAPER is not available: {}",
-            io::Error::last_os_error()
-        ));
+        let e = io::Error::last_os_error();
+        return Err(("PR_SET_CHILD_SUBREAPER is not available".into(), Some(e)));
     }
     let me = std::process::id();
     if !std::path::Path::new(&format!("/proc/{me}/task/{me}/children")).exists() {
-        return Err("/proc/<pid>/task/<tid>/children is missing (CONFIG_PROC_CHILDREN)".into());
+        return Err((
+            "/proc/<pid>/task/<tid>/children is missing (CONFIG_PROC_CHILDREN)".into(),
+            None,
+        ));
     }
-    let pid = rustix::process::Pid::from_raw(me as i32).ok_or("no pid")?;
+    let pid = rustix::process::Pid::from_raw(me as i32).ok_or(("no pid".to_owned(), None))?;
     rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty())
-        .map_err(|e| format!("pidfd_open is not available: {e}"))?;
+        .map_err(|e| ("pidfd_open is not available".to_owned(), Some(e.into())))?;
     Ok(())
 }
 
@@ -729,8 +738,12 @@ fn start(
     };
     let (helper_pid, helper_fd) = match crate::sys::linux::spawn::spawn(&setup) {
         Ok(r) => r,
+        // No process could be created (the process limit, no memory): a
+        // spawn error of this child, not an I/O error.
+        Err(crate::sys::linux::spawn::SpawnFailure::Parent(e)) => {
+            return Err(crate::sys::unix::creation_failure(name, e));
+        }
         Err(crate::sys::linux::spawn::SpawnFailure::Child(_, e))
-        | Err(crate::sys::linux::spawn::SpawnFailure::Parent(e))
         | Err(crate::sys::linux::spawn::SpawnFailure::CloneRefused(e)) => {
             return Err(io_err("starting the subreaper helper", e));
         }
