@@ -147,6 +147,7 @@ struct Host {
     child: Child,
     stdin: Option<ChildStdin>,
     lines: Receiver<String>,
+    dir: PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -202,6 +203,7 @@ fn start_host(role: &str, env: &[(&str, &str)]) -> Host {
         child,
         stdin,
         lines,
+        dir: dir.path().to_owned(),
         _dir: dir,
     }
 }
@@ -452,6 +454,38 @@ fn a_refused_clone_is_a_spawn_error() {
         text.contains("Resource temporarily unavailable") && text.contains("RLIMIT_NPROC"),
         "{text}"
     );
+    assert!(host.child.wait().expect("wait").success());
+}
+
+/// When no thread can be created (the process limit reached), dropping a
+/// handle still kills the tree first and reaps it without a thread: the
+/// child and everything it started are gone, and no zombie of the host is
+/// left while the host lives on.
+#[test]
+fn a_handle_dropped_when_no_thread_can_start_leaves_no_zombie() {
+    let mut host = start_host_as_user("no-threads", &[]);
+    let child = host.pids("child");
+    assert_eq!(child.len(), 1, "{child:?}");
+    let _cleanup = Cleanup(child.clone());
+    assert!(child[0].alive());
+    std::fs::write(host.dir.join("go"), "").expect("tell the host");
+    host.expect("dropped");
+    assert_gone(&child, "the child of a handle dropped without threads");
+    let host_pid = host.pid();
+    let zombies = || -> Vec<u32> {
+        std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|&pid| {
+                stat_fields(pid).is_some_and(|f| f[0] == "Z" && f[1] == host_pid.to_string())
+            })
+            .collect()
+    };
+    let reaped = wait_until(BOUND, || zombies().is_empty());
+    assert!(reaped, "zombies of the host: {:?}", zombies());
+    std::fs::write(host.dir.join("done"), "").expect("tell the host");
     assert!(host.child.wait().expect("wait").success());
 }
 
@@ -729,6 +763,60 @@ async fn host_main(role: &str, dir: &Path) {
                 .to_owned();
             report("variant", variant);
             report("error", err);
+        }
+        "no-threads" => {
+            let child = Command::new("sh")
+                .args([
+                    "-c",
+                    "sleep 300 </dev/null >/dev/null 2>&1 & exec sleep 300",
+                ])
+                .start()
+                .await
+                .expect("start");
+            let pid = child.pid().expect("pid");
+            let reaper_runs = std::fs::read_dir("/proc/self/task")
+                .expect("tasks")
+                .flatten()
+                .any(|t| {
+                    std::fs::read_to_string(t.path().join("comm"))
+                        .is_ok_and(|c| c.starts_with("processkit-reap"))
+                });
+            assert!(!reaper_runs, "the reaper thread runs already");
+            let mut old = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            // SAFETY: getrlimit/setrlimit with valid pointers to rlimit structs.
+            unsafe {
+                assert_eq!(libc::getrlimit(libc::RLIMIT_NPROC, &mut old), 0);
+                let low = libc::rlimit {
+                    rlim_cur: 0,
+                    rlim_max: old.rlim_max,
+                };
+                assert_eq!(libc::setrlimit(libc::RLIMIT_NPROC, &low), 0);
+            }
+            assert!(
+                std::thread::Builder::new().spawn(|| {}).is_err(),
+                "a thread could still be started"
+            );
+            report("child", pid);
+            let go = dir.join("go");
+            let deadline = Instant::now() + REPORT;
+            while !go.exists() && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            drop(child);
+            report("dropped", "");
+            // The runtime keeps turning while the test looks.
+            let done = dir.join("done");
+            let deadline = Instant::now() + REPORT;
+            while !done.exists() && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            // SAFETY: setrlimit with a valid pointer to an rlimit struct.
+            unsafe {
+                libc::setrlimit(libc::RLIMIT_NPROC, &old);
+            }
         }
         "teardown-emfile" => {
             let group = ProcessGroup::new().expect("group");

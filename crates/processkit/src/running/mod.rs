@@ -56,10 +56,13 @@ pub(crate) enum Owner {
 
 /// The process behind a handle: a real child or a scripted stand-in.
 pub(crate) enum Proc {
+    /// Fields drop in this order: a container the handle owns is killed
+    /// before the child is dropped, so the child's reaping (handed off by
+    /// its `Drop`) finds a dying process, not a live one.
     Real {
-        child: sys::Child,
-        member: std::sync::Arc<sys::Member>,
         owner: Owner,
+        member: std::sync::Arc<sys::Member>,
+        child: sys::Child,
     },
     Scripted {
         status: ExitStatus,

@@ -45,18 +45,7 @@ impl Task {
     fn step(&mut self) -> bool {
         match self {
             #[cfg(target_os = "linux")]
-            Task::ReapPidfd(fd) => {
-                use rustix::process::{WaitId, WaitIdOptions, waitid};
-                use std::os::fd::AsFd;
-                match waitid(
-                    WaitId::PidFd(fd.as_fd()),
-                    WaitIdOptions::EXITED | WaitIdOptions::NOHANG,
-                ) {
-                    Ok(Some(_)) => true,
-                    Ok(None) => false,
-                    Err(_) => true, // already reaped (ECHILD): nothing left to do
-                }
-            }
+            Task::ReapPidfd(fd) => reap_pidfd_now(fd),
             Task::Poll(f) | Task::Watch(f) => f(),
         }
     }
@@ -77,10 +66,15 @@ pub(crate) fn submit(mut task: Task) {
             .name("processkit-reaper".into())
             .spawn(move || run(rx));
         if spawned.is_err() {
-            // No thread can be started: park the task; later submissions
-            // step it again. Nothing here may sleep: `submit` runs in `Drop`.
+            // No thread can be started: inside a tokio runtime the task runs
+            // as an async task there (its waits are timers or fd readiness,
+            // never a sleep on a worker); elsewhere it is parked, and later
+            // submissions step it again. Nothing here may sleep: `submit`
+            // runs in `Drop`.
             drop(guard);
-            park(task);
+            if let Err(task) = on_runtime(task) {
+                park(task);
+            }
             return;
         }
         // Anything parked while no thread could start goes to it now.
@@ -95,6 +89,82 @@ pub(crate) fn submit(mut task: Task) {
     {
         drop(guard);
         park(task);
+    }
+}
+
+/// Runs `task` as an async task on the current tokio runtime, if there is
+/// one. A child's reaping waits for its pidfd to become readable; anything
+/// else is looked at again after a growing timer.
+fn on_runtime(task: Task) -> Result<(), Task> {
+    let Ok(rt) = tokio::runtime::Handle::try_current() else {
+        return Err(task);
+    };
+    rt.spawn(drive(task));
+    Ok(())
+}
+
+async fn drive(task: Task) {
+    let mut task = match task {
+        #[cfg(target_os = "linux")]
+        Task::ReapPidfd(fd) => match reap_when_readable(fd).await {
+            None => return,
+            Some(fd) => Task::ReapPidfd(fd),
+        },
+        other => other,
+    };
+    let since = Instant::now();
+    let mut nap = Duration::from_millis(1);
+    loop {
+        if task.step() || (!task.never_gives_up() && since.elapsed() > GIVE_UP) {
+            return;
+        }
+        tokio::time::sleep(nap).await;
+        let cap = if task.never_gives_up() {
+            Duration::from_millis(500)
+        } else {
+            Duration::from_millis(50)
+        };
+        nap = (nap * 2).min(cap);
+    }
+}
+
+/// Reaps the child behind `fd` once it has exited (a pidfd becomes
+/// readable then). Gives the fd back when the runtime cannot watch it (no
+/// I/O driver), for the timer loop.
+#[cfg(target_os = "linux")]
+async fn reap_when_readable(fd: std::os::fd::OwnedFd) -> Option<std::os::fd::OwnedFd> {
+    use tokio::io::Interest;
+    use tokio::io::unix::AsyncFd;
+    // SAFETY: the OwnedFd stays open and names the same pidfd for as long
+    // as the AsyncFd owns it.
+    let afd = match unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) } {
+        Ok(afd) => afd,
+        Err(e) => return Some(e.into_parts().0),
+    };
+    loop {
+        if reap_pidfd_now(afd.get_ref()) {
+            return None;
+        }
+        match afd.readable().await {
+            Ok(mut ready) => ready.clear_ready(),
+            Err(_) => return Some(afd.into_inner()),
+        }
+    }
+}
+
+/// One non-blocking look: `true` once the child behind `fd` is reaped (or
+/// was reaped elsewhere).
+#[cfg(target_os = "linux")]
+fn reap_pidfd_now(fd: &std::os::fd::OwnedFd) -> bool {
+    use rustix::process::{WaitId, WaitIdOptions, waitid};
+    use std::os::fd::AsFd;
+    match waitid(
+        WaitId::PidFd(fd.as_fd()),
+        WaitIdOptions::EXITED | WaitIdOptions::NOHANG,
+    ) {
+        Ok(Some(_)) => true,
+        Ok(None) => false,
+        Err(_) => true, // already reaped (ECHILD): nothing left to do
     }
 }
 
