@@ -36,6 +36,7 @@ const SUITES: &[&str] = &[
     "subreaper",
     "pty",
     "run_leftovers",
+    "supervised_groups",
     "live_children",
 ];
 

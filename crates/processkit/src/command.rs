@@ -50,6 +50,7 @@ pub(crate) enum EnvBase {
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
+#[doc(alias = "kill_on_drop")]
 pub struct Command {
     pub(crate) program: OsString,
     pub(crate) display: String,
@@ -83,6 +84,9 @@ pub struct Command {
     pub(crate) pty: Option<(u16, u16)>,
     /// Lines and text output lose their terminal escape sequences.
     pub(crate) strip_escapes: bool,
+    /// A supervisor's graceful stop: when it fires, the run's tree gets the
+    /// requested signal, then `SIGKILL` after the grace period.
+    pub(crate) graceful_stop: Option<crate::supervisor::StopRx>,
 }
 
 impl Command {
@@ -138,6 +142,7 @@ impl Command {
             cancel: None,
             pty: None,
             strip_escapes: false,
+            graceful_stop: None,
         }
     }
 
@@ -798,9 +803,15 @@ impl Command {
     /// or stderr sent elsewhere (only [`Destination::tee`](crate::Destination::tee)
     /// on stdout), read stdin from a file or this process's own stdin, or
     /// be a pipeline stage: each of those is an
-    /// [`Error::InvalidInput`](crate::Error::InvalidInput). Unix only; on
-    /// Windows the run fails with [`Error::Unsupported`](crate::Error::Unsupported)
-    /// (ConPTY is not wired up yet).
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput).
+    ///
+    /// On Windows the terminal is a pseudo-console (ConPTY, Windows 10 1809
+    /// or later; older systems give
+    /// [`Error::Unsupported`](crate::Error::Unsupported)): the output is the
+    /// console's VT rendering of the screen, a typed `\n` is sent as the
+    /// Enter key (`\r`), and end-of-file is Ctrl-Z, Enter (see
+    /// [`Terminal`](crate::Terminal)). The child is placed in the run's Job
+    /// Object like any other.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -1135,6 +1146,7 @@ impl Command {
     /// assert_eq!((r.code(), r.stdout().as_str(), r.stderr().as_str()), (Some(3), "out\n", "err\n"));
     /// # Ok(()) }
     /// ```
+    #[doc(alias = "output")]
     pub async fn output_string(&self) -> Result<ProcessResult<String>> {
         JobRunner.output_string(self).await
     }
@@ -1149,6 +1161,7 @@ impl Command {
     /// assert_eq!(r.stdout(), &vec![0xff]);
     /// # Ok(()) }
     /// ```
+    #[doc(alias = "output")]
     pub async fn output_bytes(&self) -> Result<ProcessResult<Vec<u8>>> {
         JobRunner.output_bytes(self).await
     }
@@ -1162,6 +1175,7 @@ impl Command {
     /// assert_eq!(processkit::Command::new("sh").args(["-c", "exit 7"]).exit_code().await?, 7);
     /// # Ok(()) }
     /// ```
+    #[doc(alias = "status")]
     pub async fn exit_code(&self) -> Result<i32> {
         JobRunner.exit_code(self).await
     }
@@ -1296,6 +1310,7 @@ impl Command {
     /// assert_eq!(lines, ["1", "2"]);
     /// # Ok(()) }
     /// ```
+    #[doc(alias = "spawn")]
     pub async fn start(&self) -> Result<RunningProcess> {
         JobRunner.start(self).await
     }

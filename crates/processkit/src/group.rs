@@ -40,6 +40,8 @@ pub struct ProcessGroup {
 struct Inner {
     container: sys::Container,
     options: ProcessGroupOptions,
+    /// Set by [`ProcessGroup::shutdown`]: nothing more starts in the group.
+    sealed: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for ProcessGroup {
@@ -82,7 +84,11 @@ impl ProcessGroup {
             apply_limits(&container, &options)?;
         }
         Ok(ProcessGroup {
-            inner: Arc::new(Inner { container, options }),
+            inner: Arc::new(Inner {
+                container,
+                options,
+                sealed: std::sync::atomic::AtomicBool::new(false),
+            }),
         })
     }
 
@@ -114,7 +120,42 @@ impl ProcessGroup {
     /// # Ok(()) }
     /// ```
     pub async fn start(&self, cmd: &Command) -> Result<RunningProcess> {
+        self.start_member(cmd)
+    }
+
+    fn start_member(&self, cmd: &Command) -> Result<RunningProcess> {
+        self.check_open(cmd.name())?;
         crate::runner::start_in(&self.inner.container, cmd)
+    }
+
+    /// [`Error::GroupShutDown`] once [`shutdown`](Self::shutdown) began.
+    fn check_open(&self, program: &str) -> Result<()> {
+        if self.is_shut_down() {
+            return Err(Error::GroupShutDown {
+                program: program.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// `true` once [`shutdown`](Self::shutdown) was called: the group is
+    /// sealed, and every later start ([`start`](Self::start),
+    /// [`spawn`](Self::spawn), the runner verbs) fails with
+    /// [`Error::GroupShutDown`]. [`kill`](Self::kill) does not seal.
+    ///
+    /// ```
+    /// use processkit::{Command, Error, ProcessGroup};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let group = ProcessGroup::new()?;
+    /// group.shutdown().await?;
+    /// assert!(group.is_shut_down());
+    /// let err = group.start(&Command::new("true")).await.unwrap_err();
+    /// assert!(matches!(err, Error::GroupShutDown { .. }));
+    /// # Ok(()) }
+    /// ```
+    pub fn is_shut_down(&self) -> bool {
+        self.inner.sealed.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// The raw escape hatch: spawns a `tokio::process::Command` inside the
@@ -137,6 +178,7 @@ impl ProcessGroup {
     /// # Ok(()) }
     /// ```
     pub fn spawn(&self, cmd: &mut tokio::process::Command) -> Result<tokio::process::Child> {
+        self.check_open(&cmd.as_std().get_program().to_string_lossy())?;
         self.inner.container.spawn_raw(cmd)
     }
 
@@ -178,6 +220,13 @@ impl ProcessGroup {
     /// Windows it is one atomic job termination (every process counts as
     /// killed).
     ///
+    /// Shutting down seals the group: from the first moment on, every
+    /// later start fails with [`Error::GroupShutDown`] (see
+    /// [`is_shut_down`](Self::is_shut_down)), so a
+    /// [`Supervisor`](crate::Supervisor) running through the group stops
+    /// (with [`StopReason::GroupShutDown`](crate::StopReason::GroupShutDown))
+    /// instead of restarting into it.
+    ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> processkit::Result<()> {
@@ -190,6 +239,11 @@ impl ProcessGroup {
     /// ```
     pub async fn shutdown(&self) -> Result<ShutdownReport> {
         crate::trace::teardown("shutdown", self.mechanism());
+        // Sealed first, so nothing (a supervisor's restart, a batch's next
+        // command) starts into the group while it is being emptied.
+        self.inner
+            .sealed
+            .store(true, std::sync::atomic::Ordering::Release);
         let started = std::time::Instant::now();
         let c = &self.inner.container;
         let live = || c.members().map(|m| m.len()).unwrap_or(0);
@@ -374,14 +428,14 @@ fn term_signal() -> i32 {
 
 impl ProcessRunner for ProcessGroup {
     fn execute<'a>(&'a self, cmd: &'a Command) -> BoxFuture<'a, Result<ProcessResult<Vec<u8>>>> {
-        Box::pin(async move {
-            crate::runner::start_in(&self.inner.container, cmd)?
-                .output_bytes()
-                .await
-        })
+        Box::pin(async move { self.start_member(cmd)?.output_bytes().await })
     }
 
     fn start<'a>(&'a self, cmd: &'a Command) -> BoxFuture<'a, Result<RunningProcess>> {
-        Box::pin(async move { crate::runner::start_in(&self.inner.container, cmd) })
+        Box::pin(async move { self.start_member(cmd) })
+    }
+
+    fn is_shut_down(&self) -> bool {
+        ProcessGroup::is_shut_down(self)
     }
 }

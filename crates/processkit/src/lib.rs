@@ -28,6 +28,25 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Coming from `tokio::process`
+//!
+//! The verbs have other names, and containment needs no opt-in
+//! (rustdoc search finds these names from tokio's as well):
+//!
+//! | `tokio::process` | processkit |
+//! |---|---|
+//! | `Command::new(p).spawn()?` | `Command::new(p).start().await?`: a `RunningProcess` (in a group: `group.start(&cmd)`) |
+//! | `cmd.output().await?` | `cmd.output_bytes().await?` or `cmd.output_string().await?`: a `ProcessResult` (or `run()`: trimmed stdout, success required) |
+//! | `cmd.status().await?` | `cmd.exit_code().await?`: the code as an `i32` (a run killed by a signal is `Error::Killed`) |
+//! | `cmd.kill_on_drop(true)` | the default, for the whole tree: dropping the handle, the future or the group kills every descendant |
+//! | `Stdio::inherit()`, `Stdio::null()`, `Stdio::piped()` | `Destination::inherit()`, `Destination::null()`, captured by default (`Destination::file`, `append`, `tee` too) on `cmd.stdout(..)` / `cmd.stderr(..)`; `Stdin::inherit()`, `Stdin::null()` (the default), `Stdin::from_string(..)` on `cmd.stdin(..)` |
+//! | `child.id()` | `run.pid()` |
+//! | `child.wait().await?` | `run.wait().await?`: the code, `None` when killed |
+//! | `child.wait_with_output().await?` | `run.output_bytes().await?` |
+//! | `child.kill().await?` | `run.kill().await?` (the whole tree) |
+//! | `child.stdin.take()` | `run.standard_input()` |
+//! | `BufReader::new(child.stdout.take().unwrap()).lines()` | `run.stdout_lines()` |
+//!
 //! # Feature flags
 //!
 //! | Feature | Default | Adds |
@@ -105,7 +124,7 @@ pub use signal::Signal;
 #[cfg_attr(docsrs, doc(cfg(feature = "stats")))]
 pub use stats::{GroupStats, Profile};
 pub use stdin::Stdin;
-pub use supervisor::{RestartPolicy, StopReason, SupervisionOutcome, Supervisor};
+pub use supervisor::{RestartPolicy, StopReason, SupervisionOutcome, Supervisor, SupervisorStop};
 pub use sys::error::{Error, Result};
 pub use sys::knobs::{IoPriority, Resource};
 #[cfg(feature = "pty")]

@@ -32,6 +32,7 @@ pub(crate) type TeeWriter = Arc<Mutex<dyn Write + Send>>;
 /// # Ok(()) }
 /// ```
 #[derive(Clone, Default)]
+#[doc(alias = "Stdio")]
 pub struct Destination(pub(crate) DestKind);
 
 #[derive(Clone, Default)]

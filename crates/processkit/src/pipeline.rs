@@ -775,6 +775,7 @@ impl Pipeline {
     /// assert!(r.is_success());
     /// # Ok(()) }
     /// ```
+    #[doc(alias = "output")]
     pub async fn output_bytes(&self) -> Result<ProcessResult<Vec<u8>>> {
         Ok(self.execute().await?.result)
     }
@@ -791,6 +792,7 @@ impl Pipeline {
     /// assert_eq!(p.exit_code().await?, 4);
     /// # Ok(()) }
     /// ```
+    #[doc(alias = "status")]
     pub async fn exit_code(&self) -> Result<i32> {
         let outcome = self.execute().await?;
         let code = outcome.require_exit()?;
@@ -878,6 +880,7 @@ impl Pipeline {
     /// assert_eq!(code, Some(0));
     /// # Ok(()) }
     /// ```
+    #[doc(alias = "spawn")]
     pub async fn start(&self) -> Result<RunningProcess> {
         self.check_cancelled()?;
         let deadline = self.timeout.map(|t| Instant::now() + t);

@@ -264,7 +264,12 @@ impl RetryPolicy {
                 number: n,
                 outcome: &outcome,
             };
-            if n >= self.max_attempts || !self.should_retry(&attempt) {
+            // A supervisor's graceful stop ended the attempt: no retry.
+            let stopping = cmd
+                .graceful_stop
+                .as_ref()
+                .is_some_and(|rx| rx.borrow().is_some());
+            if n >= self.max_attempts || stopping || !self.should_retry(&attempt) {
                 return outcome;
             }
             if cmd.is_cancelled() {
@@ -290,6 +295,7 @@ fn is_permanent(e: &Error) -> bool {
     matches!(
         e,
         Error::Cancelled { .. }
+            | Error::GroupShutDown { .. }
             | Error::NotFound { .. }
             | Error::InvalidInput { .. }
             | Error::OutputNotCaptured { .. }

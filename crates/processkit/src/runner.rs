@@ -41,6 +41,21 @@ pub trait ProcessRunner: Send + Sync {
 
     /// Starts `cmd` and returns a live handle.
     fn start<'a>(&'a self, cmd: &'a Command) -> BoxFuture<'a, Result<RunningProcess>>;
+
+    /// `true` once this runner starts nothing more: a
+    /// [`ProcessGroup`](crate::ProcessGroup) after its
+    /// [`shutdown`](crate::ProcessGroup::shutdown). A
+    /// [`Supervisor`](crate::Supervisor) running through such a runner stops
+    /// with [`StopReason::GroupShutDown`](crate::StopReason::GroupShutDown)
+    /// instead of restarting. The default is `false`.
+    ///
+    /// ```
+    /// use processkit::{JobRunner, ProcessRunner};
+    /// assert!(!JobRunner::new().is_shut_down());
+    /// ```
+    fn is_shut_down(&self) -> bool {
+        false
+    }
 }
 
 impl<R: ProcessRunner + ?Sized> ProcessRunner for &R {
@@ -49,6 +64,9 @@ impl<R: ProcessRunner + ?Sized> ProcessRunner for &R {
     }
     fn start<'a>(&'a self, cmd: &'a Command) -> BoxFuture<'a, Result<RunningProcess>> {
         (**self).start(cmd)
+    }
+    fn is_shut_down(&self) -> bool {
+        (**self).is_shut_down()
     }
 }
 
@@ -59,6 +77,9 @@ impl<R: ProcessRunner + ?Sized> ProcessRunner for Arc<R> {
     fn start<'a>(&'a self, cmd: &'a Command) -> BoxFuture<'a, Result<RunningProcess>> {
         (**self).start(cmd)
     }
+    fn is_shut_down(&self) -> bool {
+        (**self).is_shut_down()
+    }
 }
 
 impl<R: ProcessRunner + ?Sized> ProcessRunner for Box<R> {
@@ -67,6 +88,9 @@ impl<R: ProcessRunner + ?Sized> ProcessRunner for Box<R> {
     }
     fn start<'a>(&'a self, cmd: &'a Command) -> BoxFuture<'a, Result<RunningProcess>> {
         (**self).start(cmd)
+    }
+    fn is_shut_down(&self) -> bool {
+        (**self).is_shut_down()
     }
 }
 
@@ -324,12 +348,6 @@ pub(crate) fn check_platform(cmd: &Command) -> Result<()> {
             Some("setsid")
         } else if cmd.grace.is_some() {
             Some("grace_period")
-        } else if cmd.pty.is_some() {
-            return Err(Error::unsupported(
-                cmd.name(),
-                "pty",
-                "a pseudo-terminal (ConPTY) is not implemented on Windows yet",
-            ));
         } else {
             None
         };

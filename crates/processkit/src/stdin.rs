@@ -24,6 +24,7 @@ pub(crate) type LineSource = Pin<Box<dyn Stream<Item = String> + Send>>;
 /// # Ok(()) }
 /// ```
 #[derive(Clone, Default)]
+#[doc(alias = "Stdio")]
 pub struct Stdin(pub(crate) StdinKind);
 
 #[derive(Clone, Default)]

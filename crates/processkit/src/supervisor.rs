@@ -65,6 +65,107 @@ pub enum StopReason {
     /// The policy asked for another restart, but
     /// [`max_restarts`](Supervisor::max_restarts) were already spent.
     MaxRestarts,
+    /// A graceful stop was asked for through a [`SupervisorStop`]
+    /// ([`Supervisor::stop_handle`]): the current run got the signal, then
+    /// `SIGKILL` after the grace period, and no restart followed. The run
+    /// it ended does not count as a failure.
+    Stopped,
+    /// The runner was shut down ([`ProcessRunner::is_shut_down`]): the
+    /// [`ProcessGroup`](crate::ProcessGroup) the supervisor runs through got
+    /// [`shutdown`](crate::ProcessGroup::shutdown). The run the shutdown
+    /// ended does not count as a failure, and nothing restarts into the
+    /// group.
+    GroupShutDown,
+}
+
+/// What a graceful stop sends: the signal, and how long the tree gets
+/// before `SIGKILL`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct StopRequest {
+    pub(crate) signal: crate::signal::Signal,
+    pub(crate) grace: Duration,
+}
+
+/// The receiving side of a graceful stop, carried by each run's command.
+pub(crate) type StopRx = tokio::sync::watch::Receiver<Option<StopRequest>>;
+
+/// Stops a running [`Supervisor`] gracefully from elsewhere (another task,
+/// a signal handler): the current run's tree gets `SIGTERM` (or the signal
+/// of [`stop_with`](Self::stop_with)), then `SIGKILL` after the grace
+/// period, and [`Supervisor::run`] returns `Ok` with
+/// [`StopReason::Stopped`] and the counts so far, rather than an error. A
+/// stop during a backoff delay ends it at once. The first stop asked for
+/// is the one that counts.
+///
+/// ```
+/// use processkit::{Command, RestartPolicy, StopReason, Supervisor};
+/// use std::time::Duration;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> processkit::Result<()> {
+/// let sup = Supervisor::new(Command::new("sleep").arg("30")).restart(RestartPolicy::Always);
+/// let stop = sup.stop_handle();
+/// let task = tokio::spawn(async move { sup.run().await });
+/// tokio::time::sleep(Duration::from_millis(100)).await;
+/// stop.stop(Duration::from_secs(2)); // SIGTERM now, SIGKILL after 2 s
+/// let outcome = task.await.unwrap()?;
+/// assert_eq!(outcome.stopped, StopReason::Stopped);
+/// assert_eq!(outcome.failures, 0);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct SupervisorStop {
+    tx: Arc<tokio::sync::watch::Sender<Option<StopRequest>>>,
+}
+
+impl SupervisorStop {
+    /// Asks for a graceful stop: `SIGTERM` to the current run's tree, then
+    /// `SIGKILL` after `grace` (at once with a zero grace, and on Windows,
+    /// which has no `SIGTERM`).
+    ///
+    /// ```
+    /// use processkit::{Command, Supervisor};
+    /// use std::time::Duration;
+    /// let sup = Supervisor::new(Command::new("worker"));
+    /// sup.stop_handle().stop(Duration::from_secs(5));
+    /// assert!(sup.stop_handle().is_stopping());
+    /// ```
+    pub fn stop(&self, grace: Duration) {
+        self.request(crate::signal::Signal::Term, grace);
+    }
+
+    /// Like [`stop`](Self::stop), with `signal` as the polite signal.
+    ///
+    /// ```
+    /// use processkit::{Command, Signal, Supervisor};
+    /// use std::time::Duration;
+    /// let sup = Supervisor::new(Command::new("worker"));
+    /// sup.stop_handle().stop_with(Signal::Int, Duration::from_secs(5));
+    /// ```
+    #[cfg(feature = "process-control")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "process-control")))]
+    pub fn stop_with(&self, signal: crate::Signal, grace: Duration) {
+        self.request(signal, grace);
+    }
+
+    fn request(&self, signal: crate::signal::Signal, grace: Duration) {
+        self.tx.send_if_modified(|slot| {
+            if slot.is_some() {
+                return false;
+            }
+            *slot = Some(StopRequest { signal, grace });
+            true
+        });
+    }
+
+    /// `true` once a stop was asked for.
+    ///
+    /// ```
+    /// let sup = processkit::Supervisor::new(processkit::Command::new("worker"));
+    /// assert!(!sup.stop_handle().is_stopping());
+    /// ```
+    pub fn is_stopping(&self) -> bool {
+        self.tx.borrow().is_some()
+    }
 }
 
 /// What a supervision run came to: how many restarts it took, why it
@@ -94,8 +195,9 @@ pub struct SupervisionOutcome {
     /// Why supervision ended.
     pub stopped: StopReason,
     /// The final run's result (stdout and stderr as text, invalid UTF-8
-    /// replaced). [`Supervisor::run`] always fills it in: every way to a
-    /// `SupervisionOutcome` passes through a finished run. Serialized as
+    /// replaced). [`Supervisor::run`] fills it in whenever a run finished:
+    /// it is `None` only when a stop ([`StopReason::Stopped`] or
+    /// [`StopReason::GroupShutDown`]) came before the first run. Serialized as
     /// its [`RunReport`](crate::RunReport): never the output.
     #[cfg_attr(feature = "serde", serde(serialize_with = "serialize_last"))]
     pub last: Option<ProcessResult>,
@@ -218,6 +320,8 @@ pub struct Supervisor<R = JobRunner> {
     stop_when: Option<StopPredicate>,
     #[cfg(feature = "cancellation")]
     cancel: Option<tokio_util::sync::CancellationToken>,
+    /// The graceful stop ([`SupervisorStop`]).
+    stop: Arc<tokio::sync::watch::Sender<Option<StopRequest>>>,
 }
 
 impl<R> fmt::Debug for Supervisor<R> {
@@ -263,6 +367,7 @@ impl Supervisor<JobRunner> {
             stop_when: None,
             #[cfg(feature = "cancellation")]
             cancel: None,
+            stop: Arc::new(tokio::sync::watch::Sender::new(None)),
         }
     }
 }
@@ -445,6 +550,23 @@ impl<R> Supervisor<R> {
             stop_when: self.stop_when,
             #[cfg(feature = "cancellation")]
             cancel: self.cancel,
+            stop: self.stop,
+        }
+    }
+
+    /// A handle to stop this supervisor gracefully from elsewhere (see
+    /// [`SupervisorStop`]). Every handle stops the same supervisor, also
+    /// after [`with_runner`](Self::with_runner).
+    ///
+    /// ```
+    /// use processkit::{Command, Supervisor};
+    /// let sup = Supervisor::new(Command::new("worker"));
+    /// let stop = sup.stop_handle();
+    /// # drop(stop);
+    /// ```
+    pub fn stop_handle(&self) -> SupervisorStop {
+        SupervisorStop {
+            tx: self.stop.clone(),
         }
     }
 
@@ -525,27 +647,46 @@ impl<R: ProcessRunner> Supervisor<R> {
         // Restarts since the backoff last started over (a storm resets it).
         let mut step = 0u32;
         let mut score = Score::default();
+        let mut last: Option<ProcessResult> = None;
+        let outcome = |restarts, stopped, last, failures, storms| {
+            Ok(SupervisionOutcome {
+                restarts,
+                stopped,
+                last,
+                failures,
+                storms,
+            })
+        };
         loop {
             if link.is_cancelled() {
                 return Err(Error::Cancelled {
                     program: name.to_owned(),
                 });
             }
-            let res = link.run_once(&self.runner).await?.into_lossy();
+            if let Some(stopped) = self.stopped_from_outside() {
+                return outcome(restarts, stopped, last, failures, storms);
+            }
+            let res = match link.run_once(&self.runner).await {
+                Ok(res) => res.into_lossy(),
+                // The group was shut down between the check and the start.
+                Err(Error::GroupShutDown { .. }) => {
+                    return outcome(restarts, StopReason::GroupShutDown, last, failures, storms);
+                }
+                Err(e) => return Err(e),
+            };
+            // A run ended by a stop from outside (a graceful stop, the
+            // group's shutdown) is no crash, and nothing follows it.
+            if let Some(stopped) = self.stopped_from_outside() {
+                return outcome(restarts, stopped, Some(res), failures, storms);
+            }
             let crashed = !res.is_success();
             if crashed {
                 failures += 1;
             }
             if let Some(stopped) = self.stop_reason(&res, restarts) {
-                return Ok(SupervisionOutcome {
-                    restarts,
-                    stopped,
-                    last: Some(res),
-                    failures,
-                    storms,
-                });
+                return outcome(restarts, stopped, Some(res), failures, storms);
             }
-            drop(res);
+            last = Some(res);
             if link.is_cancelled() {
                 return Err(Error::Cancelled {
                     program: name.to_owned(),
@@ -574,10 +715,25 @@ impl<R: ProcessRunner> Supervisor<R> {
                     }
                 }
             };
-            restarts += 1;
-            crate::trace::restart(name, restarts, delay);
+            crate::trace::restart(name, restarts + 1, delay);
             link.sleep(delay).await?;
+            if let Some(stopped) = self.stopped_from_outside() {
+                return outcome(restarts, stopped, last, failures, storms);
+            }
+            restarts += 1;
         }
+    }
+
+    /// A stop asked for from outside the loop: a graceful stop (which wins)
+    /// or the runner's shutdown.
+    fn stopped_from_outside(&self) -> Option<StopReason> {
+        if self.stop.borrow().is_some() {
+            return Some(StopReason::Stopped);
+        }
+        if self.runner.is_shut_down() {
+            return Some(StopReason::GroupShutDown);
+        }
+        None
     }
 }
 
@@ -608,13 +764,14 @@ impl Link {
                     }
                 }
             }
+            cmd.graceful_stop = Some(sup.stop.subscribe());
             Link { cmd, also }
         }
         #[cfg(not(feature = "cancellation"))]
         {
-            Link {
-                cmd: sup.cmd.clone(),
-            }
+            let mut cmd = sup.cmd.clone();
+            cmd.graceful_stop = Some(sup.stop.subscribe());
+            Link { cmd }
         }
     }
 
@@ -646,8 +803,20 @@ impl Link {
         run.await
     }
 
-    /// The pause before a restart, cut short by a cancellation.
+    /// The pause before a restart, cut short by a cancellation (an error)
+    /// or a graceful stop (`Ok`; the caller sees the request).
     async fn sleep(&self, delay: Duration) -> Result<()> {
+        let Some(mut stop) = self.cmd.graceful_stop.clone() else {
+            return self.sleep_unless_cancelled(delay).await;
+        };
+        tokio::select! {
+            biased;
+            r = self.sleep_unless_cancelled(delay) => r,
+            _ = stop.wait_for(Option::is_some) => Ok(()),
+        }
+    }
+
+    async fn sleep_unless_cancelled(&self, delay: Duration) -> Result<()> {
         #[cfg(feature = "cancellation")]
         if let Some(also) = &self.also {
             return tokio::select! {

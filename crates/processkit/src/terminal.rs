@@ -32,6 +32,17 @@ pub(crate) const DEFAULT_SIZE: (u16, u16) = (80, 24);
 /// kernel's line discipline turns them into `SIGWINCH`, `SIGINT` (for the
 /// terminal's foreground job, not the whole tree) and end-of-file.
 ///
+/// On Windows the terminal is a pseudo-console (ConPTY). A resize is
+/// `ResizePseudoConsole` (the console's programs see a window-size event),
+/// and [`size`](Self::size) is the last size set, since a pseudo-console
+/// cannot be asked. [`interrupt`](Self::interrupt) types Ctrl-C (`0x03`),
+/// which the console host turns into `CTRL_C_EVENT` for every program on
+/// the console that has not switched it off (Windows has no foreground
+/// job). [`send_eof`](Self::send_eof) types Ctrl-Z then Enter, how a
+/// console reader (the C runtime, Rust's `stdin`) sees end-of-file; there
+/// is no Ctrl-D. Once the run has ended the pseudo-console is closed, and
+/// these calls return an error.
+///
 /// ```
 /// use processkit::Command;
 /// use std::time::Duration;

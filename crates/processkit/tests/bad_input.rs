@@ -104,8 +104,19 @@ async fn a_non_executable_file_is_permission_denied() {
 async fn a_script_with_a_missing_interpreter_is_a_typed_spawn_error() {
     let dir = common::scratch();
     let script = dir.path().join("broken.sh");
-    std::fs::write(&script, "#!/nonexistent/interpreter\necho hi\n").unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // Written by another process: a file this test process had open for
+    // writing could be inherited by a child another test forks at that
+    // moment, and executing it would then fail with ETXTBSY.
+    let wrote = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "printf '#!/nonexistent/interpreter\\necho hi\\n' > \"$1\" && chmod 755 \"$1\"",
+            "sh",
+        ])
+        .arg(&script)
+        .status()
+        .expect("write the script");
+    assert!(wrote.success());
     let err = Command::new(&script).run().await.unwrap_err();
     // The script exists: what is missing is its interpreter, and the error
     // says so rather than "not found; check the name and PATH".

@@ -313,6 +313,36 @@ fn a_stopped_guardian_does_not_hold_up_process_group_starts() {
     stopped_guardian_scenario(&[("PROCESSKIT_MECHANISM", "process-group")], 3);
 }
 
+/// A stopped guardian is replaced even while the host starts nothing: the
+/// reaper thread looks at it periodically.
+#[test]
+fn a_stopped_guardian_of_an_idle_host_is_replaced() {
+    let mut host = start_host("stopped", &[]);
+    let tree = host.pids("tree");
+    let old = host.pids("guardian");
+    assert_eq!(old.len(), 1, "one guardian runs: {old:?}");
+    let old = old[0];
+    let mut cleanup = Cleanup(tree.clone());
+    cleanup.0.push(old);
+    signal(old.pid, "-STOP");
+    let mut new = Vec::new();
+    let replaced = wait_until(BOUND, || {
+        new = guardians_of(host.pid())
+            .into_iter()
+            .filter(|g| *g != old && !g.stopped())
+            .collect();
+        new.len() == 1
+    });
+    assert!(replaced, "the stopped guardian was not replaced: {new:?}");
+    cleanup.0.extend(new.iter().copied());
+    assert!(tree.iter().all(Pid::alive), "the tree is not up: {tree:?}");
+    host.sigkill();
+    assert_gone(
+        &tree,
+        "descendants of an idle SIGKILLed host whose guardian was stopped",
+    );
+}
+
 fn stopped_guardian_scenario(env: &[(&str, &str)], starts: usize) {
     let mut host = start_host("stopped", env);
     let mut tree = host.pids("tree");
@@ -322,8 +352,9 @@ fn stopped_guardian_scenario(env: &[(&str, &str)], starts: usize) {
     let mut cleanup = Cleanup(tree.clone());
     cleanup.0.push(old);
     signal(old.pid, "-STOP");
+    // Stopped, or (the reaper's look came first) already retired.
     assert!(
-        wait_until(BOUND, || old.stopped()),
+        wait_until(BOUND, || old.stopped() || !old.alive()),
         "the guardian did not stop"
     );
     host.say(&format!("next {starts}"));
@@ -419,11 +450,19 @@ async fn bad_paths_say_what_actually_happened() {
     // A script whose interpreter is missing: execve says ENOENT for a file
     // that exists.
     let script = dir.path().join("needs-an-interpreter");
-    std::fs::write(&script, "#!/nonexistent/interpreter -x\necho hi\n").expect("write");
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    }
+    // Written by another process: a file this test process had open for
+    // writing could be inherited by a child another test forks at that
+    // moment, and executing it would then fail with ETXTBSY.
+    let wrote = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "printf '#!/nonexistent/interpreter -x\\necho hi\\n' > \"$1\" && chmod 755 \"$1\"",
+            "sh",
+        ])
+        .arg(&script)
+        .status()
+        .expect("write the script");
+    assert!(wrote.success());
     let err = Command::new(&script).run().await.unwrap_err();
     assert!(matches!(err, Error::Spawn { .. }), "{err:?}");
     let text = err.to_string();
@@ -463,7 +502,9 @@ fn a_refused_clone_is_a_spawn_error() {
 /// left while the host lives on.
 #[test]
 fn a_handle_dropped_when_no_thread_can_start_leaves_no_zombie() {
-    let mut host = start_host_as_user("no-threads", &[]);
+    // Without a guardian: a running guardian is watched from the reaper
+    // thread, which would then exist before the limit is set.
+    let mut host = start_host_as_user("no-threads", &[("PROCESSKIT_NO_GUARDIAN", "1")]);
     let child = host.pids("child");
     assert_eq!(child.len(), 1, "{child:?}");
     let _cleanup = Cleanup(child.clone());

@@ -60,3 +60,62 @@ async fn a_readiness_wait_on_a_silent_child_names_the_usual_cause() {
     assert!(!err.to_string().contains("wrote nothing"), "{err}");
     run.kill().await.unwrap();
 }
+
+/// Someone coming from `tokio::process` finds the table in the README and
+/// the crate docs, and rustdoc search leads from tokio's names to ours: each
+/// alias sits on the item the table maps the tokio name to.
+#[test]
+fn tokio_names_lead_to_ours() {
+    const README: &str = include_str!("../../../README.md");
+    const LIB: &str = include_str!("../src/lib.rs");
+    for (tokio, ours) in [
+        ("spawn()", "start()"),
+        ("output()", "output_bytes()"),
+        ("status()", "exit_code()"),
+        ("kill_on_drop(true)", "the default"),
+        ("Stdio::inherit()", "Destination::inherit()"),
+        ("wait_with_output()", "run.output_bytes()"),
+    ] {
+        for (name, text) in [("README.md", README), ("lib.rs", LIB)] {
+            let row = text
+                .lines()
+                .find(|l| l.contains('|') && l.contains(tokio))
+                .unwrap_or_else(|| panic!("{name} has no table row for `{tokio}`"));
+            assert!(
+                row.contains(ours),
+                "{name}: `{tokio}` row lacks `{ours}`: {row}"
+            );
+        }
+    }
+
+    /// The item right after `#[doc(alias = "<alias>")]` (past other
+    /// attributes) in `src` starts with `item`.
+    fn aliased(src: &str, alias: &str, item: &str) -> bool {
+        let attr = format!("#[doc(alias = \"{alias}\")]");
+        let lines: Vec<&str> = src.lines().map(str::trim).collect();
+        lines.iter().enumerate().any(|(i, l)| {
+            *l == attr
+                && lines[i + 1..]
+                    .iter()
+                    .find(|l| !l.starts_with("#["))
+                    .is_some_and(|next| next.starts_with(item))
+        })
+    }
+    const COMMAND: &str = include_str!("../src/command.rs");
+    const RUNNING: &str = include_str!("../src/running/mod.rs");
+    const OUTPUT: &str = include_str!("../src/output.rs");
+    for (src, alias, item) in [
+        (COMMAND, "spawn", "pub async fn start("),
+        (COMMAND, "output", "pub async fn output_bytes("),
+        (COMMAND, "output", "pub async fn output_string("),
+        (COMMAND, "status", "pub async fn exit_code("),
+        (COMMAND, "kill_on_drop", "pub struct Command"),
+        (OUTPUT, "Stdio", "pub struct Destination"),
+        (RUNNING, "Child", "pub struct RunningProcess"),
+        (RUNNING, "id", "pub fn pid("),
+        (RUNNING, "wait_with_output", "pub async fn output_bytes("),
+        (RUNNING, "stdin", "pub fn standard_input("),
+    ] {
+        assert!(aliased(src, alias, item), "no alias `{alias}` on `{item}`");
+    }
+}

@@ -390,18 +390,191 @@ async fn signals_other_than_kill_are_unsupported() {
     assert_eq!(run.exit_status().unwrap().signal(), Some(9));
 }
 
-/// ConPTY is not wired up: a terminal run is refused before anything starts.
+/// A pty child: this binary, re-executed to run `pty_role_when_run_as_a_child`
+/// as `role`. Its lines lose their escape sequences (ConPTY paints the screen
+/// with VT sequences).
+#[cfg(feature = "pty")]
+fn pty_role(role: &str) -> Command {
+    Command::new(std::env::current_exe().unwrap())
+        .args([
+            "pty_role_when_run_as_a_child",
+            "--ignored",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("PROCESSKIT_PTY_ROLE", role)
+        .pty()
+        .strip_escapes()
+}
+
+/// Not a test of its own: the child of the pty tests below, doing what
+/// `PROCESSKIT_PTY_ROLE` says. It talks to its console through `CONIN$` and
+/// `CONOUT$`, which work on Windows and under Wine alike (Wine 8 does not
+/// make a pseudo-console the standard handles of the program on it).
+#[cfg(feature = "pty")]
+#[test]
+#[ignore = "a role for a re-executed copy of this binary: its driver test runs it with --ignored"]
+fn pty_role_when_run_as_a_child() {
+    use std::io::{BufRead, IsTerminal, Write};
+    let role = std::env::var("PROCESSKIT_PTY_ROLE")
+        .expect("run by a pty test, which sets PROCESSKIT_PTY_ROLE");
+    if role == "hold" {
+        // A grandchild: holds the witness pipe until it is killed.
+        let _pipe = std::fs::File::open(std::env::var("PROCESSKIT_WITNESS").unwrap()).unwrap();
+        std::thread::sleep(Duration::from_secs(120));
+        return;
+    }
+    let mut out = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("CONOUT$")
+        .expect("open the console's output");
+    let mut say = |line: &str| {
+        out.write_all(format!("{line}\r\n").as_bytes()).unwrap();
+        out.flush().unwrap();
+    };
+    match role.as_str() {
+        "console" => {
+            say(&format!(
+                "std-handles-on-console={}",
+                std::io::stdin().is_terminal() && std::io::stdout().is_terminal()
+            ));
+            say("ready");
+            let input = std::fs::File::open("CONIN$").expect("open the console's input");
+            for line in std::io::BufReader::new(input).lines() {
+                let line = line.unwrap();
+                let line = line.trim_end();
+                say(&format!("got:{line}"));
+                if line == "quit" {
+                    break;
+                }
+            }
+        }
+        "sleep" => {
+            say("ready");
+            std::thread::sleep(Duration::from_secs(120));
+            say("slept");
+        }
+        "tree" => {
+            let _grandchild = std::process::Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "pty_role_when_run_as_a_child",
+                    "--ignored",
+                    "--exact",
+                    "--test-threads=1",
+                ])
+                .env("PROCESSKIT_PTY_ROLE", "hold")
+                .spawn()
+                .unwrap();
+            say("ready");
+            std::thread::sleep(Duration::from_secs(120));
+        }
+        other => panic!("unknown role {other}"),
+    }
+}
+
+/// Under Wine (see `under_wine`), a pseudo-console is not the standard
+/// handles of the program on it.
 #[cfg(feature = "pty")]
 #[tokio::test]
-async fn a_pty_run_is_unsupported_and_names_the_program() {
-    let e = Command::new("cmd")
-        .args(["/c", "echo x"])
-        .pty()
-        .run()
+async fn a_pty_child_is_on_a_console_and_reads_what_is_typed() {
+    let mut run = pty_role("console").start().await.unwrap();
+    let within = Duration::from_secs(30);
+    let first = run
+        .wait_for_line(|l| l.contains("std-handles-on-console="), within)
         .await
-        .unwrap_err();
-    assert!(matches!(e, Error::Unsupported { .. }), "{e:?}");
-    assert!(e.to_string().contains("cmd"), "{e}");
+        .unwrap();
+    if !under_wine() {
+        assert!(first.contains("std-handles-on-console=true"), "{first}");
+    }
+    run.wait_for_line(|l| l.trim() == "ready", within)
+        .await
+        .unwrap();
+    let mut input = run.standard_input().expect("a terminal run takes input");
+    input.write_line("hello there").await.unwrap();
+    run.wait_for_line(|l| l.contains("got:hello there"), within)
+        .await
+        .unwrap();
+    input.write_line("quit").await.unwrap();
+    run.wait_for_line(|l| l.contains("got:quit"), within)
+        .await
+        .unwrap();
+    let code = tokio::time::timeout(within, run.wait())
+        .await
+        .expect("the child exits after quit")
+        .unwrap();
+    assert_eq!(code, Some(0));
+}
+
+/// Ctrl-C typed on the terminal ends a child that does not handle it, long
+/// before its 120 s sleep would.
+#[cfg(feature = "pty")]
+#[tokio::test]
+async fn ctrl_c_typed_on_the_terminal_interrupts_the_child() {
+    let mut run = pty_role("sleep").start().await.unwrap();
+    run.wait_for_line(|l| l.trim() == "ready", Duration::from_secs(30))
+        .await
+        .unwrap();
+    let started = Instant::now();
+    run.terminal().unwrap().interrupt().unwrap();
+    let r = tokio::time::timeout(Duration::from_secs(30), run.wait()).await;
+    assert!(r.is_ok(), "the child was not interrupted");
+    // It ended by itself: not a kill of ours.
+    let status = run.exit_status().unwrap();
+    assert_eq!(status.signal(), None, "{status:?}");
+    assert!(started.elapsed() < Duration::from_secs(100));
+}
+
+/// The size is the one asked for; a resize is either done (Windows) or
+/// refused with an error and the size unchanged (Wine 8 has no
+/// `ResizePseudoConsole`), never silently ignored.
+#[cfg(feature = "pty")]
+#[tokio::test]
+async fn the_terminal_has_the_size_asked_for_and_a_resize_is_done_or_refused() {
+    let mut run = pty_role("sleep").pty_size(100, 30).start().await.unwrap();
+    run.wait_for_line(|l| l.trim() == "ready", Duration::from_secs(30))
+        .await
+        .unwrap();
+    let term = run.terminal().unwrap();
+    assert_eq!(term.size().unwrap(), (100, 30));
+    let r = term.resize(132, 50);
+    if under_wine() {
+        assert!(r.is_err(), "Wine 8 cannot resize a pseudo-console: {r:?}");
+        assert_eq!(term.size().unwrap(), (100, 30));
+    } else {
+        r.unwrap();
+        assert_eq!(term.size().unwrap(), (132, 50));
+    }
+    assert!(matches!(term.resize(0, 10), Err(Error::Io { .. })));
+    run.kill().await.unwrap();
+    // Once the run is over, the terminal is closed.
+    let closed = Instant::now() + GONE_WITHIN;
+    while term.size().is_ok() {
+        assert!(Instant::now() < closed, "the pseudo-console stays open");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// A grandchild started from the pty child is in the same Job Object: it
+/// dies when the handle drops.
+#[cfg(feature = "pty")]
+#[tokio::test]
+async fn a_pty_childs_grandchild_dies_with_the_dropped_handle() {
+    let mut witness = Witness::new();
+    let mut run = pty_role("tree")
+        .env("PROCESSKIT_WITNESS", &witness.path)
+        .start()
+        .await
+        .unwrap();
+    run.wait_for_line(|l| l.trim() == "ready", Duration::from_secs(30))
+        .await
+        .unwrap();
+    witness.assert_still_held("before the drop").await;
+    drop(run);
+    witness
+        .assert_all_gone(GONE_WITHIN, "after dropping the pty run")
+        .await;
 }
 
 #[tokio::test]

@@ -203,6 +203,8 @@ enum Stderr {
 /// assert_eq!((code, stderr.as_str()), (Some(4), "oops\n"));
 /// # Ok(()) }
 /// ```
+#[doc(alias = "Child")]
+#[doc(alias = "kill_on_drop")]
 pub struct RunningProcess {
     program: String,
     pid: Option<u32>,
@@ -218,6 +220,9 @@ pub struct RunningProcess {
     )>,
     stdin: Option<StdinWriter>,
     feeder: Option<tokio::task::JoinHandle<()>>,
+    /// A supervisor's graceful stop, until it fires.
+    graceful_stop:
+        Option<Pin<Box<dyn Future<Output = Option<crate::supervisor::StopRequest>> + Send>>>,
     /// Kills the tree at the deadline or on cancellation even while nobody
     /// polls the handle (a server started with a safety deadline).
     watchdog: Option<tokio::task::JoinHandle<()>>,
@@ -375,6 +380,10 @@ impl RunningProcess {
             }),
             stdin: stdin_writer,
             feeder,
+            graceful_stop: cmd.graceful_stop.clone().map(|mut rx| {
+                Box::pin(async move { rx.wait_for(Option::is_some).await.ok().and_then(|r| *r) })
+                    as Pin<Box<dyn Future<Output = _> + Send>>
+            }),
             stdout: Pump::new(parts.stdout, cmd.on_stdout.clone())
                 .with_strip(cmd.strip_escapes)
                 .with_tee(cmd.stdout.tee_writer())
@@ -424,6 +433,7 @@ impl RunningProcess {
     /// assert!(run.pid().is_some());
     /// # Ok(()) }
     /// ```
+    #[doc(alias = "id")]
     pub fn pid(&self) -> Option<u32> {
         self.pid
     }
@@ -447,6 +457,7 @@ impl RunningProcess {
     /// assert!(run.standard_input().is_none()); // not kept open
     /// # Ok(()) }
     /// ```
+    #[doc(alias = "stdin")]
     pub fn standard_input(&mut self) -> Option<StdinWriter> {
         self.stdin.take()
     }
@@ -527,6 +538,33 @@ impl RunningProcess {
 
     /// Stops the tree because a deadline passed: at once, or with the polite
     /// signal first and `SIGKILL` after the grace period.
+    /// A supervisor's graceful stop: the requested signal to the tree now,
+    /// `SIGKILL` after the grace period (at once when the signal cannot be
+    /// sent here, or is `SIGKILL` itself).
+    fn stop_gracefully(&mut self, request: crate::supervisor::StopRequest) {
+        let polite = request
+            .signal
+            .to_raw(&self.program)
+            .ok()
+            .filter(|&sig| sig != kill_signal() && !request.grace.is_zero());
+        let Some(sig) = polite else {
+            self.stop.mark_killed();
+            self.proc_.kill_tree();
+            return;
+        };
+        if self.stop.claim_signal() && self.proc_.signal_tree(sig).is_err() {
+            self.stop.mark_killed();
+            self.proc_.kill_tree();
+            return;
+        }
+        let at = tokio::time::sleep(request.grace);
+        match self.kill_at.as_mut() {
+            // A deadline's own escalation already runs: the earlier wins.
+            Some(k) if k.deadline() <= at.deadline() => {}
+            _ => self.kill_at = Some(Box::pin(at)),
+        }
+    }
+
     fn stop_tree(&mut self) {
         match self.stop.grace {
             Some(grace) => {
@@ -578,6 +616,14 @@ impl RunningProcess {
             self.cancelled = true;
             crate::trace::cancelled(&self.program);
             self.proc_.kill_tree();
+        }
+        if let Some(stop) = self.graceful_stop.as_mut()
+            && let Poll::Ready(request) = stop.as_mut().poll(cx)
+        {
+            self.graceful_stop = None;
+            if let Some(request) = request {
+                self.stop_gracefully(request);
+            }
         }
         if !self.timed_out
             && !self.cancelled
@@ -779,6 +825,7 @@ impl RunningProcess {
     /// When the command's stdout is not captured (see
     /// [`Command::stdout`](crate::Command::stdout)) the stream is empty; use
     /// [`try_stdout_lines`](Self::try_stdout_lines) to get an error instead.
+    #[doc(alias = "lines")]
     pub fn stdout_lines(&mut self) -> StdoutLines<'_> {
         self.detach_stderr();
         StdoutLines { run: self }
@@ -989,6 +1036,7 @@ impl RunningProcess {
     /// assert_eq!(r.stdout(), b"x\n");
     /// # Ok(()) }
     /// ```
+    #[doc(alias = "wait_with_output")]
     pub async fn output_bytes(mut self) -> Result<ProcessResult<Vec<u8>>> {
         self.end_with_run();
         self.close_untaken_stdin();

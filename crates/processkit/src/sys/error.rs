@@ -132,6 +132,15 @@ pub enum Error {
         program: String,
     },
 
+    /// The [`ProcessGroup`](crate::ProcessGroup) was shut down
+    /// ([`shutdown`](crate::ProcessGroup::shutdown)): a group that was shut
+    /// down starts nothing more. Nothing was started.
+    #[error("`{program}`: the process group was shut down and starts nothing more")]
+    GroupShutDown {
+        /// The program that was not started.
+        program: String,
+    },
+
     /// A readiness probe did not pass within its deadline, or can no longer
     /// pass (the process exited, or its stdout closed). The process is left
     /// running: the caller decides what happens next.
@@ -276,6 +285,7 @@ impl Error {
             | Error::Timeout { program, .. }
             | Error::Inactive { program, .. }
             | Error::Cancelled { program }
+            | Error::GroupShutDown { program }
             | Error::NotReady { program, .. }
             | Error::InvalidInput { program, .. }
             | Error::OutputNotCaptured { program, .. }
@@ -299,6 +309,7 @@ impl Error {
             | Error::Timeout { program, .. }
             | Error::Inactive { program, .. }
             | Error::Cancelled { program }
+            | Error::GroupShutDown { program }
             | Error::NotReady { program, .. }
             | Error::InvalidInput { program, .. }
             | Error::OutputNotCaptured { program, .. }

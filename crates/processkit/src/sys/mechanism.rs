@@ -27,6 +27,15 @@ pub enum Mechanism {
     /// the helper and torn down with it. Needs no privilege; offers no
     /// limits, and stats come from `/proc`.
     Subreaper,
+    /// FreeBSD: this process is a reaper (`procctl(PROC_REAP_ACQUIRE)`) and
+    /// each child leads a process group, as on
+    /// [`ProcessGroup`](Mechanism::ProcessGroup); every signal and kill also
+    /// reaches the child's whole reaper subtree (`PROC_REAP_KILL`), which
+    /// a descendant keeps through `setsid`, `setpgid` and double forks, and
+    /// `members()` lists that subtree. Process-wide: orphans of every child
+    /// of the program re-parent to it (processkit reaps the ones that exit).
+    /// Type-checked only; no FreeBSD machine runs this project's tests.
+    Reaper,
     /// No containment (a target without any mechanism).
     None,
 }
@@ -37,12 +46,13 @@ impl Mechanism {
     /// ```
     /// assert!(processkit::Mechanism::CgroupV2.contains_setsid());
     /// assert!(processkit::Mechanism::Subreaper.contains_setsid());
+    /// assert!(processkit::Mechanism::Reaper.contains_setsid());
     /// assert!(!processkit::Mechanism::ProcessGroup.contains_setsid());
     /// ```
     pub fn contains_setsid(self) -> bool {
         matches!(
             self,
-            Mechanism::CgroupV2 | Mechanism::JobObject | Mechanism::Subreaper
+            Mechanism::CgroupV2 | Mechanism::JobObject | Mechanism::Subreaper | Mechanism::Reaper
         )
     }
 }
@@ -54,6 +64,7 @@ impl fmt::Display for Mechanism {
             Mechanism::ProcessGroup => "POSIX process group",
             Mechanism::JobObject => "Job Object",
             Mechanism::Subreaper => "child subreaper",
+            Mechanism::Reaper => "process reaper",
             Mechanism::None => "none",
         })
     }

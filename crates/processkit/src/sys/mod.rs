@@ -9,7 +9,8 @@
 //!   freeze, list and measure the whole tree. Backends: Linux cgroup v2
 //!   (`linux/cgroup.rs`), Linux child subreaper helpers where no writable
 //!   cgroup exists (`linux/subreaper/`), POSIX process groups (`unix/pgroup.rs`, the Linux
-//!   fallback and the macOS/BSD backend), Windows Job Objects
+//!   fallback and the macOS/BSD backend; on FreeBSD widened to the host's
+//!   reaper subtrees by `freebsd/reaper.rs`), Windows Job Objects
 //!   (`windows/job.rs`).
 //! * [`Container::spawn`]: starts one child inside the container and returns
 //!   its [`Child`] handle, its [`Member`] slot and its stdio pipes. On Linux
@@ -58,6 +59,9 @@ pub(crate) use unix::{
 
 #[cfg(target_os = "linux")]
 pub(crate) mod linux;
+
+#[cfg(target_os = "freebsd")]
+pub(crate) mod freebsd;
 
 #[cfg(windows)]
 pub(crate) mod windows;
@@ -128,8 +132,7 @@ pub(crate) struct SpawnRequest<'a> {
     pub knobs: &'a knobs::SpawnKnobs,
     /// Run on a new pseudo-terminal of `(columns, rows)`: the slave is the
     /// child's fds 0, 1 and 2 and its controlling terminal (the three
-    /// `StdioKind`s are ignored). Unix only; refused earlier elsewhere.
-    #[cfg_attr(not(unix), allow(dead_code))]
+    /// `StdioKind`s are ignored). On Windows, a pseudo-console (ConPTY).
     pub pty: Option<(u16, u16)>,
 }
 
@@ -156,7 +159,7 @@ pub(crate) enum Request {
 
 impl Request {
     /// The request, with `PROCESSKIT_MECHANISM` (`process-group`, `cgroup`,
-    /// `subreaper`, `job-object`) overriding `Best`.
+    /// `subreaper`, `reaper`, `job-object`) overriding `Best`.
     pub(crate) fn resolve(self) -> Request {
         match self {
             Request::Best => match std::env::var("PROCESSKIT_MECHANISM").ok().as_deref() {
@@ -164,6 +167,7 @@ impl Request {
                 Some("cgroup") | Some("cgroup-v2") => Request::Exactly(Mechanism::CgroupV2),
                 Some("job-object") => Request::Exactly(Mechanism::JobObject),
                 Some("subreaper") => Request::Exactly(Mechanism::Subreaper),
+                Some("reaper") => Request::Exactly(Mechanism::Reaper),
                 _ => Request::Best,
             },
             other => other,

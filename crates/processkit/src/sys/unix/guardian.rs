@@ -54,8 +54,10 @@
 //! while the host lives, is stopped (SIGSTOP: the stop is seen through
 //! `waitid(WSTOPPED)`), or stops reading (what the host sent has stayed
 //! unread for [`SEND_PATIENCE`]), which is noticed on the next container,
-//! registration or [`guarantee`] call, it is SIGKILLed, reaped, and a new
-//! one is started with the whole registry replayed. Nothing here ever waits
+//! registration or [`guarantee`] call (or, for a stopped or stalled one, by
+//! the reaper thread, which looks at a running guardian about twice a
+//! second), it is SIGKILLed, reaped, and a new one is started with the
+//! whole registry replayed. Nothing here ever waits
 //! for the guardian: sends are non-blocking, and what does not fit in the
 //! socket waits in the host until the next call. The socket is closed only
 //! after the old guardian is dead, so it can never mistake that for the
@@ -218,6 +220,8 @@ struct State {
     pending: Vec<u8>,
     /// Since when `pending` has been waiting.
     pending_since: Option<Instant>,
+    /// The reaper thread looks at the guardian periodically.
+    watched: bool,
 }
 
 static STATE: Mutex<State> = Mutex::new(State {
@@ -229,6 +233,7 @@ static STATE: Mutex<State> = Mutex::new(State {
     refused: 0,
     pending: Vec::new(),
     pending_since: None,
+    watched: false,
 });
 
 fn state() -> MutexGuard<'static, State> {
@@ -240,7 +245,7 @@ fn state() -> MutexGuard<'static, State> {
 pub(crate) fn ensure_started() {
     let mut st = state();
     settle_opt_out(&mut st);
-    check_running(&mut st);
+    let _ = check_running(&mut st);
     if matches!(st.phase, Phase::Idle | Phase::Lost(_)) {
         start(&mut st);
     }
@@ -250,10 +255,16 @@ pub(crate) fn ensure_started() {
 /// was stopped, or has left what was sent to it unread for longer than
 /// [`SEND_PATIENCE`] is retired, and the phase becomes `Lost` with the
 /// reason. Sends what is pending if the socket has room.
-fn check_running(st: &mut State) {
-    let Phase::Running(g) = &st.phase else { return };
+///
+/// Returns `true` when a guardian that is still there (stopped, or not
+/// reading) was retired.
+fn check_running(st: &mut State) -> bool {
+    let Phase::Running(g) = &st.phase else {
+        return false;
+    };
     let pid = g.proc.pid;
-    let reason = match g.proc.state() {
+    let state = g.proc.state();
+    let reason = match state {
         ProcState::Exited => Some(format!(
             "the guardian (pid {pid}) exited while this process was running"
         )),
@@ -273,14 +284,41 @@ fn check_running(st: &mut State) {
             }),
         },
     };
-    if let Some(reason) = reason {
-        crate::sys::trace::guardian_unavailable(&reason);
-        if let Phase::Running(g) = std::mem::replace(&mut st.phase, Phase::Lost(reason)) {
-            retire(g);
-        }
-        st.pending.clear();
-        st.pending_since = None;
+    let Some(reason) = reason else { return false };
+    crate::sys::trace::guardian_unavailable(&reason);
+    if let Phase::Running(g) = std::mem::replace(&mut st.phase, Phase::Lost(reason)) {
+        retire(g);
     }
+    st.pending.clear();
+    st.pending_since = None;
+    state != ProcState::Exited
+}
+
+/// Has the reaper look at the guardian about twice a second (a few
+/// non-blocking syscalls), so one that was stopped or stopped reading is
+/// replaced even while this process starts nothing. Never waits for the
+/// registry: a look that finds it busy is skipped.
+fn watch() {
+    reaper::submit(reaper::Task::Watch(Box::new(|| {
+        let mut st = match STATE.try_lock() {
+            Ok(st) => st,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return false,
+        };
+        match st.phase {
+            // A guardian that is there but cannot act is replaced at once;
+            // one that exited is reported by `guarantee()` and replaced
+            // with the next container, as before.
+            Phase::Running(_) => {
+                if check_running(&mut st) {
+                    start(&mut st);
+                }
+                false
+            }
+            Phase::Off(_) => true,
+            Phase::Idle | Phase::Lost(_) => false,
+        }
+    })));
 }
 
 /// Sends as much of `st.pending` as the running guardian's socket takes
@@ -589,6 +627,10 @@ fn start(st: &mut State) {
             }
             crate::sys::trace::guardian_started(g.proc.pid);
             st.phase = Phase::Running(g);
+            if !st.watched {
+                st.watched = true;
+                watch();
+            }
         }
         Err((reason, shortage)) => {
             let (count, bound) = if shortage {

@@ -56,15 +56,25 @@ pub(crate) fn host_mechanism() -> (Mechanism, Option<String>) {
             },
         }
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(target_os = "freebsd")]
+    {
+        match crate::sys::freebsd::reaper::available() {
+            Ok(()) => (Mechanism::Reaper, None),
+            Err(why) => (
+                Mechanism::ProcessGroup,
+                Some(format!("this process cannot be a reaper: {why}")),
+            ),
+        }
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "freebsd")))]
     {
         (Mechanism::ProcessGroup, None)
     }
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", target_os = "freebsd"))]
 fn report_fallback(reason: &str) {
-    static ONCE: OnceLock<()> = OnceLock::new();
+    static ONCE: std::sync::OnceLock<()> = std::sync::OnceLock::new();
     ONCE.get_or_init(|| {
         crate::sys::trace::fallback(reason);
     });
@@ -165,6 +175,13 @@ impl Container {
                 })?;
                 Ok(Container::Subreaper(SrContainer::new()))
             }
+            #[cfg(target_os = "freebsd")]
+            Request::Exactly(Mechanism::Reaper) => {
+                crate::sys::freebsd::reaper::acquire().map_err(|reason| {
+                    Error::unsupported("process group", "the reaper mechanism", reason)
+                })?;
+                Ok(Container::Pgroup(PgContainer::with_reaper()))
+            }
             Request::Exactly(other) => Err(Error::unsupported(
                 "process group",
                 &format!("the {other:?} mechanism"),
@@ -179,6 +196,11 @@ impl Container {
                 #[cfg(target_os = "linux")]
                 if subreaper::available().is_ok() {
                     return Ok(Container::Subreaper(SrContainer::new()));
+                }
+                #[cfg(target_os = "freebsd")]
+                match crate::sys::freebsd::reaper::acquire() {
+                    Ok(()) => return Ok(Container::Pgroup(PgContainer::with_reaper())),
+                    Err(reason) => report_fallback(&reason),
                 }
                 Ok(Container::Pgroup(PgContainer::new()))
             }
@@ -208,7 +230,7 @@ impl Container {
         match self {
             #[cfg(target_os = "linux")]
             Container::Cgroup(_) => Mechanism::CgroupV2,
-            Container::Pgroup(_) => Mechanism::ProcessGroup,
+            Container::Pgroup(pg) => pg.mechanism(),
             #[cfg(target_os = "linux")]
             Container::Subreaper(_) => Mechanism::Subreaper,
         }
@@ -395,7 +417,7 @@ impl Container {
                 pids.dedup();
                 Ok(pids)
             }
-            Container::Pgroup(pg) => Ok(pg.live_leaders()),
+            Container::Pgroup(pg) => Ok(pg.members()),
             #[cfg(target_os = "linux")]
             Container::Subreaper(sr) => Ok(sr.members()),
         }

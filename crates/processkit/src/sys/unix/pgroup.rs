@@ -64,6 +64,11 @@ pub(crate) struct Leader {
     /// A raw leader's pidfd: tells whether its owner has reaped it.
     #[cfg(target_os = "linux")]
     pidfd: Option<std::os::fd::OwnedFd>,
+    /// FreeBSD's reaper mechanism: signals also reach the leader's whole
+    /// reaper subtree, whose id is the leader's pid (held, like the group
+    /// id, until the leader is reaped).
+    #[cfg(target_os = "freebsd")]
+    subtree: bool,
 }
 
 impl Leader {
@@ -83,7 +88,23 @@ impl Leader {
             self.retire();
             return Ok(());
         }
-        killpg(self.pid, sig)
+        let r = killpg(self.pid, sig);
+        #[cfg(target_os = "freebsd")]
+        if self.subtree {
+            // After the group: the subtree also holds members that left it.
+            crate::sys::freebsd::reaper::kill_subtree(self.pid, sig)?;
+        }
+        r
+    }
+
+    /// Whether a process other than the leader is alive in the leader's
+    /// reaper subtree (FreeBSD's reaper mechanism; `false` elsewhere).
+    fn subtree_alive(&self) -> bool {
+        #[cfg(target_os = "freebsd")]
+        if self.subtree {
+            return crate::sys::freebsd::reaper::subtree_alive(self.pid);
+        }
+        false
     }
 
     /// `true` while the group id is provably still this leader's: always
@@ -157,6 +178,11 @@ impl Leader {
         // lead an unrelated group: only a held id is signalled.
         if self.id_held() {
             let _ = killpg(self.pid, libc::SIGKILL);
+            #[cfg(target_os = "freebsd")]
+            if self.subtree {
+                let _ = crate::sys::freebsd::reaper::kill_subtree(self.pid, libc::SIGKILL);
+                reap_adopted_later(self.pid);
+            }
         }
         self.forget_then_reap();
     }
@@ -228,6 +254,16 @@ fn killpg(pgid: u32, sig: i32) -> io::Result<()> {
     }
 }
 
+/// FreeBSD's reaper mechanism: the members of a killed subtree that had
+/// left it are re-parented to this process; reap them as they exit, on the
+/// reaper thread, until none is left (or the reaper thread gives up).
+#[cfg(target_os = "freebsd")]
+fn reap_adopted_later(root: u32) {
+    reaper::submit(reaper::Task::Poll(Box::new(move || {
+        !crate::sys::freebsd::reaper::reap_adopted(&[root])
+    })));
+}
+
 /// `true` once `pid` has been reaped (or is not our child any more).
 fn reap_nohang(pid: u32) -> bool {
     let mut status = 0;
@@ -239,13 +275,57 @@ fn reap_nohang(pid: u32) -> bool {
 /// The set of groups a container tracks.
 pub(crate) struct PgContainer {
     leaders: Mutex<Vec<Arc<Leader>>>,
+    /// FreeBSD's reaper mechanism (see `sys/freebsd/reaper.rs`).
+    #[cfg(target_os = "freebsd")]
+    subtree: bool,
 }
 
 impl PgContainer {
     pub(crate) fn new() -> Self {
         PgContainer {
             leaders: Mutex::new(Vec::new()),
+            #[cfg(target_os = "freebsd")]
+            subtree: false,
         }
+    }
+
+    /// FreeBSD: process groups whose signals also reach each leader's
+    /// reaper subtree. This process must already be a reaper.
+    #[cfg(target_os = "freebsd")]
+    pub(crate) fn with_reaper() -> Self {
+        PgContainer {
+            leaders: Mutex::new(Vec::new()),
+            subtree: true,
+        }
+    }
+
+    /// The mechanism these groups give.
+    pub(crate) fn mechanism(&self) -> crate::Mechanism {
+        #[cfg(target_os = "freebsd")]
+        if self.subtree {
+            return crate::Mechanism::Reaper;
+        }
+        crate::Mechanism::ProcessGroup
+    }
+
+    /// Live pids: every process in the leaders' reaper subtrees on
+    /// FreeBSD's reaper mechanism, the live group leaders otherwise.
+    pub(crate) fn members(&self) -> Vec<u32> {
+        #[cfg(target_os = "freebsd")]
+        if self.subtree {
+            let leaders: Vec<u32> = self
+                .leaders
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .filter(|l| !l.is_released() && l.id_held())
+                .map(|l| l.pid)
+                .collect();
+            if let Ok(pids) = crate::sys::freebsd::reaper::live_in(&leaders) {
+                return pids;
+            }
+        }
+        self.live_leaders()
     }
 
     /// Starts tracking a freshly spawned leader.
@@ -292,6 +372,8 @@ impl PgContainer {
             lock: Mutex::new(()),
             #[cfg(target_os = "linux")]
             pidfd,
+            #[cfg(target_os = "freebsd")]
+            subtree: self.subtree,
         });
         let mut leaders = self.leaders.lock().unwrap_or_else(|p| p.into_inner());
         sweep(&mut leaders);
@@ -343,7 +425,7 @@ impl PgContainer {
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.live_leaders().is_empty()
+        self.members().is_empty()
     }
 
     /// Kills and releases every group.
@@ -372,7 +454,7 @@ fn sweep(leaders: &mut Vec<Arc<Leader>>) {
             l.retire();
             return false;
         }
-        if Arc::strong_count(l) > 1 || !l.exited() || group_alive(l.pid) {
+        if Arc::strong_count(l) > 1 || !l.exited() || group_alive(l.pid) || l.subtree_alive() {
             return true;
         }
         l.retire();

@@ -15,6 +15,8 @@
 //! * `child.rs`: a direct child, waited on through a thread-pool wait.
 //! * `pipe.rs`: the parent's ends of the standard-stream pipes.
 //! * `stats.rs`: measurements and limits.
+//! * `conpty.rs`: pseudo-consoles for `pty` runs (the child is still created
+//!   suspended and assigned to the job like every other).
 //!
 //! A group member is placed in a second job nested inside the group's job
 //! (Windows 8 and later), so its own subtree can be listed, measured and
@@ -22,6 +24,7 @@
 //! member falls back to its direct child only.
 
 mod child;
+mod conpty;
 mod job;
 mod pipe;
 mod spawn;
@@ -51,32 +54,9 @@ use job::{Job, KILLED_EXIT_CODE};
 /// A handle moved into a child as one of its standard streams.
 pub(crate) type OwnedIo = OwnedHandle;
 
-/// A special character of a terminal (see the Unix side).
-#[derive(Clone, Copy, Debug)]
-#[allow(dead_code)]
-pub(crate) enum Special {
-    Interrupt,
-    Eof,
-}
-
-/// The master side of a child's terminal. ConPTY is not wired up yet, so
-/// no value of this type exists on Windows: `Command::pty` is refused with
-/// `Error::Unsupported` before anything is spawned.
-#[derive(Debug)]
-pub(crate) enum PtyMaster {}
-
-#[allow(dead_code)]
-impl PtyMaster {
-    pub(crate) fn resize(&self, _cols: u16, _rows: u16) -> io::Result<()> {
-        match *self {}
-    }
-    pub(crate) fn size(&self) -> io::Result<(u16, u16)> {
-        match *self {}
-    }
-    pub(crate) fn send(&self, _which: Special) -> io::Result<()> {
-        match *self {}
-    }
-}
+pub(crate) use conpty::PtyMaster;
+#[cfg(feature = "pty")]
+pub(crate) use conpty::Special;
 
 /// What a group operation names in its errors.
 const GROUP: &str = "process group";
@@ -212,24 +192,35 @@ impl Container {
             }
         }
         let plan = spawn::plan(&req)?;
+        let console = match req.pty {
+            Some((cols, rows)) => Some(conpty::prepare(name, cols, rows)?),
+            None => None,
+        };
         let mut stdio = spawn::Stdio::default();
-        stdio.prepare(
-            name,
-            0,
-            std::mem::replace(&mut req.stdin, StdioKind::Inherit),
-        )?;
-        stdio.prepare(
-            name,
-            1,
-            std::mem::replace(&mut req.stdout, StdioKind::Inherit),
-        )?;
-        stdio.prepare(
-            name,
-            2,
-            std::mem::replace(&mut req.stderr, StdioKind::Inherit),
-        )?;
+        if console.is_none() {
+            stdio.prepare(
+                name,
+                0,
+                std::mem::replace(&mut req.stdin, StdioKind::Inherit),
+            )?;
+            stdio.prepare(
+                name,
+                1,
+                std::mem::replace(&mut req.stdout, StdioKind::Inherit),
+            )?;
+            stdio.prepare(
+                name,
+                2,
+                std::mem::replace(&mut req.stderr, StdioKind::Inherit),
+            )?;
+        }
 
-        let created = spawn::create_suspended(name, &plan, &mut stdio, req.create_no_window)?;
+        let created = match &console {
+            // The terminal is the child's stdin, stdout and stderr (the
+            // three `StdioKind`s are ignored, as on Unix).
+            Some(console) => conpty::create_suspended(name, &plan, console)?,
+            None => spawn::create_suspended(name, &plan, &mut stdio, req.create_no_window)?,
+        };
         let process = Arc::new(created.process);
         let raw = process.as_raw_handle();
         // From here on a failure must not leave a suspended process behind.
@@ -279,15 +270,25 @@ impl Container {
         })?;
         drop(created.thread);
 
+        let (stdin, stdout, stderr, terminal) = match console {
+            Some(console) => {
+                drop(stdio);
+                let (stdin, stdout, master) = console.finish(name, &process).map_err(abandon)?;
+                (Some(stdin), Some(stdout), None, Some(master))
+            }
+            None => {
+                let (stdin, stdout, stderr) = stdio.finish();
+                (stdin, stdout, stderr, None)
+            }
+        };
         let child = Child::new(created.pid, process, marks, direct_killed);
-        let (stdin, stdout, stderr) = stdio.finish();
         Ok(Spawned {
             child,
             member,
             stdin,
             stdout,
             stderr,
-            terminal: None,
+            terminal,
         })
     }
 

@@ -72,13 +72,22 @@ fn has_nul(s: &OsStr) -> bool {
 /// Everything `CreateProcessW` needs, as UTF-16.
 pub(crate) struct Plan {
     /// The resolved executable (`cmd.exe` for a batch file), NUL-terminated.
-    application: Vec<u16>,
+    pub(super) application: Vec<u16>,
     /// NUL-terminated.
-    command_line: Vec<u16>,
+    pub(super) command_line: Vec<u16>,
     /// `NAME=value` entries, each NUL-terminated, then one more NUL.
-    environment: Vec<u16>,
+    pub(super) environment: Vec<u16>,
     /// NUL-terminated.
-    cwd: Option<Vec<u16>>,
+    pub(super) cwd: Option<Vec<u16>>,
+}
+
+impl Plan {
+    /// The working directory as a path, for error messages.
+    pub(super) fn cwd_path(&self) -> Option<PathBuf> {
+        self.cwd
+            .as_ref()
+            .map(|c| PathBuf::from(OsString::from_wide(&c[..c.len() - 1])))
+    }
 }
 
 /// Checks the request for bad input, resolves the program and builds the
@@ -747,11 +756,7 @@ pub(crate) fn create_suspended(
     // The child has its copies now (or there is no child): close ours.
     stdio.child = [None, None, None];
     if let Some(e) = err {
-        let cwd = plan
-            .cwd
-            .as_ref()
-            .map(|c| PathBuf::from(OsString::from_wide(&c[..c.len() - 1])));
-        return Err(Error::from_spawn(name, cwd.as_deref(), e));
+        return Err(Error::from_spawn(name, plan.cwd_path().as_deref(), e));
     }
     // SAFETY: CreateProcessW succeeded: two fresh handles we own.
     let (process, thread) = unsafe { (owned(pi.hProcess), owned(pi.hThread)) };

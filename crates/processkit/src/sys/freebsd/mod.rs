@@ -1,0 +1,3 @@
+//! FreeBSD-only mechanisms.
+
+pub(crate) mod reaper;
