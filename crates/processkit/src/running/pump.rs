@@ -96,7 +96,8 @@ pub(crate) struct Pump {
     /// Told about every read, for the inactivity deadline.
     activity: Option<std::sync::Arc<Activity>>,
     /// Capture mode with a byte cap: the bytes kept so far.
-    bounded: Option<Bounded>,
+    /// Boxed: rarely used, and a live handle holds two pumps.
+    bounded: Option<Box<Bounded>>,
     /// Set once any byte was read from the pipe.
     received: bool,
     /// Lines lose their terminal escape sequences.
@@ -219,7 +220,7 @@ impl Pump {
     /// Caps what capture mode keeps from now on, unless a cap is set already.
     pub(crate) fn set_limit(&mut self, limit: Option<CaptureLimit>) {
         if self.bounded.is_none() {
-            self.bounded = limit.map(Bounded::new);
+            self.bounded = limit.map(|l| Box::new(Bounded::new(l)));
         }
     }
 
