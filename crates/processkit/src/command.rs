@@ -294,12 +294,12 @@ impl Command {
     }
 
     /// Keeps a pipe to the child's stdin open so that
-    /// [`RunningProcess::standard_input`] can write to it interactively.
+    /// [`RunningProcess::standard_input`](crate::RunningProcess::standard_input) can write to it interactively.
     ///
     /// A writer nobody took is closed when a verb waits for the child (the
     /// consuming verbs such as [`run`](Self::run) and
     /// [`output_string`](Self::output_string), and
-    /// [`RunningProcess::wait`], `output_bytes`, `output_string` and
+    /// [`RunningProcess::wait`](crate::RunningProcess::wait), `output_bytes`, `output_string` and
     /// `finish_streamed`), so a child that reads stdin to its end sees EOF
     /// instead of waiting for ever.
     ///
@@ -327,7 +327,7 @@ impl Command {
     /// (or teed); [`output_string`](Self::output_string),
     /// [`exit_code`](Self::exit_code) and [`start`](Self::start) work with
     /// every destination (the captured stdout is then empty). In a
-    /// [`Pipeline`] only the last stage's setting applies: the other stages
+    /// [`Pipeline`](crate::Pipeline) only the last stage's setting applies: the other stages
     /// write into the pipe to the next one.
     ///
     /// ```
@@ -345,7 +345,7 @@ impl Command {
     }
 
     /// Sets where the child's stderr goes (default:
-    /// [`Destination::capture`]). In a [`Pipeline`] every stage's own
+    /// [`Destination::capture`]). In a [`Pipeline`](crate::Pipeline) every stage's own
     /// setting applies.
     ///
     /// ```
@@ -388,7 +388,7 @@ impl Command {
     /// Caps how much captured stdout is kept in memory (default: all of it
     /// for the capture verbs). Bytes beyond the cap are still read, so the
     /// child never blocks, and dropped; the result reports how many
-    /// ([`ProcessResult::stdout_dropped`]). Line streaming is not affected:
+    /// ([`ProcessResult::stdout_dropped`](crate::ProcessResult::stdout_dropped)). Line streaming is not affected:
     /// it holds one line at a time (see
     /// [`MAX_LINE`](crate::running::MAX_LINE)).
     ///

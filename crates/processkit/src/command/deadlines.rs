@@ -8,7 +8,7 @@ use super::Command;
 impl Command {
     /// Bounds the run. At the deadline the whole process tree is killed;
     /// [`output_string`](Self::output_string) reports
-    /// [`timed_out`](ProcessResult::timed_out) with what was captured, while
+    /// [`timed_out`](crate::ProcessResult::timed_out) with what was captured, while
     /// [`run`](Self::run) and [`exit_code`](Self::exit_code) return
     /// [`Error::Timeout`](crate::Error::Timeout).
     ///
@@ -32,8 +32,8 @@ impl Command {
     /// then, if the direct child is still running after `grace`, `SIGKILL`
     /// to the whole tree. Whatever the child leaves behind when it exits is
     /// killed at once. The outcome still records
-    /// [`timed_out`](ProcessResult::timed_out) (or
-    /// [`idle_timed_out`](ProcessResult::idle_timed_out)).
+    /// [`timed_out`](crate::ProcessResult::timed_out) (or
+    /// [`idle_timed_out`](crate::ProcessResult::idle_timed_out)).
     ///
     /// Without a grace period a deadline kills at once. Cancellation always
     /// kills at once. Unix only: on Windows the run fails with
@@ -84,7 +84,7 @@ impl Command {
     /// `idle` (counted from the start, then from the last byte). The tree is
     /// stopped like at the [`timeout`](Self::timeout) (honouring
     /// [`grace_period`](Self::grace_period)), and the outcome records
-    /// [`idle_timed_out`](ProcessResult::idle_timed_out), distinct from
+    /// [`idle_timed_out`](crate::ProcessResult::idle_timed_out), distinct from
     /// `timed_out`; [`run`](Self::run) and [`exit_code`](Self::exit_code)
     /// return [`Error::Inactive`](crate::Error::Inactive).
     ///
