@@ -6,6 +6,7 @@
 mod arm64;
 mod cli_assets;
 mod cross;
+mod cycles;
 mod musl;
 mod nocgroup;
 mod systemd;
@@ -32,6 +33,7 @@ fn main() -> ExitCode {
         "ro-cgroup-inner" => nocgroup::ro_cgroup_inner(rest),
         "systemd-test" => systemd::run(rest),
         "cli-assets" => cli_assets::run(rest),
+        "cycle-check" => cycles::run(rest),
         _ => {
             eprintln!(
                 "usage: cargo xtask <lane>\n\n\
@@ -46,7 +48,9 @@ fn main() -> ExitCode {
                  manager (delegated scope), in a Debian 12 guest under qemu\n  \
                  cli-assets      write the processkit command's completions and man pages [DIR]\n  \
                  arm64-test      run the core suites for aarch64-unknown-linux-gnu in qemu-system-aarch64\n  \
-                 musl-test       run the core suites as static x86_64-unknown-linux-musl executables"
+                 musl-test       run the core suites as static x86_64-unknown-linux-musl executables\n  \
+                 cycle-check     fail on an import circle between modules, on sys/ importing from\n                  \
+                 above it, and on a source file over 800 lines"
             );
             return if lane == "help" {
                 ExitCode::SUCCESS

@@ -109,16 +109,16 @@ fn main() {
                 t.elapsed()
             }),
         ];
-        let limit = if big { 1.30 } else { 1.20 };
+        let limit = 1.05;
         let targets = [
             Target {
                 num: "processkit output_all",
                 den: "tokio join (one task)",
                 max_ratio: limit,
                 label: if big {
-                    "big-parent fan-out (output_all) ≤ 1.30× tokio"
+                    "big-parent fan-out (output_all) ≤ 1.05× tokio"
                 } else {
-                    "fan-out (output_all) ≤ 1.20× tokio"
+                    "fan-out (output_all) ≤ 1.05× tokio"
                 },
             },
             Target {
@@ -126,9 +126,9 @@ fn main() {
                 den: "tokio tokio::spawn",
                 max_ratio: limit,
                 label: if big {
-                    "big-parent fan-out (tokio::spawn) ≤ 1.30× tokio"
+                    "big-parent fan-out (tokio::spawn) ≤ 1.05× tokio"
                 } else {
-                    "fan-out (tokio::spawn) ≤ 1.20× tokio"
+                    "fan-out (tokio::spawn) ≤ 1.05× tokio"
                 },
             },
         ];

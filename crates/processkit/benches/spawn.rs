@@ -92,11 +92,11 @@ fn main() {
         let targets = [Target {
             num: "processkit exit_code",
             den: "tokio output",
-            max_ratio: if big { 1.30 } else { 1.10 },
+            max_ratio: 1.00,
             label: if big {
-                "big-parent spawn ≤ 1.30× tokio"
+                "big-parent spawn ≤ 1.00× tokio"
             } else {
-                "spawn ≤ 1.10× tokio"
+                "spawn ≤ 1.00× tokio"
             },
         }];
         measure(
@@ -157,11 +157,11 @@ fn main() {
         let targets = [Target {
             num: "processkit exit_code",
             den: "tokio output",
-            max_ratio: if big { 1.30 } else { 1.10 },
+            max_ratio: 1.05,
             label: if big {
-                "big-parent spawn after idle ≤ 1.30× tokio"
+                "big-parent spawn after idle ≤ 1.05× tokio"
             } else {
-                "spawn after idle ≤ 1.10× tokio"
+                "spawn after idle ≤ 1.05× tokio"
             },
         }];
         measure(

@@ -97,6 +97,7 @@ mod sys;
 mod terminal;
 pub mod testing;
 mod trace;
+mod verbs;
 
 // The bottom floor's own modules, under the names the layers above use.
 use sys::{error, knobs};

@@ -13,6 +13,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+/// A callback run for each output line, on the read pump.
+pub(crate) type LineHandler = Arc<dyn Fn(&str) + Send + Sync>;
+
 /// A writer shared by every clone of a command that tees into it.
 pub(crate) type TeeWriter = Arc<Mutex<dyn Write + Send>>;
 

@@ -1004,6 +1004,63 @@ fn merge_tokens(own: Option<Token>, chain: Option<Token>) -> Option<Token> {
     }
 }
 
+/// Turning a [`Command`] into a one-stage [`Pipeline`].
+impl Command {
+    /// Connects this command's stdout to `next`'s stdin (no shell involved).
+    ///
+    /// ```
+    /// use processkit::{Command, Stdin};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> processkit::Result<()> {
+    /// let out = Command::new("printf").arg("b\\na\\n").pipe(Command::new("sort")).run().await?;
+    /// assert_eq!(out, "a\nb");
+    /// # Ok(()) }
+    /// ```
+    pub fn pipe(self, next: Command) -> Pipeline {
+        Pipeline::new(self).pipe(next)
+    }
+
+    /// Marks this command as a pipeline stage whose failure is expected
+    /// (see [`Pipeline`]): it becomes a one-stage pipeline with the mark.
+    ///
+    /// ```
+    /// use processkit::Command;
+    /// let p = Command::new("yes").unchecked() | Command::new("head").args(["-n", "1"]);
+    /// # let _ = p;
+    /// ```
+    pub fn unchecked(self) -> Pipeline {
+        Pipeline::new(self).unchecked()
+    }
+}
+
+impl std::ops::BitOr for Command {
+    type Output = Pipeline;
+    fn bitor(self, rhs: Command) -> Pipeline {
+        self.pipe(rhs)
+    }
+}
+
+impl std::ops::BitOr<Command> for Pipeline {
+    type Output = Pipeline;
+    fn bitor(self, rhs: Command) -> Pipeline {
+        self.pipe(rhs)
+    }
+}
+
+impl std::ops::BitOr<Pipeline> for Command {
+    type Output = Pipeline;
+    fn bitor(self, rhs: Pipeline) -> Pipeline {
+        Pipeline::new(self).append(rhs)
+    }
+}
+
+impl std::ops::BitOr<Pipeline> for Pipeline {
+    type Output = Pipeline;
+    fn bitor(self, rhs: Pipeline) -> Pipeline {
+        self.append(rhs)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

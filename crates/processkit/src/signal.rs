@@ -88,3 +88,14 @@ impl Signal {
         }
     }
 }
+
+/// What a graceful stop sends: the signal, and how long the tree gets
+/// before `SIGKILL`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct StopRequest {
+    pub(crate) signal: Signal,
+    pub(crate) grace: std::time::Duration,
+}
+
+/// The receiving side of a graceful stop, carried by each run's command.
+pub(crate) type StopRx = tokio::sync::watch::Receiver<Option<StopRequest>>;

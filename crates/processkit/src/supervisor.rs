@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::result::ProcessResult;
 use crate::retry::{backoff_delay, jittered, sane_multiplier};
 use crate::runner::{JobRunner, ProcessRunner, ProcessRunnerExt};
+use crate::signal::StopRequest;
 
 /// When a [`Supervisor`] starts its command again.
 ///
@@ -77,17 +78,6 @@ pub enum StopReason {
     /// group.
     GroupShutDown,
 }
-
-/// What a graceful stop sends: the signal, and how long the tree gets
-/// before `SIGKILL`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct StopRequest {
-    pub(crate) signal: crate::signal::Signal,
-    pub(crate) grace: Duration,
-}
-
-/// The receiving side of a graceful stop, carried by each run's command.
-pub(crate) type StopRx = tokio::sync::watch::Receiver<Option<StopRequest>>;
 
 /// Stops a running [`Supervisor`] gracefully from elsewhere (another task,
 /// a signal handler): the current run's tree gets `SIGTERM` (or the signal
@@ -822,9 +812,9 @@ impl Link {
             return tokio::select! {
                 biased;
                 _ = also.cancelled() => Err(Error::Cancelled { program: self.cmd.name().to_owned() }),
-                r = crate::retry::sleep_unless_cancelled(&self.cmd, delay) => r,
+                r = crate::retry::drive::sleep_unless_cancelled(&self.cmd, delay) => r,
             };
         }
-        crate::retry::sleep_unless_cancelled(&self.cmd, delay).await
+        crate::retry::drive::sleep_unless_cancelled(&self.cmd, delay).await
     }
 }

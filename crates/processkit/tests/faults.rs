@@ -149,6 +149,53 @@ struct Host {
     lines: Receiver<String>,
     dir: PathBuf,
     _dir: tempfile::TempDir,
+    /// A cgroup delegated to the host's user, removed after the host.
+    delegated: Option<PathBuf>,
+}
+
+/// A new cgroup below this process's own, owned by the unprivileged user
+/// (its directory, `cgroup.procs`, `cgroup.threads` and
+/// `cgroup.subtree_control`), or `None` where none can be made (no cgroup2,
+/// a read-only cgroupfs, not root).
+fn delegate_cgroup() -> Option<PathBuf> {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let mount = info.lines().find_map(|l| {
+        let (pre, post) = l.split_once(" - ")?;
+        (post.split_whitespace().next() == Some("cgroup2"))
+            .then(|| pre.split_whitespace().nth(4).map(PathBuf::from))?
+    })?;
+    let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let own = own.lines().find_map(|l| l.strip_prefix("0::"))?.to_owned();
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = mount
+        .join(own.trim_start_matches('/'))
+        .join(format!("pk-faults-user-{}-{n}", std::process::id()));
+    std::fs::create_dir(&dir).ok()?;
+    let owned = [
+        "",
+        "cgroup.procs",
+        "cgroup.threads",
+        "cgroup.subtree_control",
+    ]
+    .iter()
+    .all(|f| std::os::unix::fs::chown(dir.join(f), Some(65534), Some(65534)).is_ok());
+    if !owned {
+        remove_cgroup_tree(&dir);
+        return None;
+    }
+    Some(dir)
+}
+
+/// Removes a cgroup directory and everything below it (deepest first),
+/// once the processes in it are gone.
+fn remove_cgroup_tree(dir: &Path) {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            remove_cgroup_tree(&e.path());
+        }
+    }
+    wait_until(BOUND, || std::fs::remove_dir(dir).is_ok() || !dir.exists());
 }
 
 fn start_host(role: &str, env: &[(&str, &str)]) -> Host {
@@ -158,12 +205,40 @@ fn start_host(role: &str, env: &[(&str, &str)]) -> Host {
         .expect("scratch dir");
     let exe = std::env::current_exe().expect("test binary");
     let as_user = env.iter().any(|(k, _)| *k == "PROCESSKIT_FAULTS_AS_USER");
+    let mut delegated = None;
     let mut cmd = if as_user {
-        // The scratch directory must be the user's.
+        // The scratch directory must be the user's, and so must be a copy
+        // of this binary (the build directory may be closed to others).
+        // `cp` writes it: a file this process had open for writing could be
+        // inherited by a child another test forks, and `execve` of it would
+        // fail with ETXTBSY.
+        let copy = dir.path().join("host");
+        let copied = std::process::Command::new("cp")
+            .arg(&exe)
+            .arg(&copy)
+            .status()
+            .expect("cp");
+        assert!(copied.success(), "copying the test binary failed");
         std::os::unix::fs::chown(dir.path(), Some(65534), Some(65534)).expect("chown");
-        let mut c = std::process::Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-            .arg(exe);
+        // Where this host may create cgroups, the user gets a delegated one
+        // to start in, so the host runs on cgroup v2 like a root host would.
+        delegated = delegate_cgroup();
+        let mut c = std::process::Command::new("sh");
+        c.args([
+            "-c",
+            "[ -z \"$CG\" ] || echo $$ >\"$CG/cgroup.procs\" || exit 97\n\
+             exec setpriv --reuid=65534 --regid=65534 --clear-groups \"$@\"",
+            "sh",
+        ])
+        .arg(copy)
+        .env(
+            "CG",
+            delegated
+                .as_deref()
+                .map(Path::as_os_str)
+                .unwrap_or_default(),
+        )
+        .current_dir(dir.path());
         c
     } else {
         std::process::Command::new(exe)
@@ -205,6 +280,7 @@ fn start_host(role: &str, env: &[(&str, &str)]) -> Host {
         lines,
         dir: dir.path().to_owned(),
         _dir: dir,
+        delegated,
     }
 }
 
@@ -253,6 +329,9 @@ impl Drop for Host {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(cg) = &self.delegated {
+            remove_cgroup_tree(cg);
+        }
     }
 }
 
@@ -840,6 +919,7 @@ async fn host_main(role: &str, dir: &Path) {
                 std::thread::Builder::new().spawn(|| {}).is_err(),
                 "a thread could still be started"
             );
+            eprintln!("no-threads host on {}", Mechanism::current());
             report("child", pid);
             let go = dir.join("go");
             let deadline = Instant::now() + REPORT;

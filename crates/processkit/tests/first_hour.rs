@@ -102,18 +102,20 @@ fn tokio_names_lead_to_ours() {
         })
     }
     const COMMAND: &str = include_str!("../src/command.rs");
-    const RUNNING: &str = include_str!("../src/running/mod.rs");
+    const VERBS: &str = include_str!("../src/verbs.rs");
+    const RUNNING: &str = include_str!("../src/running/process.rs");
+    const COLLECT: &str = include_str!("../src/running/process/collect.rs");
     const OUTPUT: &str = include_str!("../src/output.rs");
     for (src, alias, item) in [
-        (COMMAND, "spawn", "pub async fn start("),
-        (COMMAND, "output", "pub async fn output_bytes("),
-        (COMMAND, "output", "pub async fn output_string("),
-        (COMMAND, "status", "pub async fn exit_code("),
+        (VERBS, "spawn", "pub async fn start("),
+        (VERBS, "output", "pub async fn output_bytes("),
+        (VERBS, "output", "pub async fn output_string("),
+        (VERBS, "status", "pub async fn exit_code("),
         (COMMAND, "kill_on_drop", "pub struct Command"),
         (OUTPUT, "Stdio", "pub struct Destination"),
         (RUNNING, "Child", "pub struct RunningProcess"),
         (RUNNING, "id", "pub fn pid("),
-        (RUNNING, "wait_with_output", "pub async fn output_bytes("),
+        (COLLECT, "wait_with_output", "pub async fn output_bytes("),
         (RUNNING, "stdin", "pub fn standard_input("),
     ] {
         assert!(aliased(src, alias, item), "no alias `{alias}` on `{item}`");

@@ -13,11 +13,43 @@
 
 use std::io;
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
-use crate::command::LineHandler;
-use crate::output::{CaptureLimit, Keep, TeeWriter};
+use crate::output::{CaptureLimit, Keep, LineHandler, TeeWriter};
 use crate::sys::ReadPipe;
 use crate::sys::io::poll_read_vec;
+
+/// When the child last delivered a byte on a captured stream.
+pub(crate) struct Activity {
+    origin: Instant,
+    /// Milliseconds from `origin` to the last byte (0: none yet).
+    last_ms: std::sync::atomic::AtomicU64,
+}
+
+impl Activity {
+    pub(crate) fn new() -> Activity {
+        Activity {
+            origin: Instant::now(),
+            last_ms: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// Records that a byte arrived now.
+    pub(crate) fn touch(&self) {
+        let ms = self.origin.elapsed().as_millis().min(u64::MAX as u128) as u64;
+        self.last_ms
+            .fetch_max(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub(crate) fn last(&self) -> u64 {
+        self.last_ms.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// When the run is idle for `idle` unless another byte arrives.
+    pub(crate) fn due(&self, idle: Duration) -> tokio::time::Instant {
+        tokio::time::Instant::from_std(self.origin + Duration::from_millis(self.last()) + idle)
+    }
+}
 
 /// A blocking pipe read end, read on a drain thread.
 struct BlockingRead(std::fs::File);
@@ -80,9 +112,10 @@ pub(crate) struct Pump {
     /// Gets a copy of every byte read ([`Destination::tee`](crate::Destination::tee)).
     tee: Option<TeeWriter>,
     /// Told about every read, for the inactivity deadline.
-    activity: Option<std::sync::Arc<super::Activity>>,
+    activity: Option<std::sync::Arc<Activity>>,
     /// Capture mode with a byte cap: the bytes kept so far.
-    bounded: Option<Bounded>,
+    /// Boxed: rarely used, and a live handle holds two pumps.
+    bounded: Option<Box<Bounded>>,
     /// Set once any byte was read from the pipe.
     received: bool,
     /// Lines lose their terminal escape sequences.
@@ -205,7 +238,7 @@ impl Pump {
     /// Caps what capture mode keeps from now on, unless a cap is set already.
     pub(crate) fn set_limit(&mut self, limit: Option<CaptureLimit>) {
         if self.bounded.is_none() {
-            self.bounded = limit.map(Bounded::new);
+            self.bounded = limit.map(|l| Box::new(Bounded::new(l)));
         }
     }
 
@@ -235,10 +268,7 @@ impl Pump {
     }
 
     /// Reports every read to `activity` from now on.
-    pub(crate) fn with_activity(
-        mut self,
-        activity: Option<std::sync::Arc<super::Activity>>,
-    ) -> Self {
+    pub(crate) fn with_activity(mut self, activity: Option<std::sync::Arc<Activity>>) -> Self {
         self.activity = activity;
         self
     }

@@ -505,23 +505,36 @@ pub(crate) fn remove_root(path: &Path) -> io::Result<()> {
 #[derive(Debug, Clone)]
 pub(crate) struct Cg {
     pub path: PathBuf,
-    /// `cgroup.events`, opened on first use and shared by every clone:
-    /// `populated()` runs several times per run, and a `pread` on a kept fd
-    /// costs about a twentieth of an open + read + close on kernfs.
-    events: std::sync::Arc<OnceLock<fs::File>>,
+    /// What is kept with the directory, shared by every clone; one
+    /// allocation, since a group holds a `Cg` per live member.
+    kept: std::sync::Arc<Kept>,
+}
+
+/// The descriptors and flags a [`Cg`] keeps.
+#[derive(Debug, Default)]
+struct Kept {
+    /// `cgroup.events`, opened on first use: `populated()` runs several
+    /// times per run, and a `pread` on a kept fd costs about a twentieth of
+    /// an open + read + close on kernfs.
+    events: OnceLock<fs::File>,
+    /// `cpu.stat` and the directory itself, kept only on a one-shot leaf
+    /// (see [`Cg::kept_dir_fd`], [`Cg::read_kept_cpu_stat`]), which the
+    /// pool reuses run after run; a group's per-child leaf never opens
+    /// them, so a live member costs no descriptor.
+    cpu_stat: OnceLock<fs::File>,
+    dir: OnceLock<OwnedFd>,
     /// Set once `cgroup.kill` (or the freeze-and-kill sweep) was used on
     /// this directory. Such a leaf is never reused: on current kernels a
     /// child created straight into a cgroup that was once killed
     /// (`clone3(CLONE_INTO_CGROUP)`) is itself killed at birth.
-    killed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    killed: std::sync::atomic::AtomicBool,
 }
 
 impl Cg {
     pub(crate) fn at(path: PathBuf) -> Cg {
         Cg {
             path,
-            events: Default::default(),
-            killed: Default::default(),
+            kept: Default::default(),
         }
     }
 
@@ -537,17 +550,29 @@ impl Cg {
     /// offset 0 of the kept fd: kernfs regenerates the text on every read
     /// from the start.
     fn events_has(&self, line: &[u8]) -> io::Result<bool> {
+        let mut buf = [0u8; 256];
+        let n = self.pread_kept(&self.kept.events, "cgroup.events", &mut buf)?;
+        Ok(buf[..n].split(|&b| b == b'\n').any(|l| l == line))
+    }
+
+    /// Reads `file` from offset 0 through the fd kept in `slot` (opened on
+    /// first use) into `buf`; returns the length read.
+    fn pread_kept(
+        &self,
+        slot: &OnceLock<fs::File>,
+        file: &str,
+        buf: &mut [u8],
+    ) -> io::Result<usize> {
         use std::os::unix::fs::FileExt;
-        let file = match self.events.get() {
+        let f = match slot.get() {
             Some(f) => f,
             None => {
-                let f = fs::File::open(self.path.join("cgroup.events"))?;
-                let _ = self.events.set(f);
-                self.events.get().expect("set just above")
+                let f = fs::File::open(self.path.join(file))?;
+                let _ = slot.set(f);
+                slot.get().expect("set just above")
             }
         };
-        let mut buf = [0u8; 256];
-        let n = file.read_at(&mut buf, 0).map_err(|e| {
+        f.read_at(buf, 0).map_err(|e| {
             // A kept fd of a cgroup removed since reads ENODEV: to every
             // caller that is the same as the directory being gone, so say
             // so (a watcher that retried "any other error" would keep the
@@ -557,8 +582,30 @@ impl Cg {
             } else {
                 e
             }
-        })?;
-        Ok(buf[..n].split(|&b| b == b'\n').any(|l| l == line))
+        })
+    }
+
+    /// `cpu.stat` through a kept fd: one `pread` instead of open, `statx`,
+    /// `lseek`, three reads and close. For a one-shot leaf, which is read
+    /// before every run it is reused for.
+    pub(crate) fn read_kept_cpu_stat(&self) -> io::Result<String> {
+        let mut buf = [0u8; 1024];
+        let n = self.pread_kept(&self.kept.cpu_stat, "cpu.stat", &mut buf)?;
+        if n == buf.len() {
+            // More lines than expected (many controllers): read it whole.
+            return self.read("cpu.stat");
+        }
+        Ok(String::from_utf8_lossy(&buf[..n]).into_owned())
+    }
+
+    /// The directory itself for `clone3(CLONE_INTO_CGROUP)`, opened once
+    /// and kept: for a one-shot leaf, which the pool reuses run after run.
+    pub(crate) fn kept_dir_fd(&self) -> io::Result<std::os::fd::BorrowedFd<'_>> {
+        use std::os::fd::AsFd;
+        if self.kept.dir.get().is_none() {
+            let _ = self.kept.dir.set(self.dir_fd()?);
+        }
+        Ok(self.kept.dir.get().expect("set just above").as_fd())
     }
 
     /// Opens the directory itself, for `clone3(CLONE_INTO_CGROUP)`.
@@ -593,7 +640,7 @@ impl Cg {
     /// Kills every process in the subtree. With `cgroup.kill` this is one
     /// atomic write; otherwise freeze, kill each member by pidfd, thaw.
     pub(crate) fn kill(&self, has_kill: bool) -> io::Result<()> {
-        self.killed.store(true, Ordering::Relaxed);
+        self.kept.killed.store(true, Ordering::Relaxed);
         if has_kill {
             match self.write("cgroup.kill", "1") {
                 Ok(()) => return Ok(()),
@@ -765,8 +812,9 @@ static POOL: Mutex<Vec<Cg>> = Mutex::new(Vec::new());
 /// Big enough that a burst of a few hundred concurrent runs finds its
 /// leaves again next time instead of paying `mkdir` + `rmdir` (~50 µs) each.
 const POOL_MAX: usize = 256;
-/// Pooled leaves past this many give up their kept `cgroup.events` fd, so
-/// the pool never holds more than this many fds.
+/// Pooled leaves past this many give up their kept fds (`cgroup.events`,
+/// `cpu.stat`, the directory), so the pool never holds more than three
+/// times this many fds.
 const POOL_KEEP_FDS: usize = 32;
 
 /// A leaf for a one-shot run: from the pool, or a fresh directory.
@@ -788,7 +836,7 @@ pub(crate) fn retire(cg: Cg, how: Retire) {
             Ok(true) => false,
             Ok(false) => {
                 let c = cg.take().expect("checked above");
-                if how == Retire::Pool && !c.killed.load(Ordering::Relaxed) {
+                if how == Retire::Pool && !c.kept.killed.load(Ordering::Relaxed) {
                     let mut pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
                     if pool.len() < POOL_MAX {
                         let c = if pool.len() < POOL_KEEP_FDS {

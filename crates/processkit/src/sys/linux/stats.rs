@@ -90,7 +90,7 @@ impl Baseline {
     /// A leaf whose `cpu.stat` cannot be read is treated as used: nothing
     /// read from it later is taken for this run's own peak.
     pub(crate) fn read(leaf: &Cg) -> Baseline {
-        match CpuStat::read(leaf) {
+        match leaf.read_kept_cpu_stat().map(|t| CpuStat::parse(&t)) {
             Ok(cpu) => Baseline {
                 user_usec: cpu.user_usec,
                 system_usec: cpu.system_usec,

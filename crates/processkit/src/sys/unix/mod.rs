@@ -291,11 +291,22 @@ impl Container {
                     crate::sys::linux::stats::Baseline::read(&leaf)
                 };
                 let result = (|| {
-                    let dir = leaf
-                        .dir_fd()
-                        .map_err(|e| Error::io(name, "opening the cgroup", e))?;
                     let mode = pg_mode(&req, crate::sys::linux::spawn::PgMode::Inherit);
-                    spawn_linux(plan, &req, &stdio, dir.as_raw_fd(), mode, false)
+                    if owned {
+                        // A group member's own leaf: opened for this spawn
+                        // only, so a live member holds no descriptor.
+                        let dir = leaf
+                            .dir_fd()
+                            .map_err(|e| Error::io(name, "opening the cgroup", e))?;
+                        spawn_linux(plan, &req, &stdio, dir.as_raw_fd(), mode, false)
+                    } else {
+                        // A one-shot leaf, reused through the pool: its
+                        // directory fd stays open with it.
+                        let dir = leaf
+                            .kept_dir_fd()
+                            .map_err(|e| Error::io(name, "opening the cgroup", e))?;
+                        spawn_linux(plan, &req, &stdio, dir.as_raw_fd(), mode, false)
+                    }
                 })();
                 match result {
                     Ok(child) => {

@@ -215,6 +215,12 @@ impl Leader {
         if self.released.swap(true, Ordering::AcqRel) {
             return;
         }
+        // Members of the subtree that exited after leaving it are zombies
+        // of this process now.
+        #[cfg(target_os = "freebsd")]
+        if self.subtree {
+            reap_adopted_later(self.pid);
+        }
         self.forget_then_reap();
     }
 

@@ -48,6 +48,9 @@
 //! (it belongs to this process, not to the child's tree); it exits when the
 //! pseudo-console is closed or, if this process dies, when its pipes break.
 //!
+//! `Command::create_no_window` has no effect on a terminal run: the child
+//! gets the pseudo-console, never a console window of its own.
+//!
 //! The functions are looked up at run time, not imported: an import of
 //! `CreatePseudoConsole` would stop the whole program from loading on a
 //! Windows older than 10 1809. There a `pty` run is refused with
