@@ -11,7 +11,9 @@
 //!   the tmpfs that holds the v1 hierarchies) is remounted read-only, as in
 //!   a default container.
 //!
-//! Both print per-suite and total counts and fail on any failed test, on a
+//! Both also run the command-line tool's end-to-end suite (`cli`), with
+//! the tool copied beside it, except the tests that plant a cgroup
+//! directory. Both print per-suite and total counts and fail on any failed test, on a
 //! suite that did not finish, and on a run in which no test ran. The
 //! subreaper suite runs with `--include-ignored`: its ignored test checks
 //! that the preflight really picked the subreaper here.
@@ -38,6 +40,13 @@ const SUITES: &[&str] = &[
     "live_children",
 ];
 
+/// The command-line tool's end-to-end suite, run beside the library's.
+const CLI_SUITE: &str = "cli";
+
+/// Tests of the CLI suite that need a writable cgroup2 tree (they plant a
+/// dead owner's cgroup directory).
+const CLI_NEEDS_CGROUP: &[&str] = &["sweep_removes_a_dead_owners_cgroup_container"];
+
 /// The unprivileged user and group.
 const NOBODY: u32 = 65534;
 
@@ -63,7 +72,14 @@ pub fn nonroot(args: &[String]) -> Result<(), String> {
             set_mode(&to, 0o755)?;
             copies.push((name.clone(), to));
         }
-        run_suites(&copies, args, |exe| {
+        let tool = copies
+            .iter()
+            .find(|(n, _)| n == TOOL)
+            .map(|(_, p)| p.clone())
+            .ok_or("the processkit binary was not copied")?;
+        let suites: Vec<(String, PathBuf)> =
+            copies.into_iter().filter(|(n, _)| n != TOOL).collect();
+        run_suites(&suites, args, |exe| {
             let mut cmd = Command::new("setpriv");
             cmd.args([
                 &format!("--reuid={NOBODY}"),
@@ -76,6 +92,7 @@ pub fn nonroot(args: &[String]) -> Result<(), String> {
             .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
             .env("HOME", &home)
             .env("TMPDIR", &tmp)
+            .env(TOOL_ENV, &tool)
             .env("RUST_BACKTRACE", "1");
             cmd
         })
@@ -131,12 +148,23 @@ pub fn ro_cgroup_inner(args: &[String]) -> Result<(), String> {
         }
     }
     println!("read-only now: {}", mounts.join(", "));
-    run_suites(&exes, extra, |exe| {
+    let tool = exes
+        .iter()
+        .find(|(n, _)| n == TOOL)
+        .map(|(_, p)| p.clone())
+        .ok_or("no processkit binary was passed")?;
+    let suites: Vec<(String, PathBuf)> = exes.into_iter().filter(|(n, _)| n != TOOL).collect();
+    run_suites(&suites, extra, |exe| {
         let mut cmd = Command::new(exe);
-        cmd.env("RUST_BACKTRACE", "1");
+        cmd.env(TOOL_ENV, &tool).env("RUST_BACKTRACE", "1");
         cmd
     })
 }
+
+/// The tool's name among the built executables, and the variable through
+/// which its tests find it (read at run time by `assert_cmd`).
+const TOOL: &str = "processkit";
+const TOOL_ENV: &str = "CARGO_BIN_EXE_processkit";
 
 /// Mount points of cgroup and cgroup2 filesystems, and of the tmpfs at
 /// `/sys/fs/cgroup` that holds v1 hierarchies (parents first).
@@ -225,7 +253,54 @@ fn build() -> Result<Vec<(String, PathBuf)>, String> {
             .ok_or_else(|| format!("no executable for suite {s} in cargo's output"))?;
         exes.push(((*s).to_owned(), exe));
     }
+    exes.extend(build_cli()?);
     Ok(exes)
+}
+
+/// Builds the tool and its end-to-end suite: `[(cli, suite), (processkit, tool)]`.
+fn build_cli() -> Result<Vec<(String, PathBuf)>, String> {
+    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(workspace_root())
+        .args([
+            "test",
+            "-p",
+            "processkit-cli",
+            "--test",
+            CLI_SUITE,
+            "--no-run",
+            "--message-format=json",
+        ])
+        .output()
+        .map_err(|e| format!("could not run cargo: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "building the CLI suite failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let find = |name: &str, kind: &str| {
+        stdout
+            .lines()
+            .filter(|l| {
+                l.contains("\"reason\":\"compiler-artifact\"")
+                    && l.contains(&format!("\"kind\":[\"{kind}\"]"))
+                    && l.contains(&format!("\"name\":\"{name}\""))
+                    && l.contains("\"executable\":\"")
+            })
+            .find_map(|l| {
+                l.split("\"executable\":\"")
+                    .nth(1)?
+                    .split('"')
+                    .next()
+                    .map(PathBuf::from)
+            })
+            .ok_or_else(|| format!("no executable for {kind} {name} in cargo's output"))
+    };
+    Ok(vec![
+        (CLI_SUITE.to_owned(), find(CLI_SUITE, "test")?),
+        (TOOL.to_owned(), find(TOOL, "bin")?),
+    ])
 }
 
 /// Runs each suite with `make(exe)`, prints counts, and fails on any failed
@@ -241,6 +316,11 @@ fn run_suites(
         let mut cmd = make(exe);
         if name == "subreaper" {
             cmd.arg("--include-ignored");
+        }
+        if name == CLI_SUITE {
+            for t in CLI_NEEDS_CGROUP {
+                cmd.args(["--skip", t]);
+            }
         }
         cmd.args(extra);
         eprintln!("+ {name}: {cmd:?}");

@@ -1,5 +1,6 @@
-//! `processkit ps` and `processkit sweep`: this user's containers in the
-//! cgroup tree, and the removal of those whose owner has died.
+//! `processkit ps` and `processkit sweep`: this user's containers (cgroup
+//! directories and subreaper helpers), and the removal of those whose
+//! owner has died.
 
 use processkit::{ContainerInfo, OwnerState};
 use serde_json::json;
@@ -44,6 +45,7 @@ pub fn ps(args: PsArgs) -> i32 {
             "version": 1,
             "containers": list.iter().map(|c| json!({
                 "path": c.path.display().to_string(),
+                "mechanism": c.mechanism.to_string(),
                 "owner_pid": c.owner_pid,
                 "owner": state(c.owner),
                 "command": c.owner_command,
@@ -82,7 +84,7 @@ pub fn ps(args: PsArgs) -> i32 {
         if !c.members.is_empty() {
             println!("{:>8}  members: {}", "", members_text(c));
         }
-        println!("{:>8}  {}", "", c.path.display());
+        println!("{:>8}  {} ({})", "", c.path.display(), c.mechanism);
     }
     0
 }

@@ -75,6 +75,14 @@ pub async fn run(args: RunArgs) -> i32 {
         .as_ref()
         .map(|g| g.mechanism())
         .unwrap_or_else(processkit::Mechanism::current);
+    if args.fail_on_leak && group.is_some() && !mechanism.contains_setsid() {
+        // Never a silent downgrade: say what the leak check cannot see.
+        util::complain(format!(
+            "warning: the {mechanism} mechanism cannot see descendants that call setsid; \
+             --fail-on-leak catches only those that stay in the command's process group \
+             (`processkit doctor` says why no stronger mechanism is available)"
+        ));
+    }
     if let Some(group) = &group {
         run_in(&args, group, want_stats, &mut out).await;
     }
@@ -181,7 +189,14 @@ async fn run_in(args: &RunArgs, group: &ProcessGroup, want_stats: bool, out: &mu
         peak_procs = peak_procs.max(s.active_process_count);
         peak_mem = peak_mem.max(s.memory_bytes.unwrap_or(0));
     }
-    let left = group.members().unwrap_or_default();
+    let left =
+        if group.mechanism() == processkit::Mechanism::ProcessGroup && cfg!(target_os = "linux") {
+            // The library's snapshot lists only group leaders there; the
+            // report names every process left in the command's group.
+            util::live_in_process_group(pid)
+        } else {
+            group.members().unwrap_or_default()
+        };
     out.leaked = left
         .into_iter()
         .map(|pid| Leak {
@@ -213,6 +228,16 @@ async fn run_in(args: &RunArgs, group: &ProcessGroup, want_stats: bool, out: &mu
         out.system_cpu = s.system_cpu;
         out.peak_memory = s.peak_memory_bytes.or((peak_mem > 0).then_some(peak_mem));
         out.peak_processes = s.peak_process_count.or(Some(peak_procs.max(1)));
+    }
+    if want_stats
+        && out.user_cpu.is_none()
+        && let Some((user, system)) = util::waited_tree_cpu(pid)
+    {
+        // The mechanism keeps no whole-tree CPU account (process groups):
+        // the command's own time plus that of every descendant it waited
+        // for, read from its still unreaped exit.
+        out.user_cpu = Some(user);
+        out.system_cpu = Some(system);
     }
     out.exit = if out.error.is_some() {
         EXIT_TOOL

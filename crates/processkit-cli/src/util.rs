@@ -205,3 +205,60 @@ pub fn write_json(path: &std::path::Path, value: &serde_json::Value) -> io::Resu
 pub fn millis(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e6).round() / 1e3
 }
+
+/// The CPU time of `pid` and of every descendant it waited for, as
+/// (user, system): `utime + cutime` and `stime + cstime` from
+/// `/proc/<pid>/stat`. Still readable while `pid` is an unreaped zombie,
+/// which is how the process-group mechanism holds its leader. `None` off
+/// Linux or when it cannot be read.
+pub fn waited_tree_cpu(pid: u32) -> Option<(Duration, Duration)> {
+    if !cfg!(target_os = "linux") {
+        return None;
+    }
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    // After the state letter (field 3): utime, stime, cutime, cstime are
+    // fields 14 to 17.
+    let f: Vec<u64> = rest
+        .split_ascii_whitespace()
+        .skip(11)
+        .take(4)
+        .map(|v| v.parse().ok())
+        .collect::<Option<_>>()?;
+    let [utime, stime, cutime, cstime] = f[..] else {
+        return None;
+    };
+    let hz = rustix::param::clock_ticks_per_second().max(1);
+    let tick = |t: u64| Duration::from_nanos(t.saturating_mul(1_000_000_000) / hz);
+    Some((tick(utime + cutime), tick(stime + cstime)))
+}
+
+/// The live (not zombie) processes in process group `pgid`, from one pass
+/// over `/proc`: what is left of a run on the process-group mechanism,
+/// whose library snapshot lists only the group leaders. For reporting
+/// only; nothing is signalled by pid.
+pub fn live_in_process_group(pgid: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for e in dir.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some(close) = stat.rfind(')') else {
+            continue;
+        };
+        let mut f = stat[close + 2..].split_ascii_whitespace();
+        let state = f.next();
+        let pgrp = f.nth(1).and_then(|v| v.parse::<u32>().ok());
+        if pgrp == Some(pgid) && !matches!(state, Some("Z" | "X")) {
+            out.push(pid);
+        }
+    }
+    out.sort_unstable();
+    out
+}

@@ -1,12 +1,21 @@
-//! The containers of every process on this host that uses processkit, as
-//! the cgroup tree shows them: [`containers`] lists them, [`sweep_containers`]
-//! removes the ones whose owner has died.
+//! The containers of every process on this host that uses processkit:
+//! [`containers`] lists them, [`sweep_containers`] removes the ones whose
+//! owner has died.
 //!
-//! Each process keeps its containers under one directory of the cgroup2
-//! tree, `processkit-<pid>-<start time>-<pid namespace>`. The guardian and
-//! the next process that starts a container clean up after an owner that
-//! died; these functions let a person (or the `processkit ps` and
-//! `processkit sweep` commands) look and clean up on demand.
+//! Two mechanisms leave something behind to find:
+//! - [`Mechanism::CgroupV2`](crate::Mechanism::CgroupV2): each process
+//!   keeps its containers under one directory of the cgroup2 tree,
+//!   `processkit-<pid>-<start time>-<pid namespace>`. The guardian and the
+//!   next process that starts a container clean up after an owner that
+//!   died.
+//! - [`Mechanism::Subreaper`](crate::Mechanism::Subreaper): each child runs
+//!   below a helper process whose command line names its owner. A helper
+//!   takes its tree down by itself when its owner dies.
+//!
+//! Process groups leave nothing that outlives their owner's bookkeeping,
+//! so they are not listed. These functions let a person (or the
+//! `processkit ps` and `processkit sweep` commands) look and clean up on
+//! demand.
 
 use std::path::PathBuf;
 
@@ -38,9 +47,15 @@ pub enum OwnerState {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ContainerInfo {
-    /// The directory in the cgroup2 tree.
+    /// Where the container lives: its directory in the cgroup2 tree, or
+    /// for a subreaper container `/proc/<helper pid>`.
     pub path: PathBuf,
-    /// The owner's pid, from the directory's name.
+    /// The mechanism behind the container:
+    /// [`Mechanism::CgroupV2`](crate::Mechanism::CgroupV2) or
+    /// [`Mechanism::Subreaper`](crate::Mechanism::Subreaper).
+    pub mechanism: crate::Mechanism,
+    /// The owner's pid, from the directory's name or the helper's command
+    /// line.
     pub owner_pid: Option<u32>,
     /// Whether the owner still runs.
     pub owner: OwnerState,
@@ -51,18 +66,19 @@ pub struct ContainerInfo {
     /// The pids of every process in the container.
     pub members: Vec<u32>,
     /// The memory charged to the container, where a memory controller
-    /// measures it.
+    /// measures it; for a subreaper container, the sum of its members'
+    /// resident set sizes (pages they share are counted once per member).
     pub memory_bytes: Option<u64>,
 }
 
-/// The containers of this user (the directories owned by this process's
-/// effective uid) anywhere in the cgroup2 tree. Does not create a
-/// container of its own, and removes nothing.
+/// The containers of this user (cgroup directories owned by this
+/// process's effective uid anywhere in the cgroup2 tree, and subreaper
+/// helpers running as that uid), cgroup directories first. Does not create
+/// a container of its own, and removes nothing.
 ///
 /// # Errors
 ///
-/// [`Error::Unsupported`] where there is no cgroup2 tree to look at (not
-/// Linux, or no cgroup2 mount): containers on process groups or Job
+/// [`Error::Unsupported`] off Linux: containers on process groups or Job
 /// Objects leave nothing behind to list.
 ///
 /// ```
@@ -78,7 +94,8 @@ pub fn containers() -> Result<Vec<ContainerInfo>> {
 
 /// Removes this user's containers whose owner has died
 /// ([`OwnerState::Dead`]): kills every process left in them, waits for
-/// them to exit and removes the directories. Returns what it removed (as
+/// them to exit and removes the directories (for a subreaper container,
+/// kills the helper, which normally has already done this itself). Returns what it removed (as
 /// it was just before). Containers of live or unknown owners are never
 /// touched.
 ///
@@ -102,18 +119,17 @@ pub fn sweep_containers() -> Result<Vec<ContainerInfo>> {
 mod imp {
     use super::*;
     use crate::sys::linux::cgroup;
+    use crate::sys::linux::subreaper::found;
 
     pub(super) fn containers() -> Result<Vec<ContainerInfo>> {
         let uid = rustix::process::geteuid().as_raw();
-        let found = cgroup::find_roots().map_err(|reason| Error::Unsupported {
-            program: "containers".into(),
-            operation: "listing containers".into(),
-            reason,
-        })?;
-        Ok(found
+        // No cgroup2 mount is not an error here: helpers may still be found.
+        let found = cgroup::find_roots().unwrap_or_default();
+        let mut list: Vec<ContainerInfo> = found
             .into_iter()
             .filter(|r| r.uid == uid)
             .map(|r| ContainerInfo {
+                mechanism: crate::Mechanism::CgroupV2,
                 owner_command: match (r.owner_alive, r.owner_pid) {
                     (Some(true), Some(pid)) => command_line(pid),
                     _ => None,
@@ -129,7 +145,27 @@ mod imp {
                 members: r.members,
                 memory_bytes: r.memory_current,
             })
-            .collect())
+            .collect();
+        list.extend(
+            found::find_helpers()
+                .into_iter()
+                .filter(|h| h.uid == uid)
+                .map(|h| ContainerInfo {
+                    path: PathBuf::from(format!("/proc/{}", h.pid)),
+                    mechanism: crate::Mechanism::Subreaper,
+                    owner_pid: Some(h.owner_pid),
+                    owner: if h.owner_alive {
+                        OwnerState::Alive
+                    } else {
+                        OwnerState::Dead
+                    },
+                    owner_command: h.owner_alive.then(|| command_line(h.owner_pid)).flatten(),
+                    uid: h.uid,
+                    members: h.members,
+                    memory_bytes: h.resident_bytes,
+                }),
+        );
+        Ok(list)
     }
 
     fn command_line(pid: u32) -> Option<String> {
@@ -149,7 +185,21 @@ mod imp {
             if c.owner != OwnerState::Dead {
                 continue;
             }
-            match cgroup::remove_root(&c.path) {
+            let done = match c.mechanism {
+                crate::Mechanism::Subreaper => {
+                    let helper = c
+                        .path
+                        .file_name()
+                        .and_then(|n| n.to_str())
+                        .and_then(|n| n.parse().ok());
+                    match (helper, c.owner_pid) {
+                        (Some(helper), Some(owner)) => found::remove_helper(helper, owner),
+                        _ => Ok(()),
+                    }
+                }
+                _ => cgroup::remove_root(&c.path),
+            };
+            match done {
                 Ok(()) => removed.push(c),
                 Err(e) => {
                     failure.get_or_insert(Error::Io {
@@ -175,9 +225,9 @@ mod imp {
         Error::Unsupported {
             program: "containers".into(),
             operation: "listing containers".into(),
-            reason:
-                "only Linux keeps containers in a shared tree (cgroup v2) that outlives their owner"
-                    .into(),
+            reason: "only Linux keeps containers (cgroup v2 directories, subreaper helpers) \
+                     that can be found outside their owner"
+                .into(),
         }
     }
 

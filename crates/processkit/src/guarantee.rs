@@ -15,6 +15,11 @@ pub use crate::sys::guarantee::Guarantee;
 /// [`Guarantee::DropOnly`] with the reason. On Windows it is
 /// [`Guarantee::Kernel`].
 ///
+/// A guardian that could not start for a passing shortage (no free fd, the
+/// process limit reached) gives `DropOnly` naming that cause until a later
+/// container starts one; a guardian that was stopped (`SIGSTOP`) or stopped
+/// reading is not reported as `Guardian`: it is replaced.
+///
 /// ```
 /// match processkit::guarantee() {
 ///     processkit::Guarantee::DropOnly { reason } => eprintln!("weaker guarantee: {reason}"),

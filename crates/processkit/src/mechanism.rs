@@ -40,6 +40,9 @@ pub struct Preflight {
     /// The strongest mechanism the host itself offers (before any override).
     pub host_mechanism: Mechanism,
     /// Why the host's mechanism is weaker than the platform's best, if it is.
+    /// It names the real cause: a probe that failed for a passing shortage
+    /// (no free fd, the process limit reached) says so, and is asked again
+    /// by the next container and the next `preflight()`.
     pub fallback_reason: Option<String>,
     /// Where the cgroup came from when it is not this process's own: on a
     /// systemd host where a non-root process may not create a cgroup where it

@@ -23,8 +23,7 @@ fn open_scratch() -> tempfile::TempDir {
 fn script(dir: &Path, name: &str, body: &str, mode: u32) {
     std::fs::create_dir_all(dir).unwrap();
     let path = dir.join(name);
-    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    common::write_by_child(&path, format!("#!/bin/sh\n{body}\n").as_bytes(), mode);
 }
 
 #[tokio::test]

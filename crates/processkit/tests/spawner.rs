@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -31,11 +30,9 @@ fn zombie_children() -> usize {
 async fn exec_failures_are_typed_and_leave_no_zombie() {
     let dir = common::scratch();
     let garbage = dir.path().join("garbage");
-    std::fs::write(&garbage, b"\x00\x01\x02 not a program").unwrap();
-    std::fs::set_permissions(&garbage, std::fs::Permissions::from_mode(0o755)).unwrap();
+    common::write_by_child(&garbage, b"\x00\x01\x02 not a program", 0o755);
     let no_interp = dir.path().join("no-interp");
-    std::fs::write(&no_interp, "#!/nonexistent/sh\n").unwrap();
-    std::fs::set_permissions(&no_interp, std::fs::Permissions::from_mode(0o755)).unwrap();
+    common::write_by_child(&no_interp, b"#!/nonexistent/sh\n", 0o755);
     let not_exec = dir.path().join("not-exec");
     std::fs::write(&not_exec, "#!/bin/sh\n").unwrap();
 
@@ -43,8 +40,11 @@ async fn exec_failures_are_typed_and_leave_no_zombie() {
         let err = Command::new(&garbage).run().await.unwrap_err();
         assert!(matches!(err, Error::Spawn { .. }), "{err:?}");
         assert!(err.to_string().contains("garbage"), "{err}");
+        // The script exists: a missing interpreter is a spawn error that
+        // names it, not "not found".
         let err = Command::new(&no_interp).run().await.unwrap_err();
-        assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
+        assert!(matches!(err, Error::Spawn { .. }), "{err:?}");
+        assert!(err.to_string().contains("/nonexistent/sh"), "{err}");
         let err = Command::new(&not_exec).run().await.unwrap_err();
         assert!(matches!(err, Error::PermissionDenied { .. }), "{err:?}");
         let err = Command::new("true")

@@ -126,11 +126,36 @@ pub async fn assert_gone_within(pids: &[u32], within: Duration, what: &str) {
 
 /// Writes an executable script named `name` into `dir`.
 pub fn script(dir: &std::path::Path, name: &str, body: &str) -> PathBuf {
-    use std::os::unix::fs::PermissionsExt;
     let path = dir.join(name);
-    std::fs::write(&path, body).expect("write script");
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    write_by_child(&path, body.as_bytes(), 0o755);
     path
+}
+
+/// Writes `body` to `path` with permissions `mode`, through a short-lived
+/// `sh` rather than from this process: a descriptor this process opened
+/// for writing can be inherited by a child another test forks at that
+/// moment, and while that child holds it, executing the file fails with
+/// `ETXTBSY`.
+pub fn write_by_child(path: &std::path::Path, body: &[u8], mode: u32) {
+    use std::io::Write;
+    let mut sh = std::process::Command::new("sh")
+        .args(["-c", "cat > \"$1\" && chmod \"$2\" \"$1\"", "sh"])
+        .arg(path)
+        .arg(format!("{mode:o}"))
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("start sh to write a file");
+    sh.stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(body)
+        .expect("write the file's body");
+    let status = sh.wait().expect("wait for sh");
+    assert!(
+        status.success(),
+        "writing {} failed: {status}",
+        path.display()
+    );
 }
 
 /// The pids written one per line (or space-separated) into `path`.

@@ -92,6 +92,7 @@
 //!   pidfds (Linux 5.3), and a host binary that can be executed again
 //!   through `/proc/self/exe`; the preflight checks all of these.
 
+pub(crate) mod found;
 mod helper;
 mod tree;
 mod wire;
@@ -598,7 +599,18 @@ fn helper_plan() -> &'static ExecPlan {
     static PLAN: OnceLock<ExecPlan> = OnceLock::new();
     PLAN.get_or_init(|| {
         let exe = c"/proc/self/exe".to_owned();
-        let argv = vec![exe.clone(), c"processkit-subreaper".to_owned()];
+        // The owner's identity after the marker argument lets `processkit
+        // ps` (through `found`) list helpers and judge their owners.
+        let me = std::process::id();
+        let owner = format!(
+            "{me}-{}",
+            crate::sys::linux::cgroup::start_time(me).unwrap_or(0)
+        );
+        let argv = vec![
+            exe.clone(),
+            std::ffi::CString::new(found::ARG).expect("no NUL in the argument"),
+            std::ffi::CString::new(owner).expect("no NUL in a number"),
+        ];
         let envp = vec![
             std::ffi::CString::new(format!("{}=1", helper::MARKER)).expect("no NUL in the marker"),
         ];

@@ -88,7 +88,8 @@ fn open_member(pid: u32, root: u32, members: &HashSet<u32>) -> Option<OwnedFd> {
     (ppid == root || members.contains(&ppid)).then_some(fd)
 }
 
-fn send(fd: &OwnedFd, sig: i32) {
+/// Sends `sig` through a pidfd (a process already gone is not an error).
+pub(crate) fn send(fd: &OwnedFd, sig: i32) {
     // SAFETY: a valid pidfd borrowed for the call, a null siginfo, no flags.
     unsafe {
         libc::syscall(
