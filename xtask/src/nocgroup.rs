@@ -37,6 +37,7 @@ const SUITES: &[&str] = &[
     "pty",
     "run_leftovers",
     "supervised_groups",
+    "detached_members",
     "live_children",
 ];
 

@@ -111,6 +111,9 @@ pub struct RunningProcess {
     /// exits, whatever it left behind in its subtree is killed, on every
     /// runner (a group member's siblings are untouched).
     run_over: bool,
+    /// Whether the background stderr drain, dropped before EOF, hands its
+    /// pipe to a drain thread (a group member that may live on).
+    stderr_hand_off: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// The child's terminal (a `pty` run).
     #[cfg_attr(not(feature = "pty"), allow(dead_code))]
     terminal: Option<std::sync::Arc<sys::PtyMaster>>,
@@ -205,6 +208,7 @@ impl RunningProcess {
             idle_timed_out: false,
             stderr_dropped: 0,
             run_over: false,
+            stderr_hand_off: Default::default(),
             terminal: parts.terminal.map(std::sync::Arc::new),
         }
     }
@@ -546,7 +550,23 @@ impl RunningProcess {
                 // Nobody reads this stderr until the end: keep its tail only,
                 // unless the command chose a cap itself.
                 pump.set_limit(Some(CaptureLimit::tail(STREAM_STDERR_CAP)));
+                let is_member = matches!(
+                    self.proc_,
+                    Proc::Real {
+                        owner: Owner::Shared,
+                        ..
+                    }
+                );
+                self.stderr_hand_off
+                    .store(is_member, std::sync::atomic::Ordering::Release);
+                let mut drain = StderrDrain {
+                    pump: Some(pump),
+                    hand_off: self.stderr_hand_off.clone(),
+                };
                 self.stderr = Stderr::Task(tokio::spawn(async move {
+                    let Some(pump) = drain.pump.as_mut() else {
+                        return (Vec::new(), 0);
+                    };
                     poll_fn(|cx| pump.poll_capture(cx)).await;
                     let bytes = pump.take_captured();
                     (bytes, pump.dropped())
@@ -709,6 +729,9 @@ impl Drop for RunningProcess {
         // and finishes the teardown off the worker. A group member is left
         // to its group: it keeps running, so its output is drained in the
         // background (closing the pipes would kill it with SIGPIPE).
+        // The same holds with no runtime to drain it (the handle dropped
+        // outside one, or the runtime shutting down with the handle in a
+        // task): the output goes on being drained on a thread.
         if self.status.is_none()
             && matches!(
                 self.proc_,
@@ -717,24 +740,86 @@ impl Drop for RunningProcess {
                     ..
                 }
             )
-            && let Ok(rt) = tokio::runtime::Handle::try_current()
         {
-            let mut stdout = std::mem::replace(&mut self.stdout, Pump::new(None, None));
+            let stdout = std::mem::replace(&mut self.stdout, Pump::new(None, None));
             let stderr = std::mem::replace(&mut self.stderr, Stderr::Done(Vec::new()));
-            rt.spawn(async move {
-                let stderr_drain = async move {
-                    match stderr {
-                        Stderr::Inline(mut p) => poll_fn(|cx| p.poll_discard(cx)).await,
-                        Stderr::Task(h) => {
+            let (stderr, stderr_task) = match stderr {
+                Stderr::Inline(p) => (Some(p), None),
+                Stderr::Task(h) => (None, Some(h)),
+                Stderr::Done(_) => (None, None),
+            };
+            let mut detached = Detached {
+                stdout: Some(stdout),
+                stderr,
+            };
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move {
+                    let stderr_task = async move {
+                        if let Some(h) = stderr_task {
                             let _ = h.await;
                         }
-                        Stderr::Done(_) => {}
-                    }
-                };
-                tokio::join!(poll_fn(|cx| stdout.poll_discard(cx)), stderr_drain);
-            });
+                    };
+                    let Detached { stdout, stderr } = &mut detached;
+                    tokio::join!(
+                        poll_fn(|cx| discard(stdout, cx)),
+                        poll_fn(|cx| discard(stderr, cx)),
+                        stderr_task
+                    );
+                });
+            }
+            // Without a runtime, `detached` drops here and hands its pipes
+            // to a drain thread; a stderr task left behind does the same
+            // when its runtime drops it.
         } else if let Stderr::Task(h) = &self.stderr {
+            self.stderr_hand_off
+                .store(false, std::sync::atomic::Ordering::Release);
             h.abort();
+        }
+    }
+}
+
+/// A detached group member's output, drained to EOF. Dropped before EOF
+/// (its runtime is gone or shutting down), it hands each pipe to a drain
+/// thread instead of closing it, so the member does not die of `SIGPIPE`.
+struct Detached {
+    stdout: Option<Pump>,
+    stderr: Option<Pump>,
+}
+
+impl Drop for Detached {
+    fn drop(&mut self) {
+        for pump in [self.stdout.take(), self.stderr.take()]
+            .into_iter()
+            .flatten()
+        {
+            pump.drain_on_thread();
+        }
+    }
+}
+
+/// Reads `pump` to EOF, keeping nothing.
+fn discard(pump: &mut Option<Pump>, cx: &mut Context<'_>) -> Poll<()> {
+    match pump {
+        Some(p) => p.poll_discard(cx),
+        None => Poll::Ready(()),
+    }
+}
+
+/// The background stderr drain's pump. When a group member's drain task is
+/// dropped before EOF (its runtime shutting down) while the member may live
+/// on, the pump goes to a drain thread rather than closing the pipe.
+struct StderrDrain {
+    pump: Option<Pump>,
+    hand_off: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Drop for StderrDrain {
+    fn drop(&mut self) {
+        if let Some(p) = self.pump.take()
+            && !p.is_eof()
+            && self.hand_off.load(std::sync::atomic::Ordering::Acquire)
+        {
+            p.drain_on_thread();
         }
     }
 }

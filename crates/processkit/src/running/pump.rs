@@ -51,6 +51,24 @@ impl Activity {
     }
 }
 
+/// A blocking pipe read end, read on a drain thread.
+struct BlockingRead(std::fs::File);
+
+impl crate::sys::PipeRead for BlockingRead {}
+
+impl tokio::io::AsyncRead for BlockingRead {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        use std::io::Read;
+        let n = self.get_mut().0.read(buf.initialize_unfilled())?;
+        buf.advance(n);
+        Poll::Ready(Ok(()))
+    }
+}
+
 /// The longest line delivered in one piece (1 MiB).
 pub const MAX_LINE: usize = 1024 * 1024;
 
@@ -497,6 +515,32 @@ impl Pump {
         out
     }
 
+    /// Detached mode without a runtime: goes on reading to EOF (the line
+    /// handler still sees every line) through a blocking copy of the pipe,
+    /// on a thread of its own, so a detached process is never killed by
+    /// `SIGPIPE` because the runtime that read its output is gone. Returns
+    /// `false` (and the pipe closes with the pump) where there is no
+    /// blocking copy or no thread can start.
+    pub(crate) fn drain_on_thread(mut self) -> bool {
+        if self.eof {
+            return true;
+        }
+        let Some(file) = self.pipe.as_ref().and_then(|p| p.blocking_copy()) else {
+            return false;
+        };
+        self.pipe = Some(Box::new(BlockingRead(file)));
+        // Nothing in this pump may need a runtime now: no inactivity clock.
+        self.activity = None;
+        std::thread::Builder::new()
+            .name("processkit-drain".into())
+            .spawn(move || {
+                let mut cx = Context::from_waker(std::task::Waker::noop());
+                // Every read blocks until data or EOF, so this never spins.
+                while self.poll_discard(&mut cx).is_pending() {}
+            })
+            .is_ok()
+    }
+
     /// Drops the pipe (the child gets EPIPE / SIGPIPE on further writes).
     pub(crate) fn close(&mut self) {
         self.pipe = None;
@@ -554,6 +598,8 @@ mod tests {
         turn: usize,
         pending_next: bool,
     }
+
+    impl crate::sys::PipeRead for Trickle {}
 
     impl tokio::io::AsyncRead for Trickle {
         fn poll_read(

@@ -87,7 +87,22 @@ pub(crate) fn cgroup_source() -> Option<String> {
 }
 
 /// The read side of a child's stdout or stderr pipe.
-pub(crate) type ReadPipe = Box<dyn tokio::io::AsyncRead + Send + Unpin>;
+pub(crate) type ReadPipe = Box<dyn PipeRead>;
+
+/// A child's stdout or stderr as this process reads it.
+pub(crate) trait PipeRead: tokio::io::AsyncRead + Send + Unpin {
+    /// A blocking copy of this read end, so a detached process's output can
+    /// go on being drained on a plain thread when no runtime is left to do
+    /// it (the handle dropped outside a runtime, or the runtime shutting
+    /// down). `None` where there is no such copy; the read end is then
+    /// closed with the handle.
+    fn blocking_copy(&self) -> Option<std::fs::File> {
+        None
+    }
+}
+
+impl PipeRead for &'static [u8] {}
+impl PipeRead for std::io::Cursor<Vec<u8>> {}
 /// The write side of a child's stdin pipe.
 pub(crate) type WritePipe = Box<dyn tokio::io::AsyncWrite + Send + Unpin>;
 

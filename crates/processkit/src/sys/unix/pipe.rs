@@ -57,6 +57,17 @@ fn grow(pipe: &Receiver) {
 #[cfg(not(target_os = "linux"))]
 fn grow(_pipe: &Receiver) {}
 
+impl crate::sys::PipeRead for PipeReader {
+    fn blocking_copy(&self) -> Option<std::fs::File> {
+        let fd = rustix::io::fcntl_dupfd_cloexec(&self.inner, 0).ok()?;
+        // The flag belongs to the open pipe, shared with `inner`: the caller
+        // drops `inner` right away and reads only through the copy.
+        let flags = rustix::fs::fcntl_getfl(&fd).ok()?;
+        rustix::fs::fcntl_setfl(&fd, flags - rustix::fs::OFlags::NONBLOCK).ok()?;
+        Some(std::fs::File::from(fd))
+    }
+}
+
 impl AsyncRead for PipeReader {
     fn poll_read(
         mut self: Pin<&mut Self>,

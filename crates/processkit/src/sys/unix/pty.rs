@@ -190,6 +190,8 @@ impl PtyStream {
     }
 }
 
+impl crate::sys::PipeRead for PtyStream {}
+
 impl AsyncRead for PtyStream {
     fn poll_read(
         self: Pin<&mut Self>,

@@ -24,6 +24,8 @@ struct PipeReader {
     eof: bool,
 }
 
+impl crate::sys::PipeRead for PipeReader {}
+
 impl AsyncRead for PipeReader {
     fn poll_read(
         mut self: Pin<&mut Self>,
