@@ -286,7 +286,11 @@ fn check_running(st: &mut State) -> bool {
     };
     let Some(reason) = reason else { return false };
     crate::sys::trace::guardian_unavailable(&reason);
-    if let Phase::Running(g) = std::mem::replace(&mut st.phase, Phase::Lost(reason)) {
+    if let Phase::Running(g) = std::mem::replace(&mut st.phase, Phase::Lost(reason))
+        && state != ProcState::Exited
+    {
+        // An exited guardian was reaped just now: it is never signalled
+        // (its pid may be reused); dropping it only closes the socket.
         retire(g);
     }
     st.pending.clear();
