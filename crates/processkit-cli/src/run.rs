@@ -194,6 +194,10 @@ async fn run_in(args: &RunArgs, group: &ProcessGroup, want_stats: bool, out: &mu
             // The library's snapshot lists only group leaders there; the
             // report names every process left in the command's group.
             util::live_in_process_group(pid)
+        } else if group.is_empty().unwrap_or(false) {
+            // One read of the kernel's own "populated" flag; the usual
+            // case, so the tree is walked only when something is left.
+            Vec::new()
         } else {
             group.members().unwrap_or_default()
         };

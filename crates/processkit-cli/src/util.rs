@@ -118,30 +118,69 @@ pub struct Incoming {
     pub from_terminal: bool,
 }
 
-/// Catches SIGINT, SIGTERM, SIGHUP and SIGQUIT from now on and delivers
-/// them, with where they came from, on the returned channel.
+/// Signals caught by the tool, read on the runtime's own thread: a
+/// self-pipe watched by the reactor, no extra thread (starting one costs a
+/// `clone`, a stack and a malloc arena on every run).
 #[cfg(unix)]
-pub fn listen_signals() -> io::Result<tokio::sync::mpsc::UnboundedReceiver<Incoming>> {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
-    use signal_hook::iterator::SignalsInfo;
-    use signal_hook::iterator::exfiltrator::WithOrigin;
-    use signal_hook::low_level::siginfo::Cause;
-    let mut signals = SignalsInfo::<WithOrigin>::new([SIGINT, SIGTERM, SIGHUP, SIGQUIT])?;
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    std::thread::Builder::new()
-        .name("processkit-signals".into())
-        .spawn(move || {
-            for origin in signals.forever() {
-                let incoming = Incoming {
+pub struct Signals {
+    delivery: signal_hook::iterator::backend::SignalDelivery<
+        tokio::io::unix::AsyncFd<std::os::unix::net::UnixStream>,
+        signal_hook::iterator::exfiltrator::WithOrigin,
+    >,
+    queue: std::collections::VecDeque<Incoming>,
+}
+
+#[cfg(unix)]
+impl Signals {
+    /// The next signal, in the order caught. Cancel-safe: a signal caught
+    /// while the future is dropped is kept for the next call.
+    pub async fn recv(&mut self) -> Option<Incoming> {
+        use signal_hook::low_level::siginfo::Cause;
+        loop {
+            if let Some(s) = self.queue.pop_front() {
+                return Some(s);
+            }
+            // Readiness first, then drain: a signal that lands after the
+            // drain writes the pipe again and wakes the next wait.
+            match self.delivery.get_read().readable().await {
+                Ok(mut guard) => guard.clear_ready(),
+                Err(_) => return None,
+            }
+            for origin in self.delivery.pending() {
+                self.queue.push_back(Incoming {
                     signal: origin.signal,
                     from_terminal: matches!(origin.cause, Cause::Kernel),
-                };
-                if tx.send(incoming).is_err() {
-                    break;
-                }
+                });
             }
-        })?;
-    Ok(rx)
+        }
+    }
+}
+
+/// Catches SIGINT, SIGTERM, SIGHUP and SIGQUIT from now on and delivers
+/// them, with where they came from, through [`Signals::recv`]. Must be
+/// called inside the runtime.
+#[cfg(unix)]
+pub fn listen_signals() -> io::Result<Signals> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
+    use signal_hook::iterator::backend::SignalDelivery;
+    use signal_hook::iterator::exfiltrator::WithOrigin;
+    let (read, write) = std::os::unix::net::UnixStream::pair()?;
+    read.set_nonblocking(true)?;
+    write.set_nonblocking(true)?;
+    // `AsyncFd::new` is deprecated for `T`s that do not own their fd; a
+    // `UnixStream` owns it and is moved in, so nothing else can close it.
+    #[allow(deprecated)]
+    let read = tokio::io::unix::AsyncFd::new(read)?;
+    let delivery = SignalDelivery::with_pipe(
+        read,
+        write,
+        WithOrigin::default(),
+        [SIGINT, SIGTERM, SIGHUP, SIGQUIT],
+    )?;
+    Ok(Signals {
+        delivery,
+        queue: std::collections::VecDeque::new(),
+    })
 }
 
 /// `true` when `pid` is in the tool's own process group, so a signal the

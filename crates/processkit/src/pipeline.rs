@@ -73,7 +73,7 @@ struct Stage {
 /// # Outcome: pipefail
 ///
 /// * **stdout** is always the last stage's output.
-/// * **exit status, stderr and [`program`](ProcessResult::program)** come
+/// * **exit status, stderr and [`program`](crate::ProcessResult::program)** come
 ///   from the first stage, in chain order, that is checked and did not exit
 ///   cleanly (a non-zero code, a signal, or a timeout). When every checked
 ///   stage succeeded they come from the last checked stage, which normally
@@ -210,7 +210,7 @@ impl Pipeline {
 
     /// Bounds the whole chain. At the deadline every stage and everything
     /// the stages started is killed; the capture verbs then report
-    /// [`timed_out`](ProcessResult::timed_out) with what was captured, while
+    /// [`timed_out`](crate::ProcessResult::timed_out) with what was captured, while
     /// [`run`](Self::run), [`exit_code`](Self::exit_code) and
     /// [`probe`](Self::probe) return [`Error::Timeout`].
     ///

@@ -105,6 +105,7 @@ fn tokio_names_lead_to_ours() {
     const VERBS: &str = include_str!("../src/verbs.rs");
     const RUNNING: &str = include_str!("../src/running/process.rs");
     const COLLECT: &str = include_str!("../src/running/process/collect.rs");
+    const ACCESSORS: &str = include_str!("../src/running/process/accessors.rs");
     const OUTPUT: &str = include_str!("../src/output.rs");
     for (src, alias, item) in [
         (VERBS, "spawn", "pub async fn start("),
@@ -114,9 +115,9 @@ fn tokio_names_lead_to_ours() {
         (COMMAND, "kill_on_drop", "pub struct Command"),
         (OUTPUT, "Stdio", "pub struct Destination"),
         (RUNNING, "Child", "pub struct RunningProcess"),
-        (RUNNING, "id", "pub fn pid("),
+        (ACCESSORS, "id", "pub fn pid("),
         (COLLECT, "wait_with_output", "pub async fn output_bytes("),
-        (RUNNING, "stdin", "pub fn standard_input("),
+        (ACCESSORS, "stdin", "pub fn standard_input("),
     ] {
         assert!(aliased(src, alias, item), "no alias `{alias}` on `{item}`");
     }

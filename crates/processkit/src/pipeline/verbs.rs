@@ -156,10 +156,10 @@ impl Pipeline {
     /// The handle owns the chain's container: dropping it, calling
     /// [`kill`](RunningProcess::kill), the chain's deadline or its
     /// cancellation token kill every stage and everything they started. As
-    /// with [`Command::start`], once the last stage exits the rest of the
+    /// with [`Command::start`](crate::Command::start), once the last stage exits the rest of the
     /// chain is torn down too (its output could no longer be read). When the
     /// first stage uses
-    /// [`keep_stdin_open`](Command::keep_stdin_open), the handle's
+    /// [`keep_stdin_open`](crate::Command::keep_stdin_open), the handle's
     /// [`standard_input`](RunningProcess::standard_input) writes to it.
     ///
     /// The handle reports the last stage's own exit: pipefail attribution

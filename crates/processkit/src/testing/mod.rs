@@ -1,5 +1,5 @@
 //! Test doubles for the [`ProcessRunner`](crate::ProcessRunner) seam: code
-//! that takes a runner instead of calling [`Command`]'s verbs directly can be
+//! that takes a runner instead of calling [`Command`](crate::Command)'s verbs directly can be
 //! tested without starting a single process.
 //!
 //! * [`ScriptedRunner`] answers each invocation from a script of canned
@@ -9,7 +9,7 @@
 //! * `MockRunner` (feature `mock`) is a mockall mock with expectations on
 //!   every call.
 //!
-//! All of them hand out [`RunningProcess`] handles that go through the same
+//! All of them hand out [`RunningProcess`](crate::RunningProcess) handles that go through the same
 //! output pumps as a real child, so line streaming, readiness probes and
 //! `finish_streamed` behave as they do against a real process.
 //!

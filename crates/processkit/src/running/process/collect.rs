@@ -13,7 +13,7 @@ impl RunningProcess {
     /// text), waits for the exit and returns the exit code (`None` when the
     /// run was killed) and everything written to stderr.
     ///
-    /// A cancelled run returns [`Error::Cancelled`].
+    /// A cancelled run returns [`Error::Cancelled`](crate::Error::Cancelled).
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]

@@ -10,7 +10,7 @@ use super::RunningProcess;
 use crate::error::{Error, Result};
 
 impl RunningProcess {
-    /// Streams stdout line by line (see [`MAX_LINE`] for the splitting rules)
+    /// Streams stdout line by line (see [`MAX_LINE`](crate::running::MAX_LINE) for the splitting rules)
     /// for splitting rules). Stderr is drained in the background meanwhile.
     /// The stream ends at EOF, or when the run's deadline kills the tree.
     ///
