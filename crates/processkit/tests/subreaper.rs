@@ -296,14 +296,47 @@ async fn members_suspend_and_resume_cover_the_whole_tree() {
 }
 
 #[tokio::test]
-async fn ssh_agent_dies_with_the_run_that_started_it() {
+async fn ssh_agent_dies_with_the_handle_that_started_it() {
     let _serial = SERIAL.lock().await;
     let group = subreaper_group();
-    // The agent double-forks into a daemon of its own session; the helper,
-    // as subreaper, still holds it, so the consuming verb's end (its run is
-    // over) takes it down, while the group lives on.
+    // The agent's socket goes into a scratch directory removed at the end.
+    let tmp = common::scratch();
+    // Kept as a started handle: a consuming verb would end the run, and
+    // the agent with it, as soon as `ssh-agent` itself exits.
+    let mut run = group
+        .start(
+            &Command::new("ssh-agent")
+                .arg("-s")
+                .env("TMPDIR", tmp.path()),
+        )
+        .await
+        .expect("ssh-agent is installed (openssh-client)");
+    let line = run
+        .wait_for_line(|l| l.contains("SSH_AGENT_PID="), Duration::from_secs(10))
+        .await
+        .unwrap();
+    let pid: u32 = line
+        .split(';')
+        .find_map(|part| part.trim().strip_prefix("SSH_AGENT_PID="))
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no SSH_AGENT_PID in {line:?}"));
+    assert!(alive(pid), "the agent daemonized and runs");
+    drop(run);
+    drop(group);
+    assert_all_gone(&[pid], Duration::from_secs(3), "ssh-agent after the drop");
+}
+
+#[tokio::test]
+async fn ssh_agent_dies_when_the_run_that_started_it_returns() {
+    let _serial = SERIAL.lock().await;
+    let group = subreaper_group();
+    let tmp = common::scratch();
     let out = group
-        .start(&Command::new("ssh-agent").arg("-s"))
+        .start(
+            &Command::new("ssh-agent")
+                .arg("-s")
+                .env("TMPDIR", tmp.path()),
+        )
         .await
         .expect("ssh-agent is installed (openssh-client)")
         .output_string()
@@ -315,15 +348,14 @@ async fn ssh_agent_dies_with_the_run_that_started_it() {
         .find_map(|part| part.trim().strip_prefix("SSH_AGENT_PID="))
         .and_then(|p| p.parse().ok())
         .unwrap_or_else(|| panic!("no SSH_AGENT_PID in {:?}", out.stdout()));
-    assert_all_gone(&[pid], Duration::from_secs(3), "ssh-agent after its run");
-    if let Some(sock) = out
-        .stdout()
-        .split(';')
-        .find_map(|part| part.trim().strip_prefix("SSH_AUTH_SOCK="))
-    {
-        let _ = std::fs::remove_file(sock);
-    }
-    drop(group);
+    // A consuming verb's run is over when it returns: its leftovers go,
+    // while the group itself lives on.
+    assert_all_gone(
+        &[pid],
+        Duration::from_secs(3),
+        "ssh-agent after output_string",
+    );
+    assert!(group.start(&Command::new("true")).await.is_ok());
 }
 
 #[tokio::test]
