@@ -478,7 +478,7 @@ fn parse(file: &ModPath, src: &str, modules: &BTreeSet<ModPath>) -> Parsed {
                 let mut found = Vec::new();
                 use_tree(&toks, &mut j, Vec::new(), &mut found);
                 for (segs, bind) in found {
-                    if let Some(abs) = absolute(&here, file, &segs, modules, true) {
+                    if let Some(abs) = absolute(&here, file, &segs, modules) {
                         if inline.is_empty()
                             && let Some(name) = bind
                         {
@@ -510,7 +510,7 @@ fn parse(file: &ModPath, src: &str, modules: &BTreeSet<ModPath>) -> Parsed {
                     segs.push(toks[j + 1].clone());
                     j += 2;
                 }
-                if let Some(abs) = absolute(&here, file, &segs, modules, false) {
+                if let Some(abs) = absolute(&here, file, &segs, modules) {
                     parsed.paths.push(abs);
                 }
                 i = j;
@@ -532,7 +532,7 @@ fn parse(file: &ModPath, src: &str, modules: &BTreeSet<ModPath>) -> Parsed {
                         segs.push(toks[j + 1].clone());
                         j += 2;
                     }
-                    if let Some(abs) = absolute(file, file, &segs, modules, false) {
+                    if let Some(abs) = absolute(file, file, &segs, modules) {
                         parsed.paths.push(abs);
                     }
                     i = j;
@@ -624,7 +624,6 @@ fn absolute(
     file: &ModPath,
     segs: &[String],
     modules: &BTreeSet<ModPath>,
-    in_use: bool,
 ) -> Option<ModPath> {
     let mut base = here.clone();
     let mut rest = segs;
@@ -647,7 +646,6 @@ fn absolute(
             if here == file && modules.contains(&child) {
                 base = file.clone();
             } else {
-                let _ = in_use;
                 return None;
             }
         }
