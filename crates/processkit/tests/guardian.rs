@@ -543,7 +543,20 @@ fn children_never_inherit_the_guardian_socket() {
     // stderr, and beyond that only what every child inherits (fds the host
     // itself opened without close-on-exec); not the host's end, its working
     // directory, or its terminal session.
-    let g_fds = fd_links(guardian);
+    // Read once the guardian has settled: caught inside its `execve`, the
+    // dynamic loader briefly holds the shell's libraries open too.
+    let settled = |g: &[(u32, String)]| {
+        g.len() >= 3
+            && g[3..]
+                .iter()
+                .all(|e| child_fds.contains(e) && !host_sockets.contains(&e.1))
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut g_fds = fd_links(guardian);
+    while !settled(&g_fds) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+        g_fds = fd_links(guardian);
+    }
     assert!(g_fds.len() >= 3, "guardian fds: {g_fds:?}");
     assert_eq!(g_fds[0].0, 0, "guardian fds: {g_fds:?}");
     assert!(
