@@ -228,6 +228,8 @@ mod tests {
 }
 
 /// This process's cgroup v2 path (the `0::` line of `/proc/self/cgroup`).
+/// Only the systemd backend asks for it.
+#[cfg_attr(not(feature = "systemd"), allow(dead_code))]
 pub(crate) fn own_cgroup() -> Option<String> {
     own_cgroup_or_error().ok().flatten()
 }
