@@ -6,7 +6,7 @@
 //! Steps:
 //! 1. install Debian's Rust (1.96, with std sources), the aarch64 cross
 //!    compiler and C library (`gcc-aarch64-linux-gnu`, `libc6-dev-arm64-cross`)
-//!    and `qemu-system-arm` (see [`crate::vm::install_qemu`]);
+//!    and `qemu-system-arm` (see [`crate::guest::install_qemu`]);
 //! 2. cross-build the test binaries with `-Zbuild-std` (no prebuilt aarch64
 //!    std can be downloaded here), linking with `aarch64-linux-gnu-gcc`, into
 //!    `$HOME/.cache/processkit/arm64-build-<toolchain versions>`, so the
@@ -37,18 +37,19 @@
 //! time limit for the guest: 30 minutes).
 
 use std::fs;
-use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Instant;
 
 use crate::cross::{TOOLCHAIN_PACKAGES, debian_cargo};
+use crate::guest::console::{BEGIN, DONE, END, Echo, GUEST, boot, judge, marker, qemu};
+use crate::guest::initramfs::{Node, Tree};
+use crate::guest::{
+    Apt, Wanted, build_test_binaries, cached_debs, debian_codename, find_busybox, find_kernel,
+    install_qemu, keep, parse_lane_args, read, shell_quote,
+};
 use crate::util::{
     apt_install, bound_build_dir, cache_dir, keyed_cache, versions_key, workspace_root,
-};
-use crate::vm::{
-    self, Apt, BEGIN, DONE, END, GUEST, Node, Tree, Wanted, boot, cached_debs, find_busybox,
-    find_kernel, judge, keep, marker, read, shell_quote, test_executables,
 };
 
 const TARGET: &str = "aarch64-unknown-linux-gnu";
@@ -116,9 +117,7 @@ const USAGE: &str = "usage: cargo xtask arm64-test [--timeout SECS] [TEST_TARGET
     streaming guardian) for aarch64-unknown-linux-gnu and runs them in qemu-system-aarch64.";
 
 pub fn run(args: &[String]) -> Result<(), String> {
-    let Some(options) =
-        crate::vm::parse_lane_args(args, USAGE, DEFAULT_TESTS, DEFAULT_TIMEOUT_SECS)?
-    else {
+    let Some(options) = parse_lane_args(args, USAGE, DEFAULT_TESTS, DEFAULT_TIMEOUT_SECS)? else {
         println!("{USAGE}");
         return Ok(());
     };
@@ -126,7 +125,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let mut packages = TOOLCHAIN_PACKAGES.to_vec();
     packages.extend(CROSS_PACKAGES);
     apt_install(&packages)?;
-    vm::install_qemu("qemu-system-arm", "qemu-system-aarch64")?;
+    install_qemu("qemu-system-arm", "qemu-system-aarch64")?;
 
     let work = workspace_root().join("target").join("arm64");
     fs::create_dir_all(&work).map_err(|e| format!("create {}: {e}", work.display()))?;
@@ -148,9 +147,11 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let console_log = work.join("console.log");
     let boot_started = Instant::now();
     let run = boot(
-        qemu(&guest.join("vmlinuz"), &initrd),
+        "arm64-test",
+        qemu_arm64(&guest.join("vmlinuz"), &initrd),
         &console_log,
         options.timeout,
+        Echo::FromInit,
     )?;
     eprintln!(
         "arm64-test: guest ran {:.1?} (total {:.1?}); console log: {}",
@@ -162,20 +163,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let mut names = vec![SPAWNER_CHECK];
     names.extend(binaries.iter().map(|(name, _)| name.as_str()));
     let verdict = judge(&run.lines, &names);
-    if !verdict.problems.is_empty() && !run.echoed_all {
-        eprintln!("arm64-test: last console lines:");
-        let tail = run.lines.len().saturating_sub(40);
-        for line in &run.lines[tail..] {
-            eprintln!("  | {line}");
-        }
-    }
-    let mut problems = verdict.problems;
-    if run.timed_out {
-        problems.insert(
-            0,
-            format!("qemu killed after {:?} (guest hung?)", options.timeout),
-        );
-    }
+    let mut problems = run.problems("arm64-test", verdict.problems, options.timeout);
     for line in &run.lines {
         if let Some(program) = line.strip_prefix(MISSING) {
             problems.push(format!("the guest lacks {program}, which the tests call"));
@@ -235,14 +223,7 @@ fn arm64_apt() -> Result<Apt, String> {
     ] {
         fs::create_dir_all(&d).map_err(|e| format!("create {}: {e}", d.display()))?;
     }
-    let codename = fs::read_to_string("/etc/os-release")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("VERSION_CODENAME=")
-                .map(|c| c.trim_matches('"').to_string())
-        })
-        .ok_or("no VERSION_CODENAME in /etc/os-release")?;
+    let codename = debian_codename()?;
     let sources = dir.join("sources.list");
     let list = format!(
         "deb http://deb.debian.org/debian {codename} main\n\
@@ -315,21 +296,7 @@ fn build_tests(tests: &[String], packages: &[&str]) -> Result<Vec<(String, PathB
     // Line tables keep backtraces readable at a fraction of the size, and
     // every byte of the binaries goes through the guest's RAM.
     .env("CARGO_PROFILE_DEV_DEBUG", "line-tables-only");
-    for test in tests {
-        cmd.args(["--test", test]);
-    }
-    eprintln!("+ {cmd:?}");
-    let output = cmd
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| format!("could not start cargo: {e}"))?;
-    if !output.status.success() {
-        return Err(format!(
-            "cross-building the test binaries failed ({})",
-            output.status
-        ));
-    }
-    test_executables(&String::from_utf8_lossy(&output.stdout), tests)
+    build_test_binaries(cmd, tests, "cross-building the test binaries")
 }
 
 /// The shared libraries `elf` needs (its `NEEDED` entries, recursively) and
@@ -392,40 +359,11 @@ fn write_initramfs(
     binaries: &[(String, PathBuf)],
     test_args: &[String],
 ) -> Result<(), String> {
-    let mut tree = Tree::default();
-    for dir in [
-        "bin", "sbin", "usr/bin", "usr/sbin", "dev", "proc", "sys", "root", "etc", "tests", "lib",
-    ] {
-        tree.dir(dir, 0o755);
-    }
-    tree.dir("tmp", 0o1777);
-    tree.insert(
-        "dev/console",
-        Node::CharDevice {
-            mode: 0o600,
-            major: 5,
-            minor: 1,
-        },
+    let mut tree = Tree::guest_base(
+        b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
+        b"root:x:0:\nnogroup:x:65534:\n",
     );
-    tree.insert(
-        "dev/null",
-        Node::CharDevice {
-            mode: 0o666,
-            major: 1,
-            minor: 3,
-        },
-    );
-    tree.file(
-        "etc/passwd",
-        b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"
-            .to_vec(),
-        0o644,
-    );
-    tree.file(
-        "etc/group",
-        b"root:x:0:\nnogroup:x:65534:\n".to_vec(),
-        0o644,
-    );
+    tree.dir("lib", 0o755);
     // The other applet links are made by `busybox --install -s` at boot
     // (the arm64 busybox cannot run here to list them).
     tree.file("bin/busybox", read(&guest.join("busybox"))?, 0o755);
@@ -445,11 +383,7 @@ fn write_initramfs(
     let names: Vec<&str> = binaries.iter().map(|(name, _)| name.as_str()).collect();
     tree.file("init", init_script(&names, test_args).into_bytes(), 0o755);
 
-    let file = fs::File::create(path).map_err(|e| format!("create {}: {e}", path.display()))?;
-    let mut out = BufWriter::new(file);
-    tree.write_newc(&mut out)
-        .and_then(|()| out.flush())
-        .map_err(|e| format!("write {}: {e}", path.display()))
+    tree.write_to(path)
 }
 
 fn init_script(tests: &[&str], test_args: &[String]) -> String {
@@ -506,30 +440,15 @@ echo "{END}{SPAWNER_CHECK}:$?@@"
 /// The arm64 guest: the `virt` machine, TCG (`pauth-impdef`: pointer
 /// authentication stays on, with qemu's cheaper algorithm), 2 vCPUs, 2 GiB,
 /// no network, the first serial port as console.
-fn qemu(kernel: &Path, initrd: &Path) -> Command {
-    let mut cmd = Command::new("qemu-system-aarch64");
-    cmd.args([
-        "-M",
-        "virt",
-        "-cpu",
-        "max,pauth-impdef=on",
-        "-accel",
-        "tcg",
-        "-m",
+fn qemu_arm64(kernel: &Path, initrd: &Path) -> Command {
+    qemu(
+        "qemu-system-aarch64",
+        &["-M", "virt", "-cpu", "max,pauth-impdef=on"],
         "2G",
-        "-smp",
-        "2",
-        "-nic",
-        "none",
-        "-nographic",
-        "-no-reboot",
-    ])
-    .arg("-kernel")
-    .arg(kernel)
-    .arg("-initrd")
-    .arg(initrd)
-    .args(["-append", KERNEL_CMDLINE]);
-    cmd
+        kernel,
+        initrd,
+        KERNEL_CMDLINE,
+    )
 }
 
 #[cfg(test)]

@@ -35,14 +35,14 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::cross::{TOOLCHAIN_PACKAGES, debian_cargo};
+use crate::guest::build_test_binaries;
 use crate::util::{
     apt_install, bound_build_dir, keyed_cache, run_checked, versions_key, workspace_root,
 };
-use crate::vm::test_executables;
 use crate::wine::{count_results, run_teed};
 
 const TARGET: &str = "x86_64-unknown-linux-musl";
@@ -283,21 +283,7 @@ fn build_tests(
         "CARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_RUSTFLAGS",
         rustflags,
     );
-    for test in tests {
-        cmd.args(["--test", test]);
-    }
-    eprintln!("+ {cmd:?}");
-    let output = cmd
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| format!("could not start cargo: {e}"))?;
-    if !output.status.success() {
-        return Err(format!(
-            "building the musl test binaries failed ({})",
-            output.status
-        ));
-    }
-    test_executables(&String::from_utf8_lossy(&output.stdout), tests)
+    build_test_binaries(cmd, tests, "building the musl test binaries")
 }
 
 /// Fails unless `exe` is a static executable (no program interpreter).

@@ -41,15 +41,14 @@
 //! (default time limit: 25 minutes; `--rebuild-image` ignores the cache).
 
 use std::fs;
-use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::thread;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::guest::console::{self, Echo, GuestRun, Verdict, marker, qemu, test_result};
+use crate::guest::{build_tests, install_qemu};
 use crate::util::{apt_install, run_checked, workspace_root};
-use crate::vm;
 
 const SUITE: &str = "bookworm";
 const PACKAGES: &[&str] = &[
@@ -229,9 +228,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
     fs::create_dir_all(&work).map_err(|e| format!("create {}: {e}", work.display()))?;
 
     apt_install(&["mmdebstrap", "e2fsprogs"])?;
-    vm::install_qemu("qemu-system-x86", "qemu-system-x86_64")?;
+    install_qemu("qemu-system-x86", "qemu-system-x86_64")?;
     let image = guest_image(options.rebuild)?;
-    let binaries = vm::build_tests(
+    let binaries = build_tests(
         &root,
         &work,
         &TESTS.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
@@ -242,21 +241,15 @@ pub fn run(args: &[String]) -> Result<(), String> {
 
     let console_log = work.join("console.log");
     let boot_started = Instant::now();
-    let (lines, timed_out) = boot(&image, &tests_img, &console_log, options.timeout)?;
+    let run = boot(&image, &tests_img, &console_log, options.timeout)?;
     eprintln!(
         "systemd-test: guest ran {:.1?} (total {:.1?}); console log: {}",
         boot_started.elapsed(),
         started.elapsed(),
         console_log.display()
     );
-    let verdict = judge(&lines);
-    let mut problems = verdict.problems;
-    if timed_out {
-        problems.insert(
-            0,
-            format!("qemu killed after {:?} (guest hung?)", options.timeout),
-        );
-    }
+    let verdict = judge(&run.lines);
+    let problems = run.problems("systemd-test", verdict.problems, options.timeout);
     println!(
         "systemd-test: {} passed, {} failed",
         verdict.passed, verdict.failed
@@ -585,101 +578,31 @@ scopes_left() {{
 // ---------------------------------------------------------------------------
 // Boot and judge
 
+/// Boots the cached image (`-snapshot` keeps it unchanged) with the tests
+/// disk beside it, echoing the whole console.
 fn boot(
     image: &Image,
     tests_img: &Path,
     console_log: &Path,
     timeout: Duration,
-) -> Result<(Vec<String>, bool), String> {
-    let mut cmd = Command::new("qemu-system-x86_64");
-    // Nested KVM was seen to hang: software emulation only. `-snapshot`
-    // keeps the cached image unchanged.
-    cmd.args([
-        "-accel",
-        "tcg",
-        "-m",
+) -> Result<GuestRun, String> {
+    let mut cmd = qemu(
+        "qemu-system-x86_64",
+        &[],
         "1024",
-        "-smp",
-        "2",
-        "-nic",
-        "none",
-        "-nographic",
-        "-no-reboot",
-        "-snapshot",
-    ])
-    .arg("-kernel")
-    .arg(&image.kernel)
-    .arg("-initrd")
-    .arg(&image.initrd)
-    .args(["-append", KERNEL_CMDLINE])
-    .arg("-drive")
-    .arg(format!(
-        "file={},format=raw,if=virtio",
-        image.disk.display()
-    ))
-    .arg("-drive")
-    .arg(format!("file={},format=raw,if=virtio", tests_img.display()))
-    .stdin(Stdio::null())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::inherit());
-    eprintln!("+ {cmd:?} (time limit {timeout:?})");
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("could not start qemu: {e}"))?;
-    let stdout = child.stdout.take().expect("piped stdout");
-    let log = fs::File::create(console_log)
-        .map_err(|e| format!("create {}: {e}", console_log.display()))?;
-    let reader = thread::spawn(move || -> Vec<String> {
-        let mut log = BufWriter::new(log);
-        let mut lines = Vec::new();
-        let mut reader = BufReader::new(stdout);
-        let mut buffer = Vec::new();
-        loop {
-            buffer.clear();
-            match reader.read_until(b'\n', &mut buffer) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {}
-            }
-            let _ = log.write_all(&buffer);
-            let _ = log.flush();
-            let text = String::from_utf8_lossy(&buffer);
-            let line = vm::strip_escapes(text.trim_end_matches(['\n', '\r']));
-            println!("{line}");
-            lines.push(line);
-        }
-        lines
-    });
-    let deadline = Instant::now() + timeout;
-    let mut timed_out = false;
-    loop {
-        match child.try_wait() {
-            Ok(Some(_)) => break,
-            Ok(None) if Instant::now() >= deadline => {
-                eprintln!("systemd-test: the guest ran out of time ({timeout:?}); killing qemu");
-                let _ = child.kill();
-                let _ = child.wait();
-                timed_out = true;
-                break;
-            }
-            Ok(None) => thread::sleep(Duration::from_millis(200)),
-            Err(e) => return Err(format!("waiting for qemu: {e}")),
-        }
-    }
-    let lines = reader.join().map_err(|_| "console reader panicked")?;
-    Ok((lines, timed_out))
-}
-
-#[derive(Debug, Default, PartialEq)]
-struct Verdict {
-    passed: u64,
-    failed: u64,
-    problems: Vec<String>,
-}
-
-/// The text between `prefix` and the closing `@@` of a marker line.
-fn marker<'a>(line: &'a str, prefix: &str) -> Option<&'a str> {
-    let rest = &line[line.find(prefix)? + prefix.len()..];
-    rest.find("@@").map(|end| &rest[..end])
+        &image.kernel,
+        &image.initrd,
+        KERNEL_CMDLINE,
+    );
+    cmd.arg("-snapshot")
+        .arg("-drive")
+        .arg(format!(
+            "file={},format=raw,if=virtio",
+            image.disk.display()
+        ))
+        .arg("-drive")
+        .arg(format!("file={},format=raw,if=virtio", tests_img.display()));
+    console::boot("systemd-test", cmd, console_log, timeout, Echo::All)
 }
 
 /// Adds up libtest's results per step; every step must finish with exit code
@@ -721,7 +644,7 @@ fn judge(lines: &[String]) -> Verdict {
                     n.trim()
                 ));
             }
-        } else if let Some((passed, failed)) = vm::test_result(line) {
+        } else if let Some((passed, failed)) = test_result(line) {
             verdict.passed += passed;
             verdict.failed += failed;
             if let Some((_, ran)) = current.as_mut() {
