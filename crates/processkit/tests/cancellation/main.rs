@@ -1,0 +1,149 @@
+//! Cancellation through a `CancellationToken`: a cancelled run loses its
+//! whole tree and every consuming path reports `Error::Cancelled`; cancel
+//! wins over a timeout landing at the same time; a token cancelled before
+//! the run never spawns; in a shared group only the cancelled child's
+//! subtree dies; streams end; retries and supervisors stop for good; and a
+//! storm of cancellations leaves no survivor and no hang.
+//!
+//! Survivors are looked for from outside: pids the children write to files,
+//! and a per-test environment tag searched for in every `/proc/<pid>/environ`.
+
+#![cfg(all(unix, feature = "cancellation"))]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use processkit::{
+    CancellationToken, Command, Error, Mechanism, ProcessGroup, ProcessRunnerExt, RestartPolicy,
+    RetryPolicy, StreamExt, Supervisor,
+};
+
+const TAG_VAR: &str = "PROCESSKIT_CANCEL_TEST_TAG";
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// A tag no other test (or test run) uses.
+fn unique_tag(test: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{test}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// True while `pid` exists and is not a zombie.
+fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| !rest.starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// Live processes whose environment carries `TAG_VAR=tag`.
+fn tagged(tag: &str) -> Vec<u32> {
+    let needle = format!("{TAG_VAR}={tag}");
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("read /proc").flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(env) = std::fs::read(entry.path().join("environ")) else {
+            continue;
+        };
+        if env.split(|b| *b == 0).any(|var| var == needle.as_bytes()) && alive(pid) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+fn lines(path: &Path) -> usize {
+    std::fs::read_to_string(path)
+        .map(|s| s.lines().count())
+        .unwrap_or(0)
+}
+
+fn pids_in(path: &Path) -> Vec<u32> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}
+
+/// Polls `cond` every 10 ms until it holds; panics after `within`.
+async fn eventually(what: &str, within: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !cond() {
+        assert!(Instant::now() < deadline, "not within {within:?}: {what}");
+        tokio::time::sleep(ms(10)).await;
+    }
+}
+
+/// Bounds a future that must not hang.
+async fn bounded<T>(what: &str, within: Duration, fut: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(within, fut)
+        .await
+        .unwrap_or_else(|_| panic!("hung for {within:?}: {what}"))
+}
+
+fn assert_cancelled<T: std::fmt::Debug>(r: processkit::Result<T>) {
+    assert!(
+        matches!(r, Err(Error::Cancelled { .. })),
+        "expected Error::Cancelled, got {r:?}"
+    );
+}
+
+/// A shell that backgrounds two grandchildren, records every pid in `pids`
+/// (the shell's own last) and waits.
+fn tree(pids: &Path) -> Command {
+    let p = pids.display();
+    Command::new("sh").args([
+        "-c",
+        &format!("sleep 30 & echo $! >> {p}; sleep 30 & echo $! >> {p}; echo $$ >> {p}; wait"),
+    ])
+}
+
+struct Scratch {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+}
+
+impl Scratch {
+    fn new() -> Scratch {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path().to_owned();
+        Scratch { _dir: dir, root }
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.root.join(name)
+    }
+}
+
+mod tree_kill;
+
+mod cancel_wins;
+
+mod pre_cancelled;
+
+mod group_scope;
+
+mod streams;
+
+mod retries;
+
+mod supervision;
+
+mod storm;

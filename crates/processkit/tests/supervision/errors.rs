@@ -1,0 +1,25 @@
+use super::*;
+
+#[tokio::test(start_paused = true)]
+async fn a_missing_program_ends_supervision_with_not_found_instead_of_looping() {
+    let double = Double::always(|| Canned::NotFound);
+    let err = supervisor()
+        .restart(RestartPolicy::Always)
+        .with_runner(&double)
+        .run()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
+    assert_eq!(double.calls().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_spawn_failure_after_some_restarts_ends_supervision_with_that_error() {
+    let double = Double::new([Canned::Exit(1), Canned::Exit(1)], || Canned::SpawnFailed);
+    let err = supervisor().with_runner(&double).run().await.unwrap_err();
+    assert!(
+        matches!(err, Error::Spawn { ref program, .. } if program == "worker"),
+        "{err:?}"
+    );
+    assert_eq!(double.calls().len(), 3);
+}
