@@ -4,6 +4,7 @@
 
 mod accessors;
 mod collect;
+mod extras;
 pub(super) mod lines;
 mod probe;
 
@@ -182,37 +183,37 @@ impl RunningProcess {
             .idle_timeout
             .map(|d| (d, std::sync::Arc::new(Activity::new())));
         let activity = idle.as_ref().map(|(_, a)| a.clone());
-        let extras = (stoppable
-            || stdin_writer.is_some()
-            || feeder.is_some()
-            || parts.terminal.is_some())
-        .then(|| {
-            let stop = stoppable.then(|| std::sync::Arc::new(Stop::new(cmd)));
-            let watchdog = stop
-                .as_ref()
-                .and_then(|stop| watchdog(&parts.proc_, cmd, stop, activity.clone()));
-            Box::new(Extras {
-                timeout: cmd.timeout,
-                deadline: cmd.timeout.map(|t| Box::pin(tokio::time::sleep(t))),
-                #[cfg(feature = "cancellation")]
-                cancel: cmd.cancel.clone().map(|t| {
-                    let fut = Box::pin(t.clone().cancelled_owned());
-                    (t, fut)
-                }),
-                stdin: stdin_writer,
-                feeder,
-                graceful_stop: cmd.graceful_stop.clone().map(|mut rx| {
-                    Box::pin(async move { rx.wait_for(Option::is_some).await.ok().and_then(|r| *r) })
-                        as Pin<Box<dyn Future<Output = _> + Send>>
-                }),
-                watchdog,
-                stop,
-                kill_at: None,
-                idle,
-                idle_sleep: None,
-                terminal: parts.terminal.map(std::sync::Arc::new),
-            })
-        });
+        let extras =
+            (stoppable || stdin_writer.is_some() || feeder.is_some() || parts.terminal.is_some())
+                .then(|| {
+                    let stop = stoppable.then(|| std::sync::Arc::new(Stop::new(cmd)));
+                    let watchdog = stop
+                        .as_ref()
+                        .and_then(|stop| watchdog(&parts.proc_, cmd, stop, activity.clone()));
+                    Box::new(Extras {
+                        timeout: cmd.timeout,
+                        deadline: cmd.timeout.map(|t| Box::pin(tokio::time::sleep(t))),
+                        #[cfg(feature = "cancellation")]
+                        cancel: cmd.cancel.clone().map(|t| {
+                            let fut = Box::pin(t.clone().cancelled_owned());
+                            (t, fut)
+                        }),
+                        stdin: stdin_writer,
+                        feeder,
+                        graceful_stop: cmd.graceful_stop.clone().map(|mut rx| {
+                            Box::pin(async move {
+                                rx.wait_for(Option::is_some).await.ok().and_then(|r| *r)
+                            })
+                                as Pin<Box<dyn Future<Output = _> + Send>>
+                        }),
+                        watchdog,
+                        stop,
+                        kill_at: None,
+                        idle,
+                        idle_sleep: None,
+                        terminal: parts.terminal.map(std::sync::Arc::new),
+                    })
+                });
         RunningProcess {
             program: parts.program,
             proc_: parts.proc_,
@@ -242,16 +243,6 @@ impl RunningProcess {
         }
     }
 
-    /// The extras, made on first use.
-    fn extras_mut(&mut self) -> &mut Extras {
-        self.extras.get_or_insert_with(Box::default)
-    }
-
-    /// The deadline the run was started with.
-    fn timeout(&self) -> Option<Duration> {
-        self.extras.as_ref().and_then(|x| x.timeout)
-    }
-
     /// Closes a kept-open stdin that was never taken with
     /// [`standard_input`](Self::standard_input): a child reading stdin to
     /// its end (`cat`) would otherwise wait for ever, since nobody can reach
@@ -260,57 +251,6 @@ impl RunningProcess {
     fn close_untaken_stdin(&mut self) {
         if let Some(x) = self.extras.as_mut() {
             drop(x.stdin.take());
-        }
-    }
-
-    /// Stops the tree because a deadline passed: at once, or with the polite
-    /// signal first and `SIGKILL` after the grace period.
-    /// A supervisor's graceful stop: the requested signal to the tree now,
-    /// `SIGKILL` after the grace period (at once when the signal cannot be
-    /// sent here, or is `SIGKILL` itself).
-    fn stop_gracefully(&mut self, request: crate::signal::StopRequest) {
-        let polite = request
-            .signal
-            .to_raw(&self.program)
-            .ok()
-            .filter(|&sig| sig != kill_signal() && !request.grace.is_zero());
-        let stop = self.extras.as_ref().and_then(|x| x.stop.clone());
-        let Some(sig) = polite else {
-            mark_killed(stop.as_deref());
-            self.proc_.kill_tree();
-            return;
-        };
-        if stop.as_ref().is_none_or(|s| s.claim_signal()) && self.proc_.signal_tree(sig).is_err() {
-            mark_killed(stop.as_deref());
-            self.proc_.kill_tree();
-            return;
-        }
-        let at = tokio::time::sleep(request.grace);
-        let extras = self.extras_mut();
-        match extras.kill_at.as_mut() {
-            // A deadline's own escalation already runs: the earlier wins.
-            Some(k) if k.deadline() <= at.deadline() => {}
-            _ => extras.kill_at = Some(Box::pin(at)),
-        }
-    }
-
-    fn stop_tree(&mut self) {
-        let stop = self.extras.as_ref().and_then(|x| x.stop.clone());
-        match stop.as_ref().and_then(|s| s.grace) {
-            Some(grace) => {
-                let stop = stop.as_ref().expect("a grace period comes with its stop");
-                if stop.claim_signal() {
-                    let _ = self.proc_.signal_tree(stop.signal);
-                }
-                let extras = self.extras_mut();
-                if extras.kill_at.is_none() {
-                    extras.kill_at = Some(Box::pin(tokio::time::sleep(grace)));
-                }
-            }
-            None => {
-                mark_killed(stop.as_deref());
-                self.proc_.kill_tree();
-            }
         }
     }
 
@@ -382,75 +322,6 @@ impl RunningProcess {
                 Poll::Ready(Err(Error::io(&self.program, "waiting for the process", e)))
             }
             Poll::Pending => Poll::Pending,
-        }
-    }
-
-    /// Drives what only some runs have: cancellation, a graceful stop, the
-    /// deadline, the inactivity deadline and the `SIGKILL` escalation.
-    fn poll_extras(&mut self, cx: &mut Context<'_>) {
-        #[cfg(feature = "cancellation")]
-        if !self.cancelled
-            && let Some(x) = self.extras.as_mut()
-            && let Some((_, fut)) = x.cancel.as_mut()
-            && fut.as_mut().poll(cx).is_ready()
-        {
-            self.cancelled = true;
-            crate::trace::cancelled(&self.program);
-            self.proc_.kill_tree();
-        }
-        if let Some(x) = self.extras.as_mut()
-            && let Some(stop) = x.graceful_stop.as_mut()
-            && let Poll::Ready(request) = stop.as_mut().poll(cx)
-        {
-            x.graceful_stop = None;
-            if let Some(request) = request {
-                self.stop_gracefully(request);
-            }
-        }
-        if !self.timed_out
-            && !self.cancelled
-            && let Some(x) = self.extras.as_mut()
-            && let Some(d) = x.deadline.as_mut()
-            // The clock check catches a deadline the timer driver has not
-            // processed yet (a task that never yields, e.g. a flood of
-            // buffered lines on a current-thread runtime).
-            && (tokio::time::Instant::now() >= d.deadline() || d.as_mut().poll(cx).is_ready())
-        {
-            self.timed_out = true;
-            crate::trace::timed_out(&self.program, self.timeout().unwrap_or_default());
-            self.stop_tree();
-        }
-        if !self.timed_out
-            && !self.cancelled
-            && !self.idle_timed_out
-            && let Some(x) = self.extras.as_mut()
-            && let Some((idle, activity)) = x.idle.as_ref()
-        {
-            let due = activity.due(*idle);
-            let idle = *idle;
-            let expired = tokio::time::Instant::now() >= due || {
-                let sleep = x
-                    .idle_sleep
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(due)));
-                if sleep.deadline() != due {
-                    sleep.as_mut().reset(due);
-                }
-                sleep.as_mut().poll(cx).is_ready()
-            };
-            if expired {
-                self.idle_timed_out = true;
-                x.idle_sleep = None;
-                crate::trace::idle_timed_out(&self.program, idle);
-                self.stop_tree();
-            }
-        }
-        if let Some(x) = self.extras.as_mut()
-            && let Some(k) = x.kill_at.as_mut()
-            && k.as_mut().poll(cx).is_ready()
-        {
-            x.kill_at = None;
-            mark_killed(x.stop.as_deref());
-            self.proc_.kill_tree();
         }
     }
 
@@ -664,13 +535,6 @@ impl RunningProcess {
     }
 }
 
-/// Records that the tree was killed (when the run has a stop to tell).
-fn mark_killed(stop: Option<&Stop>) {
-    if let Some(stop) = stop {
-        stop.mark_killed();
-    }
-}
-
 fn lossy(bytes: Vec<u8>) -> String {
     match String::from_utf8(bytes) {
         Ok(s) => s,
@@ -788,7 +652,6 @@ impl Drop for StderrDrain {
         }
     }
 }
-
 
 #[cfg(all(test, target_os = "linux", target_pointer_width = "64"))]
 mod tests {
