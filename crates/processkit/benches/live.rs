@@ -77,6 +77,12 @@ fn main() {
         );
         println!();
         println!(
+            "Handle size: `RunningProcess` {} bytes, tokio `Child` {} bytes.",
+            std::mem::size_of::<processkit::RunningProcess>(),
+            std::mem::size_of::<tokio::process::Child>()
+        );
+        println!();
+        println!(
             "| contender | fds per child | threads added | RSS per child | start all | teardown of all |"
         );
         println!("|---|---:|---:|---:|---:|---:|");

@@ -293,7 +293,7 @@ pub(crate) fn start_owned(cmd: &Command) -> Result<RunningProcess> {
     let container = sys::Container::one_shot(sys::Request::Best)?;
     let spawned = container.spawn(request(cmd, None, None)?)?;
     crate::trace::spawned(cmd.name(), Some(spawned.child.id()), container.mechanism());
-    Ok(assemble(cmd, spawned, Owner::Own(container)))
+    Ok(assemble(cmd, spawned, Owner::Own(Box::new(container))))
 }
 
 /// Starts `cmd` in a shared container (a group member).

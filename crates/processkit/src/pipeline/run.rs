@@ -164,7 +164,7 @@ impl Pipeline {
         crate::trace::spawned(cmd.name(), Some(spawned.child.id()), container.mechanism());
         match mode {
             Mode::Start => {
-                runs.push(assemble(&cmd, spawned, Owner::Own(container)));
+                runs.push(assemble(&cmd, spawned, Owner::Own(Box::new(container))));
                 Ok((None, runs))
             }
             Mode::Capture => {

@@ -11,8 +11,9 @@ use crate::sys;
 
 /// Who owns the container a process lives in.
 pub(crate) enum Owner {
-    /// The handle owns it: dropping the handle tears it down.
-    Own(sys::Container),
+    /// The handle owns it: dropping the handle tears it down. Boxed, so
+    /// that a group member's handle does not carry room for it.
+    Own(Box<sys::Container>),
     /// A shared [`ProcessGroup`](crate::ProcessGroup) owns it.
     Shared,
     /// A pipeline stage: the pipeline owns the container, but this stage's

@@ -4,6 +4,7 @@
 
 mod accessors;
 mod collect;
+mod extras;
 pub(super) mod lines;
 mod probe;
 
@@ -73,12 +74,38 @@ enum Stderr {
 #[doc(alias = "kill_on_drop")]
 pub struct RunningProcess {
     program: String,
-    pid: Option<u32>,
     proc_: Proc,
     started: Instant,
+    drain: Option<Pin<Box<Sleep>>>,
+    stdout: Pump,
+    stderr: Stderr,
+    /// Where stdout goes when it is not captured (for error messages).
+    stdout_dest: Option<&'static str>,
+    status: Option<ExitStatus>,
+    timed_out: bool,
+    cancelled: bool,
+    idle_timed_out: bool,
+    /// A consuming verb runs this process to its end: once the direct child
+    /// exits, whatever it left behind in its subtree is killed, on every
+    /// runner (a group member's siblings are untouched).
+    run_over: bool,
+    /// Bytes a cap dropped from the captured stderr.
+    stderr_dropped: u64,
+    /// Whether the background stderr drain, dropped before EOF, hands its
+    /// pipe to a drain thread (a group member that may live on). Made when
+    /// stderr moves to a background task.
+    stderr_hand_off: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// What only some runs use (deadlines, cancellation, a stdin writer or
+    /// feeder, a terminal), boxed so that a plain run's handle stays small:
+    /// a group can hold thousands of them.
+    extras: Option<Box<Extras>>,
+}
+
+/// The rarely used parts of a [`RunningProcess`].
+#[derive(Default)]
+struct Extras {
     timeout: Option<Duration>,
     deadline: Option<Pin<Box<Sleep>>>,
-    drain: Option<Pin<Box<Sleep>>>,
     #[cfg(feature = "cancellation")]
     cancel: Option<(
         tokio_util::sync::CancellationToken,
@@ -91,30 +118,15 @@ pub struct RunningProcess {
     /// Kills the tree at the deadline or on cancellation even while nobody
     /// polls the handle (a server started with a safety deadline).
     watchdog: Option<tokio::task::JoinHandle<()>>,
-    stdout: Pump,
-    stderr: Stderr,
-    /// Where stdout goes when it is not captured (for error messages).
-    stdout_dest: Option<&'static str>,
-    status: Option<ExitStatus>,
-    timed_out: bool,
-    cancelled: bool,
-    /// How a deadline stops the tree (shared with the watchdog).
-    stop: std::sync::Arc<Stop>,
+    /// How a deadline stops the tree (shared with the watchdog). Made with
+    /// the extras of a run that has a deadline, an inactivity deadline, a
+    /// graceful stop or a cancellation token.
+    stop: Option<std::sync::Arc<Stop>>,
     /// The escalation to `SIGKILL` after a polite stop signal.
     kill_at: Option<Pin<Box<Sleep>>>,
     /// The inactivity deadline and the clock of the last output byte.
     idle: Option<(Duration, std::sync::Arc<Activity>)>,
     idle_sleep: Option<Pin<Box<Sleep>>>,
-    idle_timed_out: bool,
-    /// Bytes a cap dropped from the captured stderr.
-    stderr_dropped: u64,
-    /// A consuming verb runs this process to its end: once the direct child
-    /// exits, whatever it left behind in its subtree is killed, on every
-    /// runner (a group member's siblings are untouched).
-    run_over: bool,
-    /// Whether the background stderr drain, dropped before EOF, hands its
-    /// pipe to a drain thread (a group member that may live on).
-    stderr_hand_off: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// The child's terminal (a `pty` run).
     #[cfg_attr(not(feature = "pty"), allow(dead_code))]
     terminal: Option<std::sync::Arc<sys::PtyMaster>>,
@@ -124,7 +136,7 @@ impl std::fmt::Debug for RunningProcess {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RunningProcess")
             .field("program", &self.program)
-            .field("pid", &self.pid)
+            .field("pid", &self.proc_.pid())
             .field("status", &self.status)
             .field("timed_out", &self.timed_out)
             .finish_non_exhaustive()
@@ -146,7 +158,6 @@ impl RunningProcess {
     /// Assembles a handle and starts the stdin feeder.
     pub(crate) fn from_parts(parts: Parts, cmd: &crate::Command) -> RunningProcess {
         let started = Instant::now();
-        let pid = parts.proc_.pid();
         let mut stdin_writer = None;
         let mut feeder = None;
         if let Some(pipe) = parts.stdin {
@@ -160,32 +171,54 @@ impl RunningProcess {
                 feeder = Some(tokio::spawn(super::stdin::feed(cmd.stdin.0.clone(), pipe)));
             }
         }
-        let stop = std::sync::Arc::new(Stop::new(cmd));
+        #[cfg(feature = "cancellation")]
+        let cancellable = cmd.cancel.is_some();
+        #[cfg(not(feature = "cancellation"))]
+        let cancellable = false;
+        let stoppable = cmd.timeout.is_some()
+            || cmd.idle_timeout.is_some()
+            || cmd.graceful_stop.is_some()
+            || cancellable;
         let idle = cmd
             .idle_timeout
             .map(|d| (d, std::sync::Arc::new(Activity::new())));
         let activity = idle.as_ref().map(|(_, a)| a.clone());
-        let watchdog = watchdog(&parts.proc_, cmd, &stop, activity.clone());
+        let extras =
+            (stoppable || stdin_writer.is_some() || feeder.is_some() || parts.terminal.is_some())
+                .then(|| {
+                    let stop = stoppable.then(|| std::sync::Arc::new(Stop::new(cmd)));
+                    let watchdog = stop
+                        .as_ref()
+                        .and_then(|stop| watchdog(&parts.proc_, cmd, stop, activity.clone()));
+                    Box::new(Extras {
+                        timeout: cmd.timeout,
+                        deadline: cmd.timeout.map(|t| Box::pin(tokio::time::sleep(t))),
+                        #[cfg(feature = "cancellation")]
+                        cancel: cmd.cancel.clone().map(|t| {
+                            let fut = Box::pin(t.clone().cancelled_owned());
+                            (t, fut)
+                        }),
+                        stdin: stdin_writer,
+                        feeder,
+                        graceful_stop: cmd.graceful_stop.clone().map(|mut rx| {
+                            Box::pin(async move {
+                                rx.wait_for(Option::is_some).await.ok().and_then(|r| *r)
+                            })
+                                as Pin<Box<dyn Future<Output = _> + Send>>
+                        }),
+                        watchdog,
+                        stop,
+                        kill_at: None,
+                        idle,
+                        idle_sleep: None,
+                        terminal: parts.terminal.map(std::sync::Arc::new),
+                    })
+                });
         RunningProcess {
             program: parts.program,
-            pid,
-            watchdog,
             proc_: parts.proc_,
             started,
-            timeout: cmd.timeout,
-            deadline: cmd.timeout.map(|t| Box::pin(tokio::time::sleep(t))),
             drain: None,
-            #[cfg(feature = "cancellation")]
-            cancel: cmd.cancel.clone().map(|t| {
-                let fut = Box::pin(t.clone().cancelled_owned());
-                (t, fut)
-            }),
-            stdin: stdin_writer,
-            feeder,
-            graceful_stop: cmd.graceful_stop.clone().map(|mut rx| {
-                Box::pin(async move { rx.wait_for(Option::is_some).await.ok().and_then(|r| *r) })
-                    as Pin<Box<dyn Future<Output = _> + Send>>
-            }),
             stdout: Pump::new(parts.stdout, cmd.on_stdout.clone())
                 .with_strip(cmd.strip_escapes)
                 .with_tee(cmd.stdout.tee_writer())
@@ -202,15 +235,11 @@ impl RunningProcess {
             status: None,
             timed_out: false,
             cancelled: false,
-            stop,
-            kill_at: None,
-            idle,
-            idle_sleep: None,
             idle_timed_out: false,
-            stderr_dropped: 0,
             run_over: false,
-            stderr_hand_off: Default::default(),
-            terminal: parts.terminal.map(std::sync::Arc::new),
+            stderr_dropped: 0,
+            stderr_hand_off: None,
+            extras,
         }
     }
 
@@ -220,52 +249,8 @@ impl RunningProcess {
     /// the writer any more. Waiting verbs call it first, as std's
     /// `wait_with_output` and tokio's `wait` close stdin.
     fn close_untaken_stdin(&mut self) {
-        drop(self.stdin.take());
-    }
-
-    /// Stops the tree because a deadline passed: at once, or with the polite
-    /// signal first and `SIGKILL` after the grace period.
-    /// A supervisor's graceful stop: the requested signal to the tree now,
-    /// `SIGKILL` after the grace period (at once when the signal cannot be
-    /// sent here, or is `SIGKILL` itself).
-    fn stop_gracefully(&mut self, request: crate::signal::StopRequest) {
-        let polite = request
-            .signal
-            .to_raw(&self.program)
-            .ok()
-            .filter(|&sig| sig != kill_signal() && !request.grace.is_zero());
-        let Some(sig) = polite else {
-            self.stop.mark_killed();
-            self.proc_.kill_tree();
-            return;
-        };
-        if self.stop.claim_signal() && self.proc_.signal_tree(sig).is_err() {
-            self.stop.mark_killed();
-            self.proc_.kill_tree();
-            return;
-        }
-        let at = tokio::time::sleep(request.grace);
-        match self.kill_at.as_mut() {
-            // A deadline's own escalation already runs: the earlier wins.
-            Some(k) if k.deadline() <= at.deadline() => {}
-            _ => self.kill_at = Some(Box::pin(at)),
-        }
-    }
-
-    fn stop_tree(&mut self) {
-        match self.stop.grace {
-            Some(grace) => {
-                if self.stop.claim_signal() {
-                    let _ = self.proc_.signal_tree(self.stop.signal);
-                }
-                if self.kill_at.is_none() {
-                    self.kill_at = Some(Box::pin(tokio::time::sleep(grace)));
-                }
-            }
-            None => {
-                self.stop.mark_killed();
-                self.proc_.kill_tree();
-            }
+        if let Some(x) = self.extras.as_mut() {
+            drop(x.stdin.take());
         }
     }
 
@@ -281,7 +266,12 @@ impl RunningProcess {
     fn is_cancel_requested(&self) -> bool {
         #[cfg(feature = "cancellation")]
         {
-            self.cancelled || self.cancel.as_ref().is_some_and(|(t, _)| t.is_cancelled())
+            self.cancelled
+                || self
+                    .extras
+                    .as_ref()
+                    .and_then(|x| x.cancel.as_ref())
+                    .is_some_and(|(t, _)| t.is_cancelled())
         }
         #[cfg(not(feature = "cancellation"))]
         {
@@ -295,76 +285,23 @@ impl RunningProcess {
         if let Some(s) = self.status {
             return Poll::Ready(Ok(s));
         }
-        #[cfg(feature = "cancellation")]
-        if !self.cancelled
-            && let Some((_, fut)) = self.cancel.as_mut()
-            && fut.as_mut().poll(cx).is_ready()
-        {
-            self.cancelled = true;
-            crate::trace::cancelled(&self.program);
-            self.proc_.kill_tree();
-        }
-        if let Some(stop) = self.graceful_stop.as_mut()
-            && let Poll::Ready(request) = stop.as_mut().poll(cx)
-        {
-            self.graceful_stop = None;
-            if let Some(request) = request {
-                self.stop_gracefully(request);
-            }
-        }
-        if !self.timed_out
-            && !self.cancelled
-            && let Some(d) = self.deadline.as_mut()
-            // The clock check catches a deadline the timer driver has not
-            // processed yet (a task that never yields, e.g. a flood of
-            // buffered lines on a current-thread runtime).
-            && (tokio::time::Instant::now() >= d.deadline() || d.as_mut().poll(cx).is_ready())
-        {
-            self.timed_out = true;
-            crate::trace::timed_out(&self.program, self.timeout.unwrap_or_default());
-            self.stop_tree();
-        }
-        if !self.timed_out
-            && !self.cancelled
-            && !self.idle_timed_out
-            && let Some((idle, activity)) = self.idle.as_ref()
-        {
-            let due = activity.due(*idle);
-            let idle = *idle;
-            let expired = tokio::time::Instant::now() >= due || {
-                let sleep = self
-                    .idle_sleep
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(due)));
-                if sleep.deadline() != due {
-                    sleep.as_mut().reset(due);
-                }
-                sleep.as_mut().poll(cx).is_ready()
-            };
-            if expired {
-                self.idle_timed_out = true;
-                self.idle_sleep = None;
-                crate::trace::idle_timed_out(&self.program, idle);
-                self.stop_tree();
-            }
-        }
-        if let Some(k) = self.kill_at.as_mut()
-            && k.as_mut().poll(cx).is_ready()
-        {
-            self.kill_at = None;
-            self.stop.mark_killed();
-            self.proc_.kill_tree();
+        if self.extras.is_some() {
+            self.poll_extras(cx);
         }
         match self.proc_.poll_wait(cx) {
             Poll::Ready(Ok(status)) => {
                 self.status = Some(status);
-                self.kill_at = None;
-                self.idle_sleep = None;
-                if let Some(w) = self.watchdog.take() {
-                    w.abort();
+                if let Some(x) = self.extras.as_mut() {
+                    x.kill_at = None;
+                    x.idle_sleep = None;
+                    x.deadline = None;
+                    if let Some(w) = x.watchdog.take() {
+                        w.abort();
+                    }
                 }
                 crate::trace::exited(
                     &self.program,
-                    self.pid,
+                    self.proc_.pid(),
                     status.code(),
                     status.signal(),
                     self.elapsed(),
@@ -378,7 +315,6 @@ impl RunningProcess {
                     // deadline, a group member's subtree too).
                     self.proc_.kill_tree();
                 }
-                self.deadline = None;
                 self.drain = Some(Box::pin(tokio::time::sleep(DRAIN)));
                 Poll::Ready(Ok(status))
             }
@@ -442,11 +378,11 @@ impl RunningProcess {
                         ..
                     }
                 );
-                self.stderr_hand_off
-                    .store(is_member, std::sync::atomic::Ordering::Release);
+                let hand_off = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(is_member));
+                self.stderr_hand_off = Some(hand_off.clone());
                 let mut drain = StderrDrain {
                     pump: Some(pump),
-                    hand_off: self.stderr_hand_off.clone(),
+                    hand_off,
                 };
                 self.stderr = Stderr::Task(tokio::spawn(async move {
                     let Some(pump) = drain.pump.as_mut() else {
@@ -500,13 +436,18 @@ impl RunningProcess {
             .or_else(|| {
                 self.timed_out.then(|| Error::Timeout {
                     program: self.program.clone(),
-                    timeout: self.timeout.unwrap_or_default(),
+                    timeout: self.timeout().unwrap_or_default(),
                 })
             })
             .or_else(|| {
                 self.idle_timed_out.then(|| Error::Inactive {
                     program: self.program.clone(),
-                    idle: self.idle.as_ref().map(|(d, _)| *d).unwrap_or_default(),
+                    idle: self
+                        .extras
+                        .as_ref()
+                        .and_then(|x| x.idle.as_ref())
+                        .map(|(d, _)| *d)
+                        .unwrap_or_default(),
                 })
             })
     }
@@ -603,11 +544,13 @@ fn lossy(bytes: Vec<u8>) -> String {
 
 impl Drop for RunningProcess {
     fn drop(&mut self) {
-        if let Some(w) = self.watchdog.take() {
-            w.abort();
-        }
-        if let Some(f) = self.feeder.take() {
-            f.abort();
+        if let Some(x) = self.extras.as_mut() {
+            if let Some(w) = x.watchdog.take() {
+                w.abort();
+            }
+            if let Some(f) = x.feeder.take() {
+                f.abort();
+            }
         }
         // A handle that owns its container takes the whole tree down with
         // it: dropping the container (a field of `proc_`) kills the tree
@@ -656,8 +599,9 @@ impl Drop for RunningProcess {
             // to a drain thread; a stderr task left behind does the same
             // when its runtime drops it.
         } else if let Stderr::Task(h) = &self.stderr {
-            self.stderr_hand_off
-                .store(false, std::sync::atomic::Ordering::Release);
+            if let Some(hand_off) = &self.stderr_hand_off {
+                hand_off.store(false, std::sync::atomic::Ordering::Release);
+            }
             h.abort();
         }
     }
@@ -706,5 +650,16 @@ impl Drop for StderrDrain {
         {
             p.drain_on_thread();
         }
+    }
+}
+
+#[cfg(all(test, target_os = "linux", target_pointer_width = "64"))]
+mod tests {
+    /// A group holds one handle per live child: the rarely used parts stay
+    /// behind one box, so the handle stays small.
+    #[test]
+    fn handle_stays_small() {
+        let size = std::mem::size_of::<super::RunningProcess>();
+        assert!(size <= 400, "RunningProcess grew to {size} bytes");
     }
 }

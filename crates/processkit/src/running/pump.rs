@@ -108,11 +108,9 @@ pub(crate) struct Pump {
     /// arriving in pieces is scanned once, not once per read).
     searched: usize,
     eof: bool,
-    handler: Option<LineHandler>,
-    /// Gets a copy of every byte read ([`Destination::tee`](crate::Destination::tee)).
-    tee: Option<TeeWriter>,
-    /// Told about every read, for the inactivity deadline.
-    activity: Option<std::sync::Arc<Activity>>,
+    /// The line handler, tee writer and inactivity clock, when the command
+    /// set any. Boxed: rarely used, and a live handle holds two pumps.
+    hooks: Option<Box<Hooks>>,
     /// Capture mode with a byte cap: the bytes kept so far.
     /// Boxed: rarely used, and a live handle holds two pumps.
     bounded: Option<Box<Bounded>>,
@@ -120,6 +118,16 @@ pub(crate) struct Pump {
     received: bool,
     /// Lines lose their terminal escape sequences.
     strip: bool,
+}
+
+/// What a [`Pump`] tells about the bytes it reads.
+#[derive(Default)]
+struct Hooks {
+    handler: Option<LineHandler>,
+    /// Gets a copy of every byte read ([`Destination::tee`](crate::Destination::tee)).
+    tee: Option<TeeWriter>,
+    /// Told about every read, for the inactivity deadline.
+    activity: Option<std::sync::Arc<Activity>>,
 }
 
 /// A capture with a byte cap: keeps the first bytes, the last bytes, or
@@ -209,9 +217,12 @@ impl Pump {
             scanned: 0,
             searched: 0,
             eof,
-            handler,
-            tee: None,
-            activity: None,
+            hooks: handler.map(|h| {
+                Box::new(Hooks {
+                    handler: Some(h),
+                    ..Hooks::default()
+                })
+            }),
             bounded: None,
             received: false,
             strip: false,
@@ -253,7 +264,7 @@ impl Pump {
         let Some(b) = self.bounded.as_mut() else {
             return;
         };
-        let upto = if self.handler.is_none() || self.eof {
+        let upto = if self.hooks.as_ref().is_none_or(|h| h.handler.is_none()) || self.eof {
             self.buf.len()
         } else {
             self.scanned.max(self.start)
@@ -269,20 +280,30 @@ impl Pump {
 
     /// Reports every read to `activity` from now on.
     pub(crate) fn with_activity(mut self, activity: Option<std::sync::Arc<Activity>>) -> Self {
-        self.activity = activity;
+        if let Some(a) = activity {
+            self.hooks.get_or_insert_with(Box::default).activity = Some(a);
+        }
         self
+    }
+
+    fn handler(&self) -> Option<&LineHandler> {
+        self.hooks.as_ref().and_then(|h| h.handler.as_ref())
     }
 
     /// Forwards every byte read from now on to `tee` as well.
     pub(crate) fn with_tee(mut self, tee: Option<TeeWriter>) -> Self {
-        self.tee = tee;
+        if let Some(t) = tee {
+            self.hooks.get_or_insert_with(Box::default).tee = Some(t);
+        }
         self
     }
 
     /// Hands `buf[from..]` (just read) to the tee writer. A failing writer
     /// is dropped: forwarding stops, capture goes on.
     fn forward(&mut self, from: usize) {
-        let Some(tee) = &self.tee else { return };
+        let Some(tee) = self.hooks.as_ref().and_then(|h| h.tee.as_ref()) else {
+            return;
+        };
         let ok = match tee.lock() {
             Ok(mut w) => w
                 .write_all(&self.buf[from..])
@@ -290,8 +311,8 @@ impl Pump {
                 .is_ok(),
             Err(_) => false,
         };
-        if !ok {
-            self.tee = None;
+        if !ok && let Some(h) = self.hooks.as_mut() {
+            h.tee = None;
         }
     }
 
@@ -321,7 +342,7 @@ impl Pump {
             }
             Poll::Ready(Ok(_)) => {
                 self.received = true;
-                if let Some(a) = &self.activity {
+                if let Some(a) = self.hooks.as_ref().and_then(|h| h.activity.as_ref()) {
                     a.touch();
                 }
                 self.forward(before);
@@ -366,7 +387,7 @@ impl Pump {
         self.start += next;
         self.searched = self.start;
         self.scanned = self.scanned.max(self.start);
-        if let Some(h) = &self.handler {
+        if let Some(h) = self.hooks.as_ref().and_then(|h| h.handler.as_ref()) {
             h(&line);
         }
         Some(line)
@@ -393,7 +414,7 @@ impl Pump {
     /// The line handler still sees every line.
     pub(crate) fn poll_discard(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         loop {
-            if self.handler.is_some() {
+            if self.handler().is_some() {
                 while self.next_buffered_line().is_some() {}
                 self.compact();
             } else {
@@ -431,7 +452,9 @@ impl Pump {
 
     /// Runs the handler over complete lines read so far (capture mode).
     fn scan_for_handler(&mut self) {
-        let Some(h) = &self.handler else { return };
+        let Some(h) = self.hooks.as_ref().and_then(|h| h.handler.as_ref()) else {
+            return;
+        };
         loop {
             let pending = &self.buf[self.scanned..];
             let (raw_end, next) = match pending.iter().position(|&b| b == b'\n') {
@@ -530,7 +553,9 @@ impl Pump {
         };
         self.pipe = Some(Box::new(BlockingRead(file)));
         // Nothing in this pump may need a runtime now: no inactivity clock.
-        self.activity = None;
+        if let Some(h) = self.hooks.as_mut() {
+            h.activity = None;
+        }
         std::thread::Builder::new()
             .name("processkit-drain".into())
             .spawn(move || {

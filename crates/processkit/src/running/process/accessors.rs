@@ -30,7 +30,7 @@ impl RunningProcess {
     /// ```
     #[doc(alias = "id")]
     pub fn pid(&self) -> Option<u32> {
-        self.pid
+        self.proc_.pid()
     }
 
     /// Takes the interactive stdin writer (present when the command used
@@ -45,7 +45,7 @@ impl RunningProcess {
     /// ```
     #[doc(alias = "stdin")]
     pub fn standard_input(&mut self) -> Option<StdinWriter> {
-        self.stdin.take()
+        self.extras.as_mut().and_then(|x| x.stdin.take())
     }
 
     /// The child's terminal, for a run started with
@@ -66,14 +66,15 @@ impl RunningProcess {
     #[cfg(feature = "pty")]
     #[cfg_attr(docsrs, doc(cfg(feature = "pty")))]
     pub fn terminal(&self) -> Option<crate::Terminal> {
-        self.terminal
+        self.extras
             .as_ref()
+            .and_then(|x| x.terminal.as_ref())
             .map(|m| crate::Terminal::new(&self.program, m.clone()))
     }
 
     /// Hands this handle a stdin writer (a pipeline's first stage's).
     pub(crate) fn set_standard_input(&mut self, writer: StdinWriter) {
-        self.stdin = Some(writer);
+        self.extras_mut().stdin = Some(writer);
     }
 
     /// The exit status, once the process has exited.

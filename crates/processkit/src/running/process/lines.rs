@@ -77,8 +77,9 @@ impl RunningProcess {
         // expired deadline still takes the full path at once.
         if !self.is_cancel_requested()
             && self
-                .deadline
+                .extras
                 .as_ref()
+                .and_then(|x| x.deadline.as_ref())
                 .is_none_or(|d| tokio::time::Instant::now() < d.deadline())
             && let Some(line) = self.stdout.buffered_line()
         {
