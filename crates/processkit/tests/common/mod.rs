@@ -28,6 +28,64 @@ pub fn session_of(pid: u32) -> Option<u32> {
     rest.split_whitespace().nth(3)?.parse().ok()
 }
 
+/// The fields of `/proc/<pid>/stat` after the command name (state first).
+pub fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    Some(rest.split_whitespace().map(str::to_owned).collect())
+}
+
+/// A process identified by pid *and* start time, so a recycled pid is never
+/// mistaken for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Pid {
+    pub pid: u32,
+    pub start: u64,
+}
+
+impl Pid {
+    /// The live process `pid` (its start time read now).
+    pub fn of(pid: u32) -> Option<Pid> {
+        let f = stat_fields(pid)?;
+        Some(Pid {
+            pid,
+            start: f.get(19)?.parse().ok()?,
+        })
+    }
+
+    /// Still running: exists, same start time, not a zombie.
+    pub fn alive(&self) -> bool {
+        match stat_fields(self.pid) {
+            Some(f) => {
+                f.get(19).and_then(|s| s.parse().ok()) == Some(self.start)
+                    && !matches!(f[0].as_str(), "Z" | "X")
+            }
+            None => false,
+        }
+    }
+
+    /// Stopped by a signal.
+    pub fn stopped(&self) -> bool {
+        stat_fields(self.pid).is_some_and(|f| f[0] == "T")
+    }
+
+    /// Its session id.
+    pub fn session(&self) -> Option<u32> {
+        stat_fields(self.pid)?.get(3)?.parse().ok()
+    }
+}
+
+/// `/proc/<pid>/cmdline`, split at NULs.
+pub fn cmdline(pid: u32) -> Vec<String> {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| {
+            b.split(|&c| c == 0)
+                .map(|s| String::from_utf8_lossy(s).into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Polls `cond` until it holds or `within` passes; returns whether it held.
 pub fn wait_until(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + within;

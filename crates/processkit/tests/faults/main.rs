@@ -27,6 +27,8 @@ const BOUND: Duration = Duration::from_secs(10);
 /// How long a host may take to report.
 const REPORT: Duration = Duration::from_secs(60);
 
+#[path = "../common/mod.rs"]
+mod common;
 mod host_side;
 mod hosts;
 mod procfs;

@@ -1,71 +1,8 @@
 //! Looking at processes from outside, through `/proc`.
 
-use std::time::{Duration, Instant};
-
 use super::*;
 
-/// A process identified by pid and start time, so a recycled pid is never
-/// mistaken for it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Pid {
-    pub(super) pid: u32,
-    pub(super) start: u64,
-}
-
-pub(super) fn stat_fields(pid: u32) -> Option<Vec<String>> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &stat[stat.rfind(')')? + 2..];
-    Some(rest.split_whitespace().map(str::to_owned).collect())
-}
-
-impl Pid {
-    pub(super) fn of(pid: u32) -> Option<Pid> {
-        let f = stat_fields(pid)?;
-        Some(Pid {
-            pid,
-            start: f.get(19)?.parse().ok()?,
-        })
-    }
-
-    /// Still running: exists, same start time, not a zombie.
-    pub(super) fn alive(&self) -> bool {
-        match stat_fields(self.pid) {
-            Some(f) => {
-                f.get(19).and_then(|s| s.parse().ok()) == Some(self.start)
-                    && !matches!(f[0].as_str(), "Z" | "X")
-            }
-            None => false,
-        }
-    }
-
-    /// Stopped by a signal.
-    pub(super) fn stopped(&self) -> bool {
-        stat_fields(self.pid).is_some_and(|f| f[0] == "T")
-    }
-}
-
-pub(super) fn wait_until(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-pub(super) fn cmdline(pid: u32) -> Vec<String> {
-    std::fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|b| {
-            b.split(|&c| c == 0)
-                .map(|s| String::from_utf8_lossy(s).into_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
+pub(super) use super::common::{Pid, cmdline, stat_fields, wait_until};
 
 /// Live (not stopped) guardians of `host`, found by their argv:
 /// `sh -c '# processkit-guardian ...' processkit-guardian <host pid>`.

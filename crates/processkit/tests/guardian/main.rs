@@ -24,6 +24,8 @@ const BOUND: Duration = Duration::from_secs(1);
 /// How long a host may take to report (generous: the machine may be busy).
 const REPORT: Duration = Duration::from_secs(30);
 
+#[path = "../common/mod.rs"]
+mod common;
 mod host_side;
 mod hosts;
 mod procfs;

@@ -1,71 +1,8 @@
 //! Looking at processes from outside, through `/proc`.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// A process identified by pid *and* start time, so a recycled pid is never
-/// mistaken for it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(super) struct Pid {
-    pub(super) pid: u32,
-    pub(super) start: u64,
-}
-
-pub(super) fn stat_fields(pid: u32) -> Option<Vec<String>> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &stat[stat.rfind(')')? + 2..];
-    Some(rest.split_whitespace().map(str::to_owned).collect())
-}
-
-impl Pid {
-    /// The live process `pid` (its start time read now).
-    pub(super) fn of(pid: u32) -> Option<Pid> {
-        let f = stat_fields(pid)?;
-        Some(Pid {
-            pid,
-            start: f.get(19)?.parse().ok()?,
-        })
-    }
-
-    /// Still running: exists, same start time, not a zombie.
-    pub(super) fn alive(&self) -> bool {
-        match stat_fields(self.pid) {
-            Some(f) => {
-                f.get(19).and_then(|s| s.parse().ok()) == Some(self.start)
-                    && !matches!(f[0].as_str(), "Z" | "X")
-            }
-            None => false,
-        }
-    }
-
-    pub(super) fn session(&self) -> Option<u32> {
-        stat_fields(self.pid)?.get(3)?.parse().ok()
-    }
-}
-
-/// Polls until `cond` holds or `within` passes; returns whether it held.
-pub(super) fn wait_until(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-/// `/proc/<pid>/cmdline`, split at NULs.
-pub(super) fn cmdline(pid: u32) -> Vec<String> {
-    std::fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|b| {
-            b.split(|&c| c == 0)
-                .map(|s| String::from_utf8_lossy(s).into_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
+pub(super) use super::common::{Pid, cmdline, wait_until};
 
 /// Live guardians, as (guardian pid, host pid), found by their argv:
 /// `sh -c '# processkit-guardian ...' processkit-guardian <host pid>`.
