@@ -48,36 +48,8 @@ async fn cancelling_one_member_kills_its_subtree_and_spares_its_siblings() {
 
 #[tokio::test]
 async fn a_cancelled_capture_through_the_group_runner_spares_the_rest_of_the_group() {
-    let scratch = Scratch::new();
-    let (victim_pids, sibling_pids) = (scratch.file("victim"), scratch.file("sibling"));
-    let group = ProcessGroup::new().unwrap();
-    let _sibling = group.start(&tree(&sibling_pids)).await.unwrap();
-    let token = CancellationToken::new();
-    let victim_cmd = tree(&victim_pids).cancel_on(token.clone());
-    let (outcome, ()) = bounded("the group capture", Duration::from_secs(10), async {
-        tokio::join!(group.output_string(&victim_cmd), async {
-            eventually("the victim's pids", Duration::from_secs(5), || {
-                pids_in(&victim_pids).len() == 3
-            })
-            .await;
-            token.cancel();
-        })
+    cancel_one_member_of_a_shared_group("the group capture", async |group, victim, token| {
+        group.output_string(&victim.cancel_on(token)).await
     })
     .await;
-    assert_cancelled(outcome);
-    let dead = pids_in(&victim_pids);
-    eventually(
-        "the victim's subtree to be gone",
-        Duration::from_secs(2),
-        || dead.iter().all(|p| !alive(*p)),
-    )
-    .await;
-    eventually("the sibling's pids", Duration::from_secs(5), || {
-        pids_in(&sibling_pids).len() == 3
-    })
-    .await;
-    assert!(
-        pids_in(&sibling_pids).iter().all(|p| alive(*p)),
-        "a sibling died with the cancelled member"
-    );
 }

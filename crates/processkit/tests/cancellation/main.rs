@@ -115,6 +115,81 @@ fn tree(pids: &Path) -> Command {
     ])
 }
 
+/// One row per verb: in a group shared with a sibling tree, `verb` runs
+/// `victim` (a [`tree`]) through the group, cancellable by the token it is
+/// given, and the token is cancelled once the victim's tree is up. The verb
+/// must report `Cancelled`, the victim's tree must die, the sibling must live.
+async fn cancel_one_member_of_a_shared_group<T: std::fmt::Debug>(
+    what: &str,
+    verb: impl AsyncFnOnce(&ProcessGroup, Command, CancellationToken) -> processkit::Result<T>,
+) {
+    let scratch = Scratch::new();
+    let (victim_pids, sibling_pids) = (scratch.file("victim"), scratch.file("sibling"));
+    let group = ProcessGroup::new().unwrap();
+    let _sibling = group.start(&tree(&sibling_pids)).await.unwrap();
+    let token = CancellationToken::new();
+    let (outcome, ()) = bounded(what, Duration::from_secs(10), async {
+        tokio::join!(verb(&group, tree(&victim_pids), token.clone()), async {
+            eventually("the victim's pids", Duration::from_secs(5), || {
+                pids_in(&victim_pids).len() == 3
+            })
+            .await;
+            token.cancel();
+        })
+    })
+    .await;
+    assert_cancelled(outcome);
+    let dead = pids_in(&victim_pids);
+    eventually(
+        "the victim's subtree to be gone",
+        Duration::from_secs(2),
+        || dead.iter().all(|p| !alive(*p)),
+    )
+    .await;
+    eventually("the sibling's pids", Duration::from_secs(5), || {
+        pids_in(&sibling_pids).len() == 3
+    })
+    .await;
+    assert!(
+        pids_in(&sibling_pids).iter().all(|p| alive(*p)),
+        "{what}: the cancel reached a sibling"
+    );
+}
+
+/// One row per verb: a command that fails at once and would wait an hour
+/// before its next attempt; `verb` runs it, cancellable by the token it is
+/// given, and the token is cancelled once the first attempt is recorded.
+/// The verb must report `Cancelled` within 5 s of the cancel, with no
+/// second attempt.
+async fn cancel_during_a_backoff<T: std::fmt::Debug>(
+    what: &str,
+    verb: impl AsyncFnOnce(Command, CancellationToken) -> processkit::Result<T>,
+) {
+    let scratch = Scratch::new();
+    let count = scratch.file("count");
+    let token = CancellationToken::new();
+    let cmd = Command::new("sh").args(["-c", &format!("echo x >> {}; exit 1", count.display())]);
+    let mut cancelled_at = None;
+    let (outcome, ()) = bounded(what, Duration::from_secs(10), async {
+        tokio::join!(verb(cmd, token.clone()), async {
+            eventually("the first attempt", Duration::from_secs(5), || {
+                lines(&count) == 1
+            })
+            .await;
+            cancelled_at = Some(Instant::now());
+            token.cancel();
+        })
+    })
+    .await;
+    let after_cancel = cancelled_at.expect("cancelled").elapsed();
+    assert!(
+        after_cancel < Duration::from_secs(5),
+        "{what} took {after_cancel:?} to end after the cancel"
+    );
+    assert_cancelled(outcome);
+    assert_eq!(lines(&count), 1);
+}
+
 struct Scratch {
     _dir: tempfile::TempDir,
     root: PathBuf,
