@@ -115,6 +115,39 @@ fn tree(pids: &Path) -> Command {
     ])
 }
 
+/// One row per verb: `verb` runs a [`tree`] (three pids), cancellable by the
+/// token it is given, and the token is cancelled once the tree is up. The
+/// verb must report `Cancelled` and every pid of the tree must be gone
+/// within two seconds.
+async fn cancel_a_running_tree<T: std::fmt::Debug>(
+    what: &str,
+    verb: impl AsyncFnOnce(Command, CancellationToken) -> processkit::Result<T>,
+) {
+    let scratch = Scratch::new();
+    let pids = scratch.file("pids");
+    let token = CancellationToken::new();
+    let (outcome, ()) = bounded(what, Duration::from_secs(10), async {
+        tokio::join!(verb(tree(&pids), token.clone()), async {
+            eventually(
+                "the tree to record its three pids",
+                Duration::from_secs(5),
+                || pids_in(&pids).len() == 3,
+            )
+            .await;
+            token.cancel();
+        })
+    })
+    .await;
+    assert_cancelled(outcome);
+    let all = pids_in(&pids);
+    eventually(
+        "every pid of the tree to be gone",
+        Duration::from_secs(2),
+        || all.iter().all(|p| !alive(*p)),
+    )
+    .await;
+}
+
 /// One row per verb: in a group shared with a sibling tree, `verb` runs
 /// `victim` (a [`tree`]) through the group, cancellable by the token it is
 /// given, and the token is cancelled once the victim's tree is up. The verb

@@ -2,47 +2,17 @@ use super::*;
 
 #[tokio::test]
 async fn cancelling_a_capture_kills_every_grandchild_within_two_seconds() {
-    let scratch = Scratch::new();
-    let pids = scratch.file("pids");
-    let token = CancellationToken::new();
-    let cmd = tree(&pids).cancel_on(token.child_token());
-    let job = tokio::spawn(async move { cmd.output_string().await });
-    eventually(
-        "the tree to record its three pids",
-        Duration::from_secs(5),
-        || pids_in(&pids).len() == 3,
-    )
-    .await;
-    token.cancel();
-    assert_cancelled(
-        bounded("the cancelled capture", Duration::from_secs(5), job)
-            .await
-            .unwrap(),
-    );
-    let all = pids_in(&pids);
-    eventually(
-        "every pid of the tree to be gone",
-        Duration::from_secs(2),
-        || all.iter().all(|p| !alive(*p)),
-    )
+    cancel_a_running_tree("the cancelled capture", async |cmd, token| {
+        cmd.cancel_on(token.child_token()).output_string().await
+    })
     .await;
 }
 
 #[tokio::test]
 async fn a_cancelled_handle_reports_cancelled_from_wait_and_loses_its_tree() {
-    let scratch = Scratch::new();
-    let pids = scratch.file("pids");
-    let token = CancellationToken::new();
-    let mut run = tree(&pids).cancel_on(token.clone()).start().await.unwrap();
-    eventually("three pids", Duration::from_secs(5), || {
-        pids_in(&pids).len() == 3
-    })
-    .await;
-    token.cancel();
-    assert_cancelled(bounded("wait", Duration::from_secs(5), run.wait()).await);
-    let all = pids_in(&pids);
-    eventually("the tree to be gone", Duration::from_secs(2), || {
-        all.iter().all(|p| !alive(*p))
+    cancel_a_running_tree("wait", async |cmd, token| {
+        let mut run = cmd.cancel_on(token).start().await?;
+        run.wait().await
     })
     .await;
 }
