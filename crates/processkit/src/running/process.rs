@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 
 use tokio::time::Sleep;
 
-use super::proc::{Owner, Proc, kill_signal};
+#[cfg(feature = "process-control")]
+use super::proc::kill_signal;
+use super::proc::{Owner, Proc};
 use super::pump::{Activity, Pump};
 use super::stdin::StdinWriter;
 use super::stop::{Stop, watchdog};
