@@ -38,7 +38,10 @@ fn a_planted_circle_fails() {
         ("", "mod a; mod b; mod c;"),
         ("a", "use crate::b::B; pub struct A;"),
         ("b", "use super::c::{self, C}; pub struct B;"),
-        ("c", "pub struct C; fn f() -> crate::a::A { todo!() }"),
+        (
+            "c",
+            "pub struct C; fn f(a: crate::a::A) -> crate::a::A { a }",
+        ),
     ]);
     let p = check_crate(&c);
     assert_eq!(p.len(), 1, "{p:?}");
