@@ -10,11 +10,16 @@ fn contains_setsid() -> bool {
 /// Kills a process this test let escape (on a mechanism that cannot hold
 /// it), after checking it is still the one the test started.
 fn kill_escaped(pid: u32, program: &str) {
+    use rustix::process::{Pid, PidfdFlags, Signal, pidfd_open, pidfd_send_signal};
+    // The pidfd is opened first and the name checked after: a signal through
+    // it can only reach the process that was checked, never a reused pid.
+    let Some(fd) = Pid::from_raw(pid as i32).and_then(|p| pidfd_open(p, PidfdFlags::empty()).ok())
+    else {
+        return;
+    };
     let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
     if alive(pid) && comm.trim_end() == program {
-        let _ = std::process::Command::new("kill")
-            .args(["-9", &pid.to_string()])
-            .status();
+        let _ = pidfd_send_signal(&fd, Signal::KILL);
     }
 }
 
