@@ -86,7 +86,6 @@ impl Drop for Tmux {
 
 #[path = "../../processkit/tests/common/outside.rs"]
 mod outside;
-use outside::alive;
 
 fn assert_gone(pid: u32) {
     outside::assert_all_gone(&[pid], Duration::from_secs(5), "the process");
