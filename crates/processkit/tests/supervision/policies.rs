@@ -61,7 +61,8 @@ struct Budget {
 async fn policies_and_the_restart_budget() {
     use RestartPolicy::{Always, Never, OnCrash};
     use StopReason::{CleanExit, MaxRestarts, PolicyNever};
-    let (ok, crash): (fn() -> Canned, fn() -> Canned) = (|| Canned::Exit(0), || Canned::Exit(1));
+    let ok: fn() -> Canned = || Canned::Exit(0);
+    let crash: fn() -> Canned = || Canned::Exit(1);
     let cases = [
         Budget {
             case: "always restarts after clean exits too",
