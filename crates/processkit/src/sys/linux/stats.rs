@@ -52,7 +52,7 @@ use std::time::Duration;
 
 use crate::sys::error::Error;
 use crate::sys::linux::cgroup::{self, Cg};
-use crate::sys::{Limits, RawStats};
+use crate::sys::measure::{Limits, RawStats};
 
 /// The CFS bandwidth period written into `cpu.max`, in microseconds.
 pub(crate) const CPU_PERIOD_USEC: u64 = 100_000;

@@ -694,7 +694,7 @@ fn devnull() -> io::Result<OwnedFd> {
 #[cfg(target_os = "linux")]
 fn spawn_shell(stdin: OwnedFd) -> io::Result<Proc> {
     use crate::sys::linux::spawn::{self, PgMode, Setup, SpawnFailure};
-    use crate::sys::{SpawnRequest, StdioKind};
+    use crate::sys::request::{SpawnRequest, StdioKind};
 
     let null = devnull()?;
     let forced_std = crate::sys::unix::forced_spawner() == Some("std");

@@ -18,8 +18,9 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::sync::OnceLock;
 
 use crate::sys::error::Error;
+use crate::sys::io::{ReadPipe, WritePipe};
 use crate::sys::mechanism::Mechanism;
-use crate::sys::{ReadPipe, Request, SpawnRequest, Spawned, StdioKind, WritePipe};
+use crate::sys::request::{Request, SpawnRequest, StdioKind};
 
 #[cfg(target_os = "linux")]
 use crate::sys::linux::cgroup::{self, Cg, Retire};
@@ -28,8 +29,8 @@ use crate::sys::linux::subreaper::{self, SrContainer};
 
 pub(crate) use pgroup::{Leader, PgContainer};
 
-/// A file descriptor moved into a child as one of its standard streams.
-pub(crate) type OwnedIo = OwnedFd;
+/// A freshly spawned child, with this platform's handle types.
+pub(crate) type Spawned = crate::sys::request::Spawned<Child, Member, pty::PtyMaster>;
 
 /// A direct child (or, on the subreaper mechanism, a helper's child).
 #[cfg(target_os = "linux")]

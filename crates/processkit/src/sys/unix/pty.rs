@@ -190,7 +190,7 @@ impl PtyStream {
     }
 }
 
-impl crate::sys::PipeRead for PtyStream {}
+impl crate::sys::io::PipeRead for PtyStream {}
 
 impl AsyncRead for PtyStream {
     fn poll_read(

@@ -15,8 +15,8 @@ use std::os::fd::{BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::process::Stdio;
 
-use crate::sys::SpawnRequest;
 use crate::sys::error::Error;
+use crate::sys::request::SpawnRequest;
 use crate::sys::unix::Child;
 use crate::sys::unix::prep::{ChildKnobs, ExecPlan, KnobStep};
 

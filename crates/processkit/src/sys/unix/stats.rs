@@ -10,7 +10,7 @@
 use std::io;
 
 use crate::sys::error::Error;
-use crate::sys::{Limits, RawStats};
+use crate::sys::measure::{Limits, RawStats};
 
 use super::{Container, Member, PgContainer};
 #[cfg(target_os = "linux")]

@@ -109,11 +109,12 @@ use tokio::io::unix::AsyncFd;
 use crate::sys::error::Error;
 use crate::sys::linux::pidfd::PidfdChild;
 use crate::sys::linux::spawn::Stage;
+use crate::sys::measure::RawStats;
 use crate::sys::reaper;
+use crate::sys::request::SpawnRequest;
 use crate::sys::status::ExitStatus;
 use crate::sys::unix::pgroup::PgContainer;
 use crate::sys::unix::prep::ExecPlan;
-use crate::sys::{RawStats, SpawnRequest};
 
 /// How long a helper may take to start and answer.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
