@@ -697,7 +697,7 @@ fn spawn_shell(stdin: OwnedFd) -> io::Result<Proc> {
     use crate::sys::request::{SpawnRequest, StdioKind};
 
     let null = devnull()?;
-    let forced_std = crate::sys::unix::forced_spawner() == Some("std");
+    let forced_std = crate::sys::unix::spawner::forced_spawner() == Some("std");
     if !forced_std {
         let args = guardian_args();
         let req = SpawnRequest {

@@ -86,17 +86,6 @@ impl Member {
     }
 }
 
-/// Prepares a new cgroup container for accounting (memory and pids where the
-/// host delegates them).
-#[cfg(target_os = "linux")]
-pub(super) fn prepare_cgroup(
-    host: &crate::sys::linux::cgroup::Host,
-    cg: &crate::sys::linux::cgroup::Cg,
-    one_shot: bool,
-) {
-    cg_stats::enable_accounting(&host.root, (!one_shot).then_some(cg.path.as_path()));
-}
-
 fn counts_only(processes: u64) -> RawStats {
     RawStats {
         processes_current: Some(processes),

@@ -742,7 +742,7 @@ fn start(
         // No process could be created (the process limit, no memory): a
         // spawn error of this child, not an I/O error.
         Err(crate::sys::linux::spawn::SpawnFailure::Parent(e)) => {
-            return Err(crate::sys::unix::creation_failure(name, e));
+            return Err(crate::sys::unix::failure::creation_failure(name, e));
         }
         Err(crate::sys::linux::spawn::SpawnFailure::Child(_, e))
         | Err(crate::sys::linux::spawn::SpawnFailure::CloneRefused(e)) => {
@@ -843,5 +843,5 @@ fn failure(req: &SpawnRequest<'_>, stage: i32, e: io::Error) -> Error {
             source: io::Error::new(e.kind(), format!("the subreaper helper failed: {e}")),
         };
     }
-    crate::sys::unix::child_failure(req, Stage::from_u32(stage as u32), e)
+    crate::sys::unix::failure::child_failure(req, Stage::from_u32(stage as u32), e)
 }
