@@ -23,7 +23,9 @@ use std::os::fd::{AsRawFd, RawFd};
 use crate::sys::error::Error;
 use crate::sys::mechanism::Mechanism;
 use crate::sys::request::{Request, SpawnRequest, StdioKind};
-use crate::sys::unix::failure::{child_failure, creation_failure, explain_exec_failure};
+use crate::sys::unix::failure::explain_exec_failure;
+#[cfg(target_os = "linux")]
+use crate::sys::unix::failure::{child_failure, creation_failure};
 #[cfg(target_os = "linux")]
 use crate::sys::unix::spawner::{CLONE_REFUSED, forced_spawner};
 use crate::sys::unix::stdio::Stdio;
