@@ -79,7 +79,7 @@ pub(crate) use windows::{
 pub(crate) fn cgroup_source() -> Option<String> {
     #[cfg(target_os = "linux")]
     {
-        linux::cgroup::host().ok().and_then(|h| h.source.clone())
+        unix::cgroup_host().ok().and_then(|h| h.source.clone())
     }
     #[cfg(not(target_os = "linux"))]
     {

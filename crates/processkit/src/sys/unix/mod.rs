@@ -4,6 +4,8 @@
 pub(crate) mod failure;
 pub(crate) mod fds;
 pub(crate) mod guardian;
+#[cfg(target_os = "linux")]
+pub(crate) mod launch;
 pub(crate) mod pgroup;
 pub(crate) mod pipe;
 pub(crate) mod prep;
@@ -18,14 +20,14 @@ pub(crate) mod waitchild;
 
 use std::io;
 #[cfg(target_os = "linux")]
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::AsRawFd;
 
 use crate::sys::error::Error;
 use crate::sys::mechanism::Mechanism;
 use crate::sys::request::{Request, SpawnRequest, StdioKind};
 use crate::sys::unix::failure::explain_exec_failure;
 #[cfg(target_os = "linux")]
-use crate::sys::unix::failure::{child_failure, creation_failure};
+use crate::sys::unix::launch::{pg_mode, spawn_linux};
 #[cfg(target_os = "linux")]
 use crate::sys::unix::spawner::{CLONE_REFUSED, forced_spawner};
 use crate::sys::unix::stdio::Stdio;
@@ -54,7 +56,7 @@ pub(crate) fn host_mechanism() -> (Mechanism, Option<String>) {
     {
         // Strongest first: a writable cgroup v2, then subreaper helpers,
         // then plain process groups.
-        match cgroup::host() {
+        match cgroup_host() {
             Ok(_) => (Mechanism::CgroupV2, None),
             Err(reason) => match subreaper::available() {
                 Ok(()) => (Mechanism::Subreaper, Some(reason.into_owned())),
@@ -79,6 +81,18 @@ pub(crate) fn host_mechanism() -> (Mechanism, Option<String>) {
     {
         (Mechanism::ProcessGroup, None)
     }
+}
+
+/// The cgroup host root (created on first use, see [`cgroup::host`]),
+/// registered with the guardian the first time it is seen. The façade, not
+/// the backend, registers it: every use of the root goes through here, so it
+/// is registered before any child can be placed under it.
+#[cfg(target_os = "linux")]
+pub(crate) fn cgroup_host() -> Result<&'static cgroup::Host, std::borrow::Cow<'static, str>> {
+    static REGISTERED: std::sync::Once = std::sync::Once::new();
+    let host = cgroup::host()?;
+    REGISTERED.call_once(|| guardian::register_cgroup(&host.root));
+    Ok(host)
 }
 
 #[cfg(any(target_os = "linux", target_os = "freebsd"))]
@@ -172,7 +186,7 @@ impl Container {
             Request::Exactly(Mechanism::ProcessGroup) => Ok(Container::Pgroup(PgContainer::new())),
             #[cfg(target_os = "linux")]
             Request::Exactly(Mechanism::CgroupV2) => {
-                let host = cgroup::host().map_err(|reason| {
+                let host = cgroup_host().map_err(|reason| {
                     Error::unsupported("process group", "the cgroup v2 mechanism", reason)
                 })?;
                 Self::cgroup(host, one_shot)
@@ -198,7 +212,7 @@ impl Container {
             )),
             Request::Best => {
                 #[cfg(target_os = "linux")]
-                match cgroup::host() {
+                match cgroup_host() {
                     Ok(host) => return Self::cgroup(host, one_shot),
                     Err(reason) => report_fallback(&reason),
                 }
@@ -652,24 +666,6 @@ impl Drop for Member {
     }
 }
 
-/// How the child relates to sessions: a `pty` run leads a new session
-/// with its terminal as the controlling one, a `setsid` run leads a new
-/// session, anything else gets `otherwise`.
-#[cfg(target_os = "linux")]
-fn pg_mode(
-    req: &SpawnRequest<'_>,
-    otherwise: crate::sys::linux::spawn::PgMode,
-) -> crate::sys::linux::spawn::PgMode {
-    use crate::sys::linux::spawn::PgMode;
-    if req.pty.is_some() {
-        PgMode::SetsidCtty
-    } else if req.setsid {
-        PgMode::Setsid
-    } else {
-        otherwise
-    }
-}
-
 /// The spawner in use on this host, for reporting.
 pub(crate) fn spawner_name() -> &'static str {
     #[cfg(target_os = "linux")]
@@ -693,82 +689,6 @@ pub(crate) fn spawner_name() -> &'static str {
     {
         "std::process (posix_spawn)"
     }
-}
-
-#[cfg(target_os = "linux")]
-fn spawn_linux(
-    plan: &prep::ExecPlan,
-    req: &SpawnRequest<'_>,
-    stdio: &Stdio,
-    cgroup: RawFd,
-    mode: crate::sys::linux::spawn::PgMode,
-    defer_reap: bool,
-) -> Result<Child, Error> {
-    if !req.kill_on_parent_death {
-        return spawn_linux_here(plan, req, stdio, cgroup, mode, defer_reap);
-    }
-    // The death signal follows the thread that creates the child: create it
-    // from a thread that lives as long as the process.
-    crate::sys::linux::spawn::on_lasting_thread(|| {
-        spawn_linux_here(plan, req, stdio, cgroup, mode, defer_reap)
-    })
-    .map_err(|e| {
-        Error::io(
-            req.display_name,
-            "handing the spawn to the spawner thread",
-            e,
-        )
-    })?
-}
-
-#[cfg(target_os = "linux")]
-fn spawn_linux_here(
-    plan: &prep::ExecPlan,
-    req: &SpawnRequest<'_>,
-    stdio: &Stdio,
-    cgroup: RawFd,
-    mode: crate::sys::linux::spawn::PgMode,
-    defer_reap: bool,
-) -> Result<Child, Error> {
-    use crate::sys::linux::spawn::{self, PgMode, Setup, SpawnFailure};
-    let name = req.display_name;
-    let fds = stdio.child_fds();
-    let use_std = CLONE_REFUSED.get().is_some() || forced_spawner() == Some("std");
-    if !use_std {
-        let setup = Setup {
-            plan,
-            cgroup,
-            pgroup: mode,
-            stdio: fds,
-            uid: req.uid,
-            gid: req.gid,
-            pdeathsig: req.kill_on_parent_death,
-        };
-        match spawn::spawn(&setup) {
-            Ok((pid, pidfd)) => return Ok(Child::new(pid, pidfd, defer_reap)),
-            Err(SpawnFailure::CloneRefused(e)) => {
-                let reason = format!("clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD) refused: {e}");
-                crate::sys::trace::spawner_fallback(&reason);
-                let _ = CLONE_REFUSED.set(reason);
-            }
-            Err(SpawnFailure::Parent(e)) => return Err(creation_failure(name, e)),
-            Err(SpawnFailure::Child(stage, e)) => return Err(child_failure(req, stage, e)),
-        }
-    }
-    // std's spawner joins the cgroup from a pre_exec hook.
-    let procs = if cgroup >= 0 {
-        Some(spawn::open_procs(cgroup).map_err(|e| Error::io(name, "opening cgroup.procs", e))?)
-    } else {
-        None
-    };
-    spawn_std::spawn(
-        plan,
-        req,
-        &fds,
-        procs.as_ref().map_or(-1, |p| p.as_raw_fd()),
-        mode != PgMode::Inherit,
-        defer_reap,
-    )
 }
 
 /// Starts a process outside every container (see

@@ -605,7 +605,7 @@ fn helper_plan() -> &'static ExecPlan {
         let me = std::process::id();
         let owner = format!(
             "{me}-{}",
-            crate::sys::linux::cgroup::start_time(me).unwrap_or(0)
+            crate::sys::linux::procfs::start_time(me).unwrap_or(0)
         );
         let argv = vec![
             exe.clone(),
