@@ -3,23 +3,12 @@
 
 #![allow(dead_code)]
 
+mod outside;
+pub use outside::*;
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
-
-/// `true` while `pid` exists and is not a zombie.
-pub fn alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => match stat.rfind(')') {
-            Some(i) => !matches!(
-                stat[i + 1..].trim_start().chars().next(),
-                Some('Z') | Some('X')
-            ),
-            None => false,
-        },
-        Err(_) => false,
-    }
-}
 
 /// The session id of `pid`.
 pub fn session_of(pid: u32) -> Option<u32> {
@@ -86,20 +75,6 @@ pub fn cmdline(pid: u32) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Polls `cond` until it holds or `within` passes; returns whether it held.
-pub fn wait_until(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
 /// Async variant of [`wait_until`] that yields to the runtime.
 pub async fn wait_until_async(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + within;
@@ -112,13 +87,6 @@ pub async fn wait_until_async(within: Duration, mut cond: impl FnMut() -> bool) 
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-}
-
-/// Asserts every pid is gone (or a zombie) within `within`.
-pub fn assert_all_gone(pids: &[u32], within: Duration, what: &str) {
-    let ok = wait_until(within, || pids.iter().all(|p| !alive(*p)));
-    let survivors: Vec<u32> = pids.iter().copied().filter(|p| alive(*p)).collect();
-    assert!(ok, "{what}: still alive after {within:?}: {survivors:?}");
 }
 
 /// A unique scratch directory (removed on drop).
@@ -173,6 +141,28 @@ pub fn on_process_groups() -> bool {
 /// named for the scenario tests).
 pub async fn eventually(within: Duration, cond: impl FnMut() -> bool) -> bool {
     wait_until_async(within, cond).await
+}
+
+/// Waits (yielding) until `cond` holds; panics naming `what` after `within`.
+pub async fn wait_for(what: &str, within: Duration, cond: impl FnMut() -> bool) {
+    assert!(
+        wait_until_async(within, cond).await,
+        "timed out after {within:?} waiting for: {what}"
+    );
+}
+
+/// Cancels `token` once `after` has passed on tokio's clock (paused or
+/// not); awaiting the handle shows the cancel was sent.
+#[cfg(feature = "cancellation")]
+pub fn cancel_after(
+    token: &processkit::CancellationToken,
+    after: Duration,
+) -> tokio::task::JoinHandle<()> {
+    let token = token.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(after).await;
+        token.cancel();
+    })
 }
 
 /// Asserts every pid is gone (or a zombie) within `within`, yielding to the runtime.

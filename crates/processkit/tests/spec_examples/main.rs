@@ -66,15 +66,8 @@ fn scratch() -> tempfile::TempDir {
 }
 
 #[cfg(feature = "process-control")]
-/// Where cgroup2 is mounted, from /proc/self/mountinfo.
-fn cgroup2_mount() -> Option<std::path::PathBuf> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    info.lines().find_map(|l| {
-        let (pre, post) = l.split_once(" - ")?;
-        (post.split_whitespace().next()? == "cgroup2")
-            .then(|| std::path::PathBuf::from(pre.split_whitespace().nth(4).unwrap_or("/")))
-    })
-}
+#[cfg(feature = "process-control")]
+use common::cgroup2_mount;
 
 #[cfg(feature = "process-control")]
 /// `true` when `pid` is held still: frozen by its cgroup (cgroup v2) or
