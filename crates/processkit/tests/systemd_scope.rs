@@ -129,6 +129,32 @@ fn is_root() -> bool {
     rustix::process::geteuid().is_root()
 }
 
+/// The tree a `tree` host reports: at least four processes.
+fn tree_of(host: &Host) -> Vec<Pid> {
+    let tree: Vec<Pid> = host
+        .expect("tree")
+        .split_whitespace()
+        .filter_map(|p| Pid::of(p.parse().ok()?))
+        .collect();
+    assert!(tree.len() >= 4, "the host reported {tree:?}");
+    tree
+}
+
+/// Once its host is gone (`after` says how), every process of `tree` goes
+/// within [`TREE_GONE`], and the emptied scope `unit` within [`SCOPE_GONE`].
+fn assert_tree_and_scope_gone(tree: &[Pid], unit: &str, after: &str) {
+    assert!(
+        wait_until(TREE_GONE, || tree.iter().all(|p| !p.alive())),
+        "still alive after {after}: {:?}",
+        tree.iter().filter(|p| p.alive()).collect::<Vec<_>>()
+    );
+    assert!(
+        wait_until(SCOPE_GONE, || !listed_scopes().iter().any(|u| u == unit)),
+        "{unit} is still listed after {after}: {}",
+        systemctl_user(&["status", "--no-pager", unit])
+    );
+}
+
 /// The host's preflight report, as `(mechanism, source, reason, took)`.
 fn preflight_of(host: &Host) -> (String, String, String, Duration) {
     let mechanism = host.expect("mechanism");
@@ -211,12 +237,7 @@ fn the_mechanism_is_a_cgroup_in_a_delegated_scope_that_systemctl_lists() {
     assert!(source.contains("systemd-delegated scope"), "{source}");
     let unit = unit_in(&source);
     eprintln!("scope {unit} set up in {took:?}");
-    let tree: Vec<Pid> = host
-        .expect("tree")
-        .split_whitespace()
-        .filter_map(|p| Pid::of(p.parse().ok()?))
-        .collect();
-    assert!(tree.len() >= 4, "the host reported {tree:?}");
+    let tree = tree_of(&host);
 
     assert_eq!(systemctl_user(&["is-active", &unit]).trim(), "active");
     assert_eq!(
@@ -243,16 +264,7 @@ fn the_mechanism_is_a_cgroup_in_a_delegated_scope_that_systemctl_lists() {
 
     host.tell("exit");
     assert!(host.finish().success());
-    assert!(
-        wait_until(TREE_GONE, || tree.iter().all(|p| !p.alive())),
-        "still alive after the host exited: {:?}",
-        tree.iter().filter(|p| p.alive()).collect::<Vec<_>>()
-    );
-    assert!(
-        wait_until(SCOPE_GONE, || !listed_scopes().contains(&unit)),
-        "{unit} is still listed after its host exited: {}",
-        systemctl_user(&["status", "--no-pager", &unit])
-    );
+    assert_tree_and_scope_gone(&tree, &unit, "its host exited");
 }
 
 /// A SIGKILLed host: the guardian kills the tree, and the emptied scope goes.
@@ -263,24 +275,10 @@ fn a_sigkilled_host_leaves_no_descendant_and_no_scope() {
     let (mechanism, source, reason, _) = preflight_of(&host);
     assert_eq!(mechanism, "cgroup v2", "fallback reason: {reason}");
     let unit = unit_in(&source);
-    let tree: Vec<Pid> = host
-        .expect("tree")
-        .split_whitespace()
-        .filter_map(|p| Pid::of(p.parse().ok()?))
-        .collect();
-    assert!(tree.len() >= 4, "the host reported {tree:?}");
+    let tree = tree_of(&host);
     host.child.kill().expect("SIGKILL the host");
     let _ = host.child.wait();
-    assert!(
-        wait_until(TREE_GONE, || tree.iter().all(|p| !p.alive())),
-        "still alive after the host was SIGKILLed: {:?}",
-        tree.iter().filter(|p| p.alive()).collect::<Vec<_>>()
-    );
-    assert!(
-        wait_until(SCOPE_GONE, || !listed_scopes().contains(&unit)),
-        "{unit} is still listed after its host was SIGKILLed: {}",
-        systemctl_user(&["status", "--no-pager", &unit])
-    );
+    assert_tree_and_scope_gone(&tree, &unit, "its host was SIGKILLed");
 }
 
 /// A hundred hosts in a row, each with a scope of its own: none is left.

@@ -221,3 +221,57 @@ pub async fn wait_for_pids_within(path: &std::path::Path, n: usize, within: Dura
     assert!(ok, "{} never listed {n} pids", path.display());
     pids_in(path)
 }
+
+/// How many processes of a batch run at once, seen by the processes
+/// themselves: each runs [`Concurrency::enter`] first and
+/// [`Concurrency::leave`] last (shell commands), and the peak is read back.
+pub struct Concurrency {
+    live: PathBuf,
+    peaks: PathBuf,
+}
+
+impl Concurrency {
+    /// Keeps its files in `dir`.
+    pub fn new(dir: &std::path::Path) -> Concurrency {
+        let live = dir.join("live");
+        std::fs::create_dir(&live).unwrap();
+        Concurrency {
+            live,
+            peaks: dir.join("peaks"),
+        }
+    }
+
+    /// Shell lines: this process is alive; record how many are.
+    pub fn enter(&self) -> String {
+        let (live, peaks) = (self.live.display(), self.peaks.display());
+        format!("touch {live}/$$\nls {live} | wc -l >> {peaks}\n")
+    }
+
+    /// A shell command: this process is done.
+    pub fn leave(&self) -> String {
+        format!("rm {}/$$", self.live.display())
+    }
+
+    /// The most processes any of them saw alive at once.
+    pub fn peak(&self) -> u32 {
+        std::fs::read_to_string(&self.peaks)
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.trim().parse::<u32>().ok())
+            .max()
+            .unwrap()
+    }
+}
+
+/// How long a scenario test's "eventually" check may take.
+pub const DEADLINE: Duration = Duration::from_secs(10);
+
+/// Asserts that every pid is gone (or a zombie) within [`DEADLINE`].
+pub async fn assert_gone(pids: &[u32], what: &str) {
+    assert_gone_within(pids, DEADLINE, what).await
+}
+
+/// Waits until `path` holds at least `n` pids and returns them.
+pub async fn wait_for_pids(path: &std::path::Path, n: usize) -> Vec<u32> {
+    wait_for_pids_within(path, n, DEADLINE).await
+}

@@ -118,15 +118,7 @@ fn join(pids: &[u32]) -> String {
 
 /// This host's cgroup root, if it uses cgroup v2.
 fn host_root() -> Option<PathBuf> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    let mount = info.lines().find_map(|l| {
-        let (pre, post) = l.split_once(" - ")?;
-        (post.split_whitespace().next() == Some("cgroup2"))
-            .then(|| pre.split_whitespace().nth(4).map(PathBuf::from))?
-    })?;
-    let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
-    let own = own.lines().find_map(|l| l.strip_prefix("0::"))?.to_owned();
-    let parent = mount.join(own.trim_start_matches('/'));
+    let parent = super::common::own_cgroup()?;
     let prefix = format!("processkit-{}-", std::process::id());
     std::fs::read_dir(&parent)
         .ok()?

@@ -29,18 +29,9 @@ impl std::ops::DerefMut for Host {
 /// a read-only cgroupfs, not root).
 pub(super) fn delegate_cgroup() -> Option<PathBuf> {
     static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    let mount = info.lines().find_map(|l| {
-        let (pre, post) = l.split_once(" - ")?;
-        (post.split_whitespace().next() == Some("cgroup2"))
-            .then(|| pre.split_whitespace().nth(4).map(PathBuf::from))?
-    })?;
-    let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
-    let own = own.lines().find_map(|l| l.strip_prefix("0::"))?.to_owned();
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = mount
-        .join(own.trim_start_matches('/'))
-        .join(format!("pk-faults-user-{}-{n}", std::process::id()));
+    let dir =
+        super::common::own_cgroup()?.join(format!("pk-faults-user-{}-{n}", std::process::id()));
     std::fs::create_dir(&dir).ok()?;
     let owned = [
         "",
