@@ -132,6 +132,26 @@ pub fn fd_count() -> usize {
         .unwrap_or(0)
 }
 
+/// Running guardians, as `(guardian pid, host pid)`, found by their argv:
+/// `sh -c '# processkit-guardian ...' processkit-guardian <host pid>`.
+pub fn guardians() -> Vec<(u32, u32)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let argv = cmdline(pid);
+        if argv.len() >= 5
+            && argv[2].starts_with("# processkit-guardian")
+            && argv[3] == "processkit-guardian"
+            && let Ok(host) = argv[4].parse()
+        {
+            out.push((pid, host));
+        }
+    }
+    out
+}
+
 /// Whether tests run on the process-group mechanism.
 pub fn on_process_groups() -> bool {
     processkit::Mechanism::current() == processkit::Mechanism::ProcessGroup
