@@ -3,6 +3,11 @@
 
 #![allow(dead_code)]
 
+#[cfg(feature = "cancellation")]
+mod cancel;
+#[cfg(feature = "cancellation")]
+#[allow(unused_imports)]
+pub use cancel::cancel_after;
 mod outside;
 pub use outside::*;
 
@@ -169,20 +174,6 @@ pub async fn wait_for(what: &str, within: Duration, cond: impl FnMut() -> bool) 
         wait_until_async(within, cond).await,
         "timed out after {within:?} waiting for: {what}"
     );
-}
-
-/// Cancels `token` once `after` has passed on tokio's clock (paused or
-/// not); awaiting the handle shows the cancel was sent.
-#[cfg(feature = "cancellation")]
-pub fn cancel_after(
-    token: &processkit::CancellationToken,
-    after: Duration,
-) -> tokio::task::JoinHandle<()> {
-    let token = token.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(after).await;
-        token.cancel();
-    })
 }
 
 /// Asserts every pid is gone (or a zombie) within `within`, yielding to the runtime.
