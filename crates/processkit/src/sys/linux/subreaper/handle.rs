@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::{tree, wire};
-use crate::sys::RawStats;
+use crate::sys::measure::RawStats;
 use crate::sys::reaper;
 
 /// One helper: the home of one child's tree.

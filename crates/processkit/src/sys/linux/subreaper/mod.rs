@@ -107,9 +107,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::sys::error::Error;
+use crate::sys::measure::RawStats;
+use crate::sys::request::SpawnRequest;
 use crate::sys::unix::pgroup::PgContainer;
 use crate::sys::unix::prep::ExecPlan;
-use crate::sys::{RawStats, SpawnRequest};
 
 pub(crate) use child::Child;
 pub(crate) use handle::Helper;

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use super::child::{Chan, RemoteChild};
 use super::handle::Helper;
 use super::{found, helper, wire};
-use crate::sys::SpawnRequest;
 use crate::sys::error::Error;
 use crate::sys::linux::spawn::Stage;
+use crate::sys::request::SpawnRequest;
 use crate::sys::unix::prep::ExecPlan;
 
 /// How long a helper may take to start and answer.
@@ -28,7 +28,7 @@ fn helper_plan() -> &'static ExecPlan {
         let me = std::process::id();
         let owner = format!(
             "{me}-{}",
-            crate::sys::linux::cgroup::start_time(me).unwrap_or(0)
+            crate::sys::linux::procfs::start_time(me).unwrap_or(0)
         );
         let argv = vec![
             exe.clone(),
@@ -165,7 +165,7 @@ pub(super) fn start(
         // No process could be created (the process limit, no memory): a
         // spawn error of this child, not an I/O error.
         Err(crate::sys::linux::spawn::SpawnFailure::Parent(e)) => {
-            return Err(crate::sys::unix::creation_failure(name, e));
+            return Err(crate::sys::unix::failure::creation_failure(name, e));
         }
         Err(crate::sys::linux::spawn::SpawnFailure::Child(_, e))
         | Err(crate::sys::linux::spawn::SpawnFailure::CloneRefused(e)) => {
@@ -266,5 +266,5 @@ fn failure(req: &SpawnRequest<'_>, stage: i32, e: io::Error) -> Error {
             source: io::Error::new(e.kind(), format!("the subreaper helper failed: {e}")),
         };
     }
-    crate::sys::unix::child_failure(req, Stage::from_u32(stage as u32), e)
+    crate::sys::unix::failure::child_failure(req, Stage::from_u32(stage as u32), e)
 }
