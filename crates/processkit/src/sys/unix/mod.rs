@@ -10,6 +10,7 @@ pub(crate) mod pgroup;
 pub(crate) mod pipe;
 pub(crate) mod prep;
 pub(crate) mod pty;
+pub(crate) mod registry;
 pub(crate) mod shortage;
 pub(crate) mod spawn_std;
 pub(crate) mod spawner;
@@ -28,6 +29,7 @@ use crate::sys::request::{Request, SpawnRequest, StdioKind};
 use crate::sys::unix::failure::explain_exec_failure;
 #[cfg(target_os = "linux")]
 use crate::sys::unix::launch::{pg_mode, spawn_linux};
+use crate::sys::unix::registry::GroupRegistry;
 #[cfg(target_os = "linux")]
 use crate::sys::unix::spawner::{CLONE_REFUSED, forced_spawner};
 use crate::sys::unix::stdio::Stdio;
@@ -94,6 +96,13 @@ pub(crate) fn cgroup_host() -> Result<&'static cgroup::Host, std::borrow::Cow<'s
     REGISTERED.call_once(|| guardian::register_cgroup(&host.root));
     Ok(host)
 }
+
+/// The process groups of every container are registered with the guardian
+/// (the façade's choice; the backends only call what they are given).
+const GUARDIAN_GROUPS: GroupRegistry = GroupRegistry {
+    register: guardian::register_pgroup,
+    try_unregister: guardian::try_unregister_pgroup,
+};
 
 #[cfg(any(target_os = "linux", target_os = "freebsd"))]
 fn report_fallback(reason: &str) {
@@ -183,7 +192,9 @@ impl Container {
         // The guardian starts with the first container, before any child.
         guardian::ensure_started();
         match request.resolve() {
-            Request::Exactly(Mechanism::ProcessGroup) => Ok(Container::Pgroup(PgContainer::new())),
+            Request::Exactly(Mechanism::ProcessGroup) => {
+                Ok(Container::Pgroup(PgContainer::new(GUARDIAN_GROUPS)))
+            }
             #[cfg(target_os = "linux")]
             Request::Exactly(Mechanism::CgroupV2) => {
                 let host = cgroup_host().map_err(|reason| {
@@ -196,14 +207,14 @@ impl Container {
                 subreaper::available().map_err(|reason| {
                     Error::unsupported("process group", "the subreaper mechanism", reason)
                 })?;
-                Ok(Container::Subreaper(SrContainer::new()))
+                Ok(Container::Subreaper(SrContainer::new(GUARDIAN_GROUPS)))
             }
             #[cfg(target_os = "freebsd")]
             Request::Exactly(Mechanism::Reaper) => {
                 crate::sys::freebsd::reaper::acquire().map_err(|reason| {
                     Error::unsupported("process group", "the reaper mechanism", reason)
                 })?;
-                Ok(Container::Pgroup(PgContainer::with_reaper()))
+                Ok(Container::Pgroup(PgContainer::with_reaper(GUARDIAN_GROUPS)))
             }
             Request::Exactly(other) => Err(Error::unsupported(
                 "process group",
@@ -218,14 +229,16 @@ impl Container {
                 }
                 #[cfg(target_os = "linux")]
                 if subreaper::available().is_ok() {
-                    return Ok(Container::Subreaper(SrContainer::new()));
+                    return Ok(Container::Subreaper(SrContainer::new(GUARDIAN_GROUPS)));
                 }
                 #[cfg(target_os = "freebsd")]
                 match crate::sys::freebsd::reaper::acquire() {
-                    Ok(()) => return Ok(Container::Pgroup(PgContainer::with_reaper())),
+                    Ok(()) => {
+                        return Ok(Container::Pgroup(PgContainer::with_reaper(GUARDIAN_GROUPS)));
+                    }
                     Err(reason) => report_fallback(&reason),
                 }
-                Ok(Container::Pgroup(PgContainer::new()))
+                Ok(Container::Pgroup(PgContainer::new(GUARDIAN_GROUPS)))
             }
         }
     }

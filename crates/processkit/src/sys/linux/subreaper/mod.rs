@@ -111,6 +111,7 @@ use crate::sys::measure::RawStats;
 use crate::sys::request::SpawnRequest;
 use crate::sys::unix::pgroup::PgContainer;
 use crate::sys::unix::prep::ExecPlan;
+use crate::sys::unix::registry::GroupRegistry;
 
 pub(crate) use child::Child;
 pub(crate) use handle::Helper;
@@ -172,10 +173,12 @@ pub(crate) struct SrContainer {
 }
 
 impl SrContainer {
-    pub(crate) fn new() -> Self {
+    /// An empty container; the groups of raw children are registered with
+    /// `registry`.
+    pub(crate) fn new(registry: GroupRegistry) -> Self {
         SrContainer {
             helpers: Mutex::new(Vec::new()),
-            raw: PgContainer::new(),
+            raw: PgContainer::new(registry),
         }
     }
 

@@ -12,20 +12,24 @@ use super::live::group_alive;
 #[cfg(target_os = "linux")]
 use super::live::live_pgids;
 use crate::sys::reaper;
-use crate::sys::unix::guardian;
+use crate::sys::unix::registry::GroupRegistry;
 
 /// The set of groups a container tracks.
 pub(crate) struct PgContainer {
     leaders: Mutex<Vec<Arc<Leader>>>,
+    /// Where the groups are registered while tracked (the façade's choice).
+    registry: GroupRegistry,
     /// FreeBSD's reaper mechanism (see `sys/freebsd/reaper.rs`).
     #[cfg(target_os = "freebsd")]
     subtree: bool,
 }
 
 impl PgContainer {
-    pub(crate) fn new() -> Self {
+    /// An empty container that registers its groups with `registry`.
+    pub(crate) fn new(registry: GroupRegistry) -> Self {
         PgContainer {
             leaders: Mutex::new(Vec::new()),
+            registry,
             #[cfg(target_os = "freebsd")]
             subtree: false,
         }
@@ -34,9 +38,10 @@ impl PgContainer {
     /// FreeBSD: process groups whose signals also reach each leader's
     /// reaper subtree. This process must already be a reaper.
     #[cfg(target_os = "freebsd")]
-    pub(crate) fn with_reaper() -> Self {
+    pub(crate) fn with_reaper(registry: GroupRegistry) -> Self {
         PgContainer {
             leaders: Mutex::new(Vec::new()),
+            registry,
             subtree: true,
         }
     }
@@ -98,7 +103,7 @@ impl PgContainer {
     }
 
     fn track_leader(&self, pid: u32, reap: bool) -> Arc<Leader> {
-        guardian::register_pgroup(pid);
+        (self.registry.register)(pid);
         #[cfg(target_os = "linux")]
         let pidfd = if reap {
             None
@@ -112,6 +117,7 @@ impl PgContainer {
             reap,
             released: AtomicBool::new(false),
             lock: Mutex::new(()),
+            registry: self.registry,
             #[cfg(target_os = "linux")]
             pidfd,
             #[cfg(target_os = "freebsd")]

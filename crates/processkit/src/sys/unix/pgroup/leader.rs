@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use rustix::process::{Pid, WaitId, WaitIdOptions, waitid};
 
 use crate::sys::reaper;
-use crate::sys::unix::guardian;
+use crate::sys::unix::registry::GroupRegistry;
 
 /// A tracked group leader (the direct child).
 pub(crate) struct Leader {
@@ -21,6 +21,8 @@ pub(crate) struct Leader {
     /// to the reaper): no further signal may use this id.
     pub(super) released: AtomicBool,
     pub(super) lock: Mutex<()>,
+    /// Where the group was registered (unregistered on release).
+    pub(super) registry: GroupRegistry,
     /// A raw leader's pidfd: tells whether its owner has reaped it.
     #[cfg(target_os = "linux")]
     pub(super) pidfd: Option<std::os::fd::OwnedFd>,
@@ -147,19 +149,20 @@ impl Leader {
         self.forget_then_reap();
     }
 
-    /// Unregisters the group from the guardian, then (for a leader this
-    /// module reaps) reaps the leader: in that order, so the guardian never
-    /// holds an id that is free again. Never waits; what cannot be done now
+    /// Unregisters the group (from the guardian, through the registry the
+    /// façade gave), then (for a leader this module reaps) reaps the leader:
+    /// in that order, so the guardian never holds an id that is free again. Never waits; what cannot be done now
     /// is finished on the reaper thread.
     fn forget_then_reap(&self) {
         let (pid, reap) = (self.pid, self.reap);
-        let mut forgotten = guardian::try_unregister_pgroup(pid);
+        let try_unregister = self.registry.try_unregister;
+        let mut forgotten = try_unregister(pid);
         if forgotten && !reap {
             return;
         }
         reaper::submit(reaper::Task::Watch(Box::new(move || {
             if !forgotten {
-                forgotten = guardian::try_unregister_pgroup(pid);
+                forgotten = try_unregister(pid);
                 if !forgotten {
                     return false;
                 }

@@ -2,6 +2,13 @@
 
 use super::PgContainer;
 use crate::sys::unix::guardian;
+use crate::sys::unix::registry::GroupRegistry;
+
+/// The registry the façade gives: the guardian's.
+const GUARDIAN: GroupRegistry = GroupRegistry {
+    register: guardian::register_pgroup,
+    try_unregister: guardian::try_unregister_pgroup,
+};
 use rustix::process::{Pid, WaitId, WaitIdOptions, waitid};
 use std::io::BufRead;
 use std::os::unix::process::CommandExt;
@@ -56,7 +63,7 @@ fn a_raw_leader_is_left_for_its_owner_to_reap() {
         .expect("spawn sh");
     let pid = owner.id();
     until("the raw child exited", || zombie(pid) == Some(true));
-    let pg = PgContainer::new();
+    let pg = PgContainer::new(GUARDIAN);
     pg.track_raw(pid);
     pg.teardown();
     let status = owner.wait().expect("the owner can still reap its child");
@@ -65,7 +72,7 @@ fn a_raw_leader_is_left_for_its_owner_to_reap() {
 
 #[test]
 fn a_finished_leader_nobody_watches_is_reaped_when_the_next_child_starts() {
-    let pg = PgContainer::new();
+    let pg = PgContainer::new(GUARDIAN);
     let first = spawn("exit 0");
     drop(pg.track(first));
     until("the first child exited", || zombie(first) == Some(true));
@@ -79,7 +86,7 @@ fn a_finished_leader_nobody_watches_is_reaped_when_the_next_child_starts() {
 
 #[test]
 fn a_finished_leader_is_kept_while_its_handle_lives() {
-    let pg = PgContainer::new();
+    let pg = PgContainer::new(GUARDIAN);
     let first = spawn("exit 0");
     let handle = pg.track(first);
     until("the first child exited", || zombie(first) == Some(true));
@@ -95,7 +102,7 @@ fn a_finished_leader_is_kept_while_its_handle_lives() {
 // The container reaps the leader; that is what this test checks.
 #[allow(clippy::zombie_processes)]
 fn a_finished_leader_whose_group_lives_on_keeps_its_id_until_teardown() {
-    let pg = PgContainer::new();
+    let pg = PgContainer::new(GUARDIAN);
     let mut sh = std::process::Command::new("sh")
         .args(["-c", "sleep 30 & echo $!; exit 0"])
         .stdout(std::process::Stdio::piped())
@@ -124,7 +131,7 @@ fn a_finished_leader_whose_group_lives_on_keeps_its_id_until_teardown() {
 
 #[test]
 fn a_released_leader_is_never_signalled_again() {
-    let pg = PgContainer::new();
+    let pg = PgContainer::new(GUARDIAN);
     let pid = spawn("exec sleep 30");
     let leader = pg.track(pid);
     leader.released.store(true, Ordering::Release);
@@ -150,7 +157,7 @@ fn a_released_leader_is_never_signalled_again() {
 /// (held, for example, while a delivery waits for room in the socket).
 #[test]
 fn teardown_never_waits_for_the_guardian_registry() {
-    let pg = PgContainer::new();
+    let pg = PgContainer::new(GUARDIAN);
     let pid = spawn("exec sleep 30");
     drop(pg.track(pid));
     let (held_tx, held_rx) = std::sync::mpsc::channel();
