@@ -197,13 +197,16 @@ async fn run_in(args: &RunArgs, group: &ProcessGroup, want_stats: bool, out: &mu
         && pid != 0
     {
         // The library's snapshot lists only group leaders there; the
-        // report names every process left in the command's group. The
-        // command is the group's only leader, so no live process in its
-        // group is the library's "empty" too, and the group's drop sends
-        // its SIGKILL to the group all the same.
-        let left = util::live_in_process_group(pid);
-        known_empty = left.is_empty();
-        left
+        // report names every process left in the command's group. Its
+        // "empty" (no live process in the group but the held zombie
+        // leader) is the usual case and cheap; the slower pass that names
+        // each process runs only when something is left.
+        if group.is_empty().unwrap_or(false) {
+            known_empty = true;
+            Vec::new()
+        } else {
+            util::live_in_process_group(pid)
+        }
     } else if group.is_empty().unwrap_or(false) {
         // One read of the kernel's own "populated" flag; the usual
         // case, so the tree is walked only when something is left.

@@ -276,12 +276,7 @@ pub fn waited_tree_cpu(pid: u32) -> Option<(Duration, Duration)> {
 /// over `/proc`: what is left of a run on the process-group mechanism,
 /// whose library snapshot lists only the group leaders. For reporting
 /// only; nothing is signalled by pid.
-///
-/// Each pid is first asked for its group with `getpgid` (one syscall);
-/// only the members of `pgid` (and any pid `getpgid` may not ask about)
-/// have their `stat` read, for the zombie check.
 pub fn live_in_process_group(pgid: u32) -> Vec<u32> {
-    use rustix::process::{Pid, getpgid};
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
@@ -290,11 +285,6 @@ pub fn live_in_process_group(pgid: u32) -> Vec<u32> {
         let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
             continue;
         };
-        match Pid::from_raw(pid as i32).map(|p| getpgid(Some(p))) {
-            Some(Ok(pg)) if Pid::as_raw(Some(pg)) as u32 != pgid => continue,
-            Some(Err(rustix::io::Errno::SRCH)) => continue,
-            _ => {}
-        }
         let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
             continue;
         };

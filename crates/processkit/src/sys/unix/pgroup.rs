@@ -422,7 +422,7 @@ impl PgContainer {
                 .filter(|l| !l.is_released())
                 .map(|l| l.pid)
                 .collect();
-            let live = live_pgids(&wanted);
+            let live = crate::sys::linux::pgscan::live_pgids(&wanted);
             leaders
                 .iter()
                 .filter(|l| !l.is_released() && live.contains(&l.pid) && l.id_held())
@@ -491,7 +491,7 @@ pub(crate) fn group_alive(pgid: u32) -> bool {
         if !kill_probe(pgid) {
             return false;
         }
-        live_pgids(&[pgid]).contains(&pgid)
+        crate::sys::linux::pgscan::live_pgids(&[pgid]).contains(&pgid)
     }
     #[cfg(any(target_os = "macos", target_os = "freebsd"))]
     {
@@ -501,74 +501,6 @@ pub(crate) fn group_alive(pgid: u32) -> bool {
     {
         kill_probe(pgid)
     }
-}
-
-/// Which of the process groups `wanted` have at least one live (non-zombie)
-/// process, from one pass over `/proc`.
-///
-/// Each listed pid is asked for its group with `getpgid` (one syscall, no
-/// file opened); only a process in one of the wanted groups has its
-/// `stat` read, to tell a live member from a zombie (such as the held
-/// leader). Where `getpgid` is refused (a security module), `stat` says
-/// both.
-#[cfg(target_os = "linux")]
-fn live_pgids(wanted: &[u32]) -> std::collections::HashSet<u32> {
-    let mut live = std::collections::HashSet::new();
-    if wanted.is_empty() {
-        return live;
-    }
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return live;
-    };
-    for e in dir.flatten() {
-        let name = e.file_name();
-        let Some(pid) = name.to_str().and_then(|s| s.parse::<u32>().ok()) else {
-            continue;
-        };
-        match Pid::from_raw(pid as i32).map(|p| rustix::process::getpgid(Some(p))) {
-            Some(Ok(pg)) if !wanted.contains(&(pg.as_raw_nonzero().get() as u32)) => continue,
-            Some(Err(rustix::io::Errno::SRCH)) => continue,
-            _ => {}
-        }
-        if let Some((state, pg)) = stat_state_and_pgrp(pid)
-            && wanted.contains(&pg)
-            && state != b'Z'
-            && state != b'X'
-        {
-            live.insert(pg);
-            if live.len() == wanted.len() {
-                break;
-            }
-        }
-    }
-    live
-}
-
-/// The state letter and process group of `pid`, from `/proc/<pid>/stat`
-/// read with one `read` into a stack buffer.
-#[cfg(target_os = "linux")]
-pub(crate) fn stat_state_and_pgrp(pid: u32) -> Option<(u8, u32)> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(format!("/proc/{pid}/stat")).ok()?;
-    // "pid (comm) S ppid pgrp ...": the comm is at most 64 bytes, so the
-    // fields wanted are well inside the first 256.
-    let mut buf = [0u8; 256];
-    let mut n = 0;
-    while n < buf.len() {
-        match f.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => return None,
-        }
-    }
-    let text = &buf[..n];
-    let close = text.iter().rposition(|&b| b == b')')?;
-    let mut fields = text.get(close + 2..)?.split(|&b| b == b' ');
-    let state = *fields.next()?.first()?;
-    let _ppid = fields.next()?;
-    let pg = std::str::from_utf8(fields.next()?).ok()?.parse().ok()?;
-    Some((state, pg))
 }
 
 /// `kill(-pgid, 0)`: whether the group has any process at all. Most kernels
