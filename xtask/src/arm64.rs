@@ -42,7 +42,10 @@ use std::process::Command;
 use std::time::Instant;
 
 use crate::cross::{TOOLCHAIN_PACKAGES, debian_cargo};
-use crate::guest::console::{BEGIN, DONE, END, Echo, GUEST, boot, judge, marker, qemu};
+use crate::foreign::{DEFAULT_TESTS, FLOOD_TEST, SPAWNER_TEST, skipped, spawner_named};
+use crate::guest::console::{
+    BEGIN, END, Echo, GUEST, MOUNT_SYSTEM, boot, finish, judge, marker, qemu, section,
+};
 use crate::guest::initramfs::{Node, Tree};
 use crate::guest::{
     Apt, Wanted, build_test_binaries, cached_debs, debian_codename, find_busybox, find_kernel,
@@ -58,21 +61,9 @@ const LINKER: &str = "aarch64-linux-gnu-gcc";
 /// Where `libc6-dev-arm64-cross` (and the cross gcc's runtime) put the arm64 libraries.
 const CROSS_LIBS: &str = "/usr/aarch64-linux-gnu/lib";
 
-const DEFAULT_TESTS: &[&str] = &[
-    "verbs",
-    "escapes",
-    "groups",
-    "spawner",
-    "streaming",
-    "guardian",
-];
 const DEFAULT_TIMEOUT_SECS: u64 = 30 * 60;
-/// The test that asserts (and, with `--nocapture`, prints) the spawner in use.
-const SPAWNER_TEST: &str = "preflight_reports_the_spawner_in_use";
 /// Its section on the console, judged like a suite.
 const SPAWNER_CHECK: &str = "spawner-in-use";
-/// What the spawner test prints.
-const SPAWNER_LINE: &str = "spawner in use: ";
 /// Printed by `/init` for each program the tests call that the guest lacks.
 const MISSING: &str = "vm-guest: missing program ";
 /// Programs the suites call (through `PATH`, or `/usr/bin/env` by path).
@@ -99,8 +90,8 @@ const GUEST_PROGRAMS: &[&str] = &[
 ];
 /// Tests left out in the guest, by suite and name, with the reason (printed).
 const NOT_RUN: &[(&str, &str, &str)] = &[(
-    "streaming",
-    "the_timeout_holds_while_streaming_a_flood_on_a_current_thread_runtime",
+    FLOOD_TEST.0,
+    FLOOD_TEST.1,
     "its 3 s wall-clock bound is set for native speed; under TCG draining the \
      flood after the 0.5 s deadline alone takes about 30 s",
 )];
@@ -198,8 +189,8 @@ fn spawner_in_use(lines: &[String]) -> Option<String> {
             inside = true;
         } else if marker(line, END).is_some_and(|m| m.starts_with(SPAWNER_CHECK)) {
             inside = false;
-        } else if inside && let Some(at) = line.find(SPAWNER_LINE) {
-            return Some(line[at + SPAWNER_LINE.len()..].trim().to_string());
+        } else if inside && let Some(spawner) = spawner_named(line) {
+            return Some(spawner);
         }
     }
     None
@@ -397,13 +388,7 @@ fn init_script(tests: &[&str], test_args: &[String]) -> String {
 /bin/busybox --install -s
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/root TMPDIR=/tmp RUST_BACKTRACE=1
 export PK_SPAWN_COUNT={GUEST_SPAWN_COUNT}
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev
-mkdir -p /dev/pts /dev/shm
-mount -t devpts devpts /dev/pts
-mount -t tmpfs -o mode=1777 tmpfs /dev/shm
-mount -t tmpfs -o mode=1777 tmpfs /tmp
-mount -t cgroup2 -o nsdelegate cgroup2 /sys/fs/cgroup
+{MOUNT_SYSTEM}mount -t cgroup2 -o nsdelegate cgroup2 /sys/fs/cgroup
 ip link set lo up 2>/dev/null
 echo "{GUEST} kernel $(uname -r) $(uname -m), $(nproc) cpus, $(free -m | awk '/Mem:/ {{print $2}}') MiB"
 echo "{GUEST} $(grep cgroup2 /proc/mounts), /proc/self/cgroup: $(cat /proc/self/cgroup)"
@@ -411,29 +396,20 @@ for program in {programs}; do
     command -v "$program" >/dev/null 2>&1 || echo "{MISSING}$program"
 done
 cd /tmp
-echo '{BEGIN}{SPAWNER_CHECK}@@'
-/tests/spawner --exact {SPAWNER_TEST} --nocapture </dev/null
-echo "{END}{SPAWNER_CHECK}:$?@@"
 "#
     );
+    script.push_str(&section(
+        SPAWNER_CHECK,
+        &format!("/tests/spawner --exact {SPAWNER_TEST} --nocapture"),
+    ));
     for test in tests {
-        // The spawner check ran above; the suite skips it so nothing counts twice.
-        let mut skip = String::new();
-        if *test == "spawner" {
-            skip.push_str(&format!(" --skip {SPAWNER_TEST}"));
-        }
-        for (suite, name, _) in NOT_RUN {
-            if suite == test {
-                skip.push_str(&format!(" --skip {name}"));
-            }
-        }
-        script.push_str(&format!(
-            "echo '{BEGIN}{test}@@'\n\
-             /tests/{test}{skip} {args} </dev/null\n\
-             echo \"{END}{test}:$?@@\"\n"
-        ));
+        let skip: String = skipped(test, NOT_RUN)
+            .iter()
+            .map(|name| format!(" --skip {name}"))
+            .collect();
+        script.push_str(&section(test, &format!("/tests/{test}{skip} {args}")));
     }
-    script.push_str(&format!("echo '{DONE}'\npoweroff -f\n"));
+    script.push_str(&finish());
     script
 }
 

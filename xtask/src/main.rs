@@ -7,6 +7,7 @@ mod arm64;
 mod cli_assets;
 mod cross;
 mod cycles;
+mod foreign;
 mod guest;
 mod musl;
 mod nocgroup;

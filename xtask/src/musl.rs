@@ -39,6 +39,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::cross::{TOOLCHAIN_PACKAGES, debian_cargo};
+use crate::foreign::{DEFAULT_TESTS, FLOOD_TEST, SPAWNER_TEST, skipped, spawner_named};
 use crate::guest::build_test_binaries;
 use crate::util::{
     apt_install, bound_build_dir, keyed_cache, run_checked, versions_key, workspace_root,
@@ -51,22 +52,11 @@ const MUSL_PACKAGES: [&str; 2] = ["musl-tools", "libunwind-14-dev"];
 const MUSL_GCC: &str = "x86_64-linux-musl-gcc";
 const LLVM_LIBUNWIND: &str = "/usr/lib/llvm-14/lib/libunwind.a";
 
-const DEFAULT_TESTS: &[&str] = &[
-    "verbs",
-    "escapes",
-    "groups",
-    "spawner",
-    "streaming",
-    "guardian",
-];
 const DEFAULT_TIMEOUT_SECS: u64 = 15 * 60;
-/// The test that asserts (and, with `--nocapture`, prints) the spawner in use.
-const SPAWNER_TEST: &str = "preflight_reports_the_spawner_in_use";
-const SPAWNER_LINE: &str = "spawner in use: ";
 /// Tests left out, by suite and name, with the reason (printed).
 const NOT_RUN: &[(&str, &str, &str)] = &[(
-    "streaming",
-    "the_timeout_holds_while_streaming_a_flood_on_a_current_thread_runtime",
+    FLOOD_TEST.0,
+    FLOOD_TEST.1,
     "its 3 s wall-clock bound leaves too little room here: the musl build reads \
      the flood about half as fast as the glibc one (musl's allocator), and took \
      2.9-5.7 s on a loaded 2-core machine (glibc: 1.5 s)",
@@ -142,21 +132,12 @@ pub fn run(args: &[String]) -> Result<(), String> {
         cmd.args(["--exact", SPAWNER_TEST, "--nocapture"]);
         let (p, f, out) = run_suite("spawner-in-use", &mut cmd, timeout, &mut problems)?;
         (passed, failed) = (passed + p, failed + f);
-        spawner = out.lines().find_map(|l| {
-            l.find(SPAWNER_LINE)
-                .map(|at| l[at + SPAWNER_LINE.len()..].trim().to_string())
-        });
+        spawner = out.lines().find_map(spawner_named);
     }
     for (name, exe) in &binaries {
         let mut cmd = Command::new(exe);
-        if name == "spawner" {
-            // Ran above; skipped here so nothing counts twice.
-            cmd.args(["--skip", SPAWNER_TEST]);
-        }
-        for (suite, test, _) in NOT_RUN {
-            if suite == name {
-                cmd.args(["--skip", test]);
-            }
+        for test in skipped(name, NOT_RUN) {
+            cmd.args(["--skip", test]);
         }
         cmd.args(test_args);
         let (p, f, _) = run_suite(name, &mut cmd, timeout, &mut problems)?;

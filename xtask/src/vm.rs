@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use crate::guest::console::{BEGIN, DONE, END, Echo, GUEST, boot, judge, qemu};
+use crate::guest::console::{Echo, GUEST, MOUNT_SYSTEM, boot, finish, judge, qemu, section};
 use crate::guest::initramfs::{Node, Tree};
 use crate::guest::{
     Apt, build_tests, cached_debs, find_busybox, find_kernel, install_qemu, keep, parse_lane_args,
@@ -212,13 +212,7 @@ fn init_script(tests: &[&str], test_args: &[String]) -> String {
 # Written by `cargo xtask vm-test`.
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/root TMPDIR=/tmp PROCESSKIT_VM=1 RUST_BACKTRACE=1
 mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev
-mkdir -p /dev/pts /dev/shm
-mount -t devpts devpts /dev/pts
-mount -t tmpfs -o mode=1777 tmpfs /dev/shm
-mount -t tmpfs -o mode=1777 tmpfs /tmp
-mount -t cgroup2 -o nsdelegate,memory_recursiveprot cgroup2 /sys/fs/cgroup
+{MOUNT_SYSTEM}mount -t cgroup2 -o nsdelegate,memory_recursiveprot cgroup2 /sys/fs/cgroup
 echo "+memory +pids +cpu" > /sys/fs/cgroup/cgroup.subtree_control
 ip link set lo up 2>/dev/null
 echo "{GUEST} kernel $(uname -r), $(nproc) cpus, $(free -m | awk '/Mem:/ {{print $2}}') MiB"
@@ -228,13 +222,12 @@ cd /tmp
 "#
     );
     for test in tests {
-        script.push_str(&format!(
-            "echo '{BEGIN}{test}@@'\n\
-             /tests/{test} --test-threads=1 --include-ignored {args} </dev/null\n\
-             echo \"{END}{test}:$?@@\"\n"
+        script.push_str(&section(
+            test,
+            &format!("/tests/{test} --test-threads=1 --include-ignored {args}"),
         ));
     }
-    script.push_str(&format!("echo '{DONE}'\npoweroff -f\n"));
+    script.push_str(&finish());
     script
 }
 

@@ -34,14 +34,7 @@ fn main() {
     if selected("busy") {
         let pk = processkit::Command::new("true");
         let contenders = vec![
-            Contender::new("processkit exit_code", || {
-                rt.block_on(async {
-                    let t = Instant::now();
-                    let code = pk.exit_code().await.expect("processkit true");
-                    assert_eq!(code, 0);
-                    t.elapsed()
-                })
-            }),
+            Contender::new("processkit exit_code", || pk_exit_code(&rt, &pk)),
             Contender::new("processkit output_bytes", || {
                 rt.block_on(async {
                     let t = Instant::now();
@@ -50,44 +43,10 @@ fn main() {
                     t.elapsed()
                 })
             }),
-            Contender::new("tokio output", || {
-                rt.block_on(async {
-                    let t = Instant::now();
-                    let o = tokio::process::Command::new("true")
-                        .output()
-                        .await
-                        .expect("tokio true");
-                    assert!(o.status.success());
-                    t.elapsed()
-                })
-            }),
-            Contender::new("tokio status", || {
-                rt.block_on(async {
-                    let t = Instant::now();
-                    let s = tokio::process::Command::new("true")
-                        .status()
-                        .await
-                        .expect("tokio true");
-                    assert!(s.success());
-                    t.elapsed()
-                })
-            }),
-            Contender::new("std output", || {
-                let t = Instant::now();
-                let o = std::process::Command::new("true")
-                    .output()
-                    .expect("std true");
-                assert!(o.status.success());
-                t.elapsed()
-            }),
-            Contender::new("std status", || {
-                let t = Instant::now();
-                let s = std::process::Command::new("true")
-                    .status()
-                    .expect("std true");
-                assert!(s.success());
-                t.elapsed()
-            }),
+            Contender::new("tokio output", || tokio_output(&rt)),
+            Contender::new("tokio status", || tokio_status(&rt)),
+            Contender::new("std output", std_output),
+            Contender::new("std status", std_status),
         ];
         let targets = [Target {
             num: "processkit exit_code",
@@ -125,33 +84,15 @@ fn main() {
         let contenders = vec![
             Contender::new("processkit exit_code", || {
                 std::thread::sleep(pause);
-                rt.block_on(async {
-                    let t = Instant::now();
-                    let code = pk.exit_code().await.expect("processkit true");
-                    assert_eq!(code, 0);
-                    t.elapsed()
-                })
+                pk_exit_code(&rt, &pk)
             }),
             Contender::new("tokio output", || {
                 std::thread::sleep(pause);
-                rt.block_on(async {
-                    let t = Instant::now();
-                    let o = tokio::process::Command::new("true")
-                        .output()
-                        .await
-                        .expect("tokio true");
-                    assert!(o.status.success());
-                    t.elapsed()
-                })
+                tokio_output(&rt)
             }),
             Contender::new("std output", || {
                 std::thread::sleep(pause);
-                let t = Instant::now();
-                let o = std::process::Command::new("true")
-                    .output()
-                    .expect("std true");
-                assert!(o.status.success());
-                t.elapsed()
+                std_output()
             }),
         ];
         let targets = [Target {
@@ -210,17 +151,7 @@ fn main() {
         let contenders = vec![
             Contender::new("processkit subreaper", || start_wait(&sr)),
             Contender::new("processkit process group", || start_wait(&pg)),
-            Contender::new("tokio status", || {
-                rt.block_on(async {
-                    let t = Instant::now();
-                    let s = tokio::process::Command::new("true")
-                        .status()
-                        .await
-                        .expect("tokio true");
-                    assert!(s.success());
-                    t.elapsed()
-                })
-            }),
+            Contender::new("tokio status", || tokio_status(&rt)),
         ];
         measure(
             &format!(
@@ -249,19 +180,9 @@ fn main() {
                 // SAFETY: the hook does nothing, so it is trivially
                 // async-signal-safe.
                 unsafe { cmd.pre_exec(|| Ok(())) };
-                let t = Instant::now();
-                let s = cmd.status().expect("std true");
-                assert!(s.success());
-                t.elapsed()
+                status_of(&mut cmd)
             }),
-            Contender::new("std status", || {
-                let t = Instant::now();
-                let s = std::process::Command::new("true")
-                    .status()
-                    .expect("std true");
-                assert!(s.success());
-                t.elapsed()
-            }),
+            Contender::new("std status", std_status),
         ];
         measure(
             &format!("reference: a forking spawn, parent {} MiB", ballast.mib()),
@@ -276,6 +197,67 @@ fn main() {
             None,
         );
     }
+}
+
+/// One spawn and wait of `true` per verb, each timed and checked.
+#[cfg(unix)]
+fn pk_exit_code(rt: &tokio::runtime::Runtime, pk: &processkit::Command) -> std::time::Duration {
+    rt.block_on(async {
+        let t = std::time::Instant::now();
+        let code = pk.exit_code().await.expect("processkit true");
+        assert_eq!(code, 0);
+        t.elapsed()
+    })
+}
+
+#[cfg(unix)]
+fn tokio_output(rt: &tokio::runtime::Runtime) -> std::time::Duration {
+    rt.block_on(async {
+        let t = std::time::Instant::now();
+        let o = tokio::process::Command::new("true")
+            .output()
+            .await
+            .expect("tokio true");
+        assert!(o.status.success());
+        t.elapsed()
+    })
+}
+
+#[cfg(unix)]
+fn tokio_status(rt: &tokio::runtime::Runtime) -> std::time::Duration {
+    rt.block_on(async {
+        let t = std::time::Instant::now();
+        let s = tokio::process::Command::new("true")
+            .status()
+            .await
+            .expect("tokio true");
+        assert!(s.success());
+        t.elapsed()
+    })
+}
+
+#[cfg(unix)]
+fn std_output() -> std::time::Duration {
+    let t = std::time::Instant::now();
+    let o = std::process::Command::new("true")
+        .output()
+        .expect("std true");
+    assert!(o.status.success());
+    t.elapsed()
+}
+
+#[cfg(unix)]
+fn std_status() -> std::time::Duration {
+    status_of(&mut std::process::Command::new("true"))
+}
+
+/// `cmd.status()`, timed and checked.
+#[cfg(unix)]
+fn status_of(cmd: &mut std::process::Command) -> std::time::Duration {
+    let t = std::time::Instant::now();
+    let s = cmd.status().expect("std true");
+    assert!(s.success());
+    t.elapsed()
 }
 
 #[cfg(not(unix))]

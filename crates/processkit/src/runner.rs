@@ -58,41 +58,27 @@ pub trait ProcessRunner: Send + Sync {
     }
 }
 
-impl<R: ProcessRunner + ?Sized> ProcessRunner for &R {
-    fn execute<'a>(&'a self, cmd: &'a Command) -> BoxFuture<'a, Result<ProcessResult<Vec<u8>>>> {
-        (**self).execute(cmd)
-    }
-    fn start<'a>(&'a self, cmd: &'a Command) -> BoxFuture<'a, Result<RunningProcess>> {
-        (**self).start(cmd)
-    }
-    fn is_shut_down(&self) -> bool {
-        (**self).is_shut_down()
-    }
+/// Forwards [`ProcessRunner`] through a reference or smart pointer to a runner.
+macro_rules! forward_runner {
+    ($($ptr:ty),+) => {$(
+        impl<R: ProcessRunner + ?Sized> ProcessRunner for $ptr {
+            fn execute<'a>(
+                &'a self,
+                cmd: &'a Command,
+            ) -> BoxFuture<'a, Result<ProcessResult<Vec<u8>>>> {
+                (**self).execute(cmd)
+            }
+            fn start<'a>(&'a self, cmd: &'a Command) -> BoxFuture<'a, Result<RunningProcess>> {
+                (**self).start(cmd)
+            }
+            fn is_shut_down(&self) -> bool {
+                (**self).is_shut_down()
+            }
+        }
+    )+};
 }
 
-impl<R: ProcessRunner + ?Sized> ProcessRunner for Arc<R> {
-    fn execute<'a>(&'a self, cmd: &'a Command) -> BoxFuture<'a, Result<ProcessResult<Vec<u8>>>> {
-        (**self).execute(cmd)
-    }
-    fn start<'a>(&'a self, cmd: &'a Command) -> BoxFuture<'a, Result<RunningProcess>> {
-        (**self).start(cmd)
-    }
-    fn is_shut_down(&self) -> bool {
-        (**self).is_shut_down()
-    }
-}
-
-impl<R: ProcessRunner + ?Sized> ProcessRunner for Box<R> {
-    fn execute<'a>(&'a self, cmd: &'a Command) -> BoxFuture<'a, Result<ProcessResult<Vec<u8>>>> {
-        (**self).execute(cmd)
-    }
-    fn start<'a>(&'a self, cmd: &'a Command) -> BoxFuture<'a, Result<RunningProcess>> {
-        (**self).start(cmd)
-    }
-    fn is_shut_down(&self) -> bool {
-        (**self).is_shut_down()
-    }
-}
+forward_runner!(&R, Arc<R>, Box<R>);
 
 /// The verb vocabulary for every [`ProcessRunner`]: the same verbs as on
 /// [`Command`], with the runner chosen by the caller.

@@ -12,25 +12,7 @@ use processkit::{Command, Mechanism, ProcessGroup};
 
 /// The cgroup directory `pid` is in, as a path under the cgroup2 mount.
 fn leaf_of(pid: u32) -> PathBuf {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    let mount = info
-        .lines()
-        .find(|l| {
-            l.split(" - ")
-                .nth(1)
-                .is_some_and(|t| t.starts_with("cgroup2 "))
-        })
-        .and_then(|l| l.split_whitespace().nth(4))
-        .expect("cgroup2 is mounted")
-        .to_owned();
-    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
-    let rel = cg
-        .lines()
-        .find_map(|l| l.strip_prefix("0::"))
-        .expect("a cgroup v2 line")
-        .trim_start_matches('/')
-        .to_owned();
-    PathBuf::from(mount).join(rel)
+    common::cgroup_dir_of(pid).expect("cgroup2 is mounted and holds the process")
 }
 
 fn cgroup_group() -> ProcessGroup {

@@ -16,6 +16,16 @@ use std::time::Duration;
 use common::{alive, assert_all_gone, on_process_groups, read_pids};
 use processkit::{Command, Mechanism, ProcessGroup, ProcessGroupOptions};
 
+/// `sh -c` that backgrounds a `sleep 300` grandchild, writes its pid to
+/// the returned file and waits; the scratch directory lives as long as the
+/// returned guard.
+fn grandchild_tree() -> (tempfile::TempDir, std::path::PathBuf, Command) {
+    let dir = common::scratch();
+    let file = dir.path().join("pids");
+    let script = format!("sleep 300 & echo $! > {}; wait", file.display());
+    (dir, file, Command::new("sh").args(["-c", &script]))
+}
+
 /// A shell script that starts one escapee per technique; each writes
 /// "<technique> <pid>" to `file` and then becomes `sleep 300`.
 fn escape_script(file: &Path) -> String {
@@ -141,11 +151,8 @@ async fn dropping_a_started_handle_kills_every_escapee_its_mechanism_can_catch()
 
 #[tokio::test]
 async fn a_timeout_kills_a_backgrounded_grandchild() {
-    let dir = common::scratch();
-    let file = dir.path().join("pids");
-    let script = format!("sleep 300 & echo $! > {}; wait", file.display());
-    let r = Command::new("sh")
-        .args(["-c", &script])
+    let (_dir, file, cmd) = grandchild_tree();
+    let r = cmd
         .timeout(Duration::from_millis(500))
         .output_string()
         .await
@@ -194,14 +201,8 @@ async fn dropped_future_kills_setsid_grandchild() {
 
 #[tokio::test]
 async fn a_run_inside_tokio_timeout_is_killed_with_its_tree_when_it_expires() {
-    let dir = common::scratch();
-    let file = dir.path().join("pids");
-    let script = format!("sleep 300 & echo $! > {}; wait", file.display());
-    let r = tokio::time::timeout(
-        Duration::from_millis(300),
-        Command::new("sh").args(["-c", &script]).output_string(),
-    )
-    .await;
+    let (_dir, file, cmd) = grandchild_tree();
+    let r = tokio::time::timeout(Duration::from_millis(300), cmd.output_string()).await;
     assert!(r.is_err(), "the outer timeout fired");
     let pids = read_pids(&file, 1, Duration::from_secs(1));
     assert_all_gone(&pids, Duration::from_secs(2), "grandchild of a dropped run");
@@ -209,16 +210,10 @@ async fn a_run_inside_tokio_timeout_is_killed_with_its_tree_when_it_expires() {
 
 #[tokio::test]
 async fn a_panic_in_the_owning_task_kills_the_tree() {
-    let dir = common::scratch();
-    let file = dir.path().join("pids");
-    let script = format!("sleep 300 & echo $! > {}; wait", file.display());
+    let (_dir, file, cmd) = grandchild_tree();
     let f2 = file.clone();
     let task = tokio::spawn(async move {
-        let run = Command::new("sh")
-            .args(["-c", &script])
-            .start()
-            .await
-            .unwrap();
+        let run = cmd.start().await.unwrap();
         common::wait_until_async(Duration::from_secs(5), || f2.exists()).await;
         let _keep = run;
         panic!("the owner panics while holding the handle");
@@ -230,15 +225,8 @@ async fn a_panic_in_the_owning_task_kills_the_tree() {
 
 #[tokio::test]
 async fn setsid_on_the_command_keeps_containment() {
-    let dir = common::scratch();
-    let file = dir.path().join("pids");
-    let script = format!("sleep 300 & echo $! > {}; wait", file.display());
-    let run = Command::new("sh")
-        .args(["-c", &script])
-        .setsid()
-        .start()
-        .await
-        .unwrap();
+    let (_dir, file, cmd) = grandchild_tree();
+    let run = cmd.setsid().start().await.unwrap();
     let pid = run.pid().unwrap();
     assert!(
         common::wait_until(Duration::from_secs(2), || common::session_of(pid)

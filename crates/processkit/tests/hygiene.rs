@@ -13,22 +13,7 @@ fn my_cgroup_dirs() -> Option<Vec<std::path::PathBuf>> {
     if Mechanism::current() != Mechanism::CgroupV2 {
         return None;
     }
-    let mount = std::fs::read_to_string("/proc/self/mountinfo")
-        .ok()?
-        .lines()
-        .find(|l| {
-            l.split(" - ")
-                .nth(1)
-                .is_some_and(|t| t.starts_with("cgroup2 "))
-        })?
-        .split_whitespace()
-        .nth(4)?
-        .to_owned();
-    let own = std::fs::read_to_string("/proc/self/cgroup")
-        .ok()?
-        .lines()
-        .find_map(|l| l.strip_prefix("0::").map(str::to_owned))?;
-    let parent = std::path::Path::new(&mount).join(own.trim_start_matches('/'));
+    let parent = common::own_cgroup()?;
     let me = format!("processkit-{}-", std::process::id());
     let root = std::fs::read_dir(&parent)
         .ok()?

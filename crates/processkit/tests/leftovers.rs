@@ -9,24 +9,7 @@ mod common;
 use std::path::PathBuf;
 use std::time::Duration;
 
-fn cgroup_parent() -> Option<PathBuf> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    let mount = info
-        .lines()
-        .find(|l| {
-            l.split(" - ")
-                .nth(1)
-                .is_some_and(|t| t.starts_with("cgroup2 "))
-        })?
-        .split_whitespace()
-        .nth(4)?
-        .to_owned();
-    let own = std::fs::read_to_string("/proc/self/cgroup")
-        .ok()?
-        .lines()
-        .find_map(|l| l.strip_prefix("0::").map(str::to_owned))?;
-    Some(PathBuf::from(mount).join(own.trim_start_matches('/')))
-}
+use common::own_cgroup as cgroup_parent;
 
 /// Set in a re-executed copy of this binary: the test named by `--exact`
 /// plays the part described by the variable's value instead.
@@ -53,11 +36,6 @@ fn sweep_in_a_fresh_process(name: &str) {
     assert!(status.success());
 }
 
-fn own_pid_namespace() -> u64 {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self/ns/pid").unwrap().ino()
-}
-
 #[test]
 fn a_planted_leftover_of_a_dead_owner_is_swept_by_the_next_process() {
     if std::env::var_os(ROLE_VAR).is_some() {
@@ -69,19 +47,12 @@ fn a_planted_leftover_of_a_dead_owner_is_swept_by_the_next_process() {
         "this test needs a writable cgroup v2"
     );
     let parent = cgroup_parent().expect("cgroup2 is mounted");
-    // An owner that is certainly dead: a pid that exited, with a start time
-    // that cannot match whatever reuses the pid.
-    let mut gone = std::process::Command::new("true").spawn().unwrap();
-    let dead_pid = gone.id();
-    gone.wait().unwrap();
-    let root = parent.join(format!("processkit-{dead_pid}-1-{}", own_pid_namespace()));
-    let leaf = root.join("g1").join("c1");
-    std::fs::create_dir_all(&leaf).unwrap();
-    let mut straggler = std::process::Command::new("sleep")
-        .arg("300")
-        .spawn()
-        .unwrap();
-    std::fs::write(leaf.join("cgroup.procs"), straggler.id().to_string()).unwrap();
+    // An owner that is certainly dead, with a straggler in its root.
+    let common::DeadOwner {
+        root,
+        mut straggler,
+        ..
+    } = common::DeadOwner::plant(&parent, 300);
 
     // This process is a live owner: `preflight` above created its root.
     let me = format!("processkit-{}-", std::process::id());

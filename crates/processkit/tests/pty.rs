@@ -152,9 +152,10 @@ async fn after_a_resize_a_child_trapping_winch_reports_the_new_size() {
 
 const PROMPT: &str = "pk-ready>\n";
 
-#[tokio::test]
-async fn an_interactive_shell_answers_a_line_and_exits_0_on_ctrl_d() {
-    let _g = PTYS.read().await;
+/// `sh -i` on a terminal, once its first prompt is there: like a person,
+/// a test types only then (the prompt ends its line, so output never
+/// shares a line with it).
+async fn interactive_shell() -> processkit::RunningProcess {
     let mut run = Command::new("sh")
         .arg("-i")
         .env("PS1", PROMPT)
@@ -163,11 +164,16 @@ async fn an_interactive_shell_answers_a_line_and_exits_0_on_ctrl_d() {
         .start()
         .await
         .unwrap();
-    // Like a person, type once the prompt is there (a prompt that ends its
-    // line, so that output never shares a line with it).
     run.wait_for_line(|l| l == PROMPT.trim_end(), WITHIN)
         .await
         .unwrap();
+    run
+}
+
+#[tokio::test]
+async fn an_interactive_shell_answers_a_line_and_exits_0_on_ctrl_d() {
+    let _g = PTYS.read().await;
+    let mut run = interactive_shell().await;
     let mut input = run.standard_input().expect("terminal input");
     input.write_line("echo answer=$((6 * 7))").await.unwrap();
     // The echo of the typed line carries the prompt and the unexpanded
@@ -245,19 +251,7 @@ impl std::io::Write for Shared {
 #[tokio::test]
 async fn ctrl_c_interrupts_the_foreground_sleep_and_the_shell_goes_on() {
     let _g = PTYS.read().await;
-    let mut run = Command::new("sh")
-        .arg("-i")
-        .env("PS1", PROMPT)
-        .pty()
-        .timeout(WITHIN)
-        .start()
-        .await
-        .unwrap();
-    // Like a person, type once the prompt is there (a prompt that ends its
-    // line, so that output never shares a line with it).
-    run.wait_for_line(|l| l == PROMPT.trim_end(), WITHIN)
-        .await
-        .unwrap();
+    let mut run = interactive_shell().await;
     let shell = run.pid().unwrap();
     let mut input = run.standard_input().expect("terminal input");
     // The job reports once it runs, when the shell has made it the

@@ -6,6 +6,8 @@
 //! (every verb of `ProcessRunnerExt` applies the policy); the rest runs real
 //! processes that count their attempts in a file.
 
+mod common;
+
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -353,6 +355,7 @@ mod classifiers {
 
 #[cfg(feature = "cancellation")]
 mod cancellation {
+    use super::common::cancel_after;
     use super::*;
     use processkit::CancellationToken;
 
@@ -384,13 +387,7 @@ mod cancellation {
     async fn a_cancel_during_the_backoff_ends_the_loop_when_it_lands() {
         let double = Double::new([], || Ok(1));
         let token = CancellationToken::new();
-        let canceller = {
-            let token = token.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_secs(5)).await;
-                token.cancel();
-            })
-        };
+        let canceller = cancel_after(&token, Duration::from_secs(5));
         let started = Instant::now();
         let policy = RetryPolicy::new(5).backoff(Duration::from_secs(3600), 1.0);
         let err = double
@@ -405,48 +402,46 @@ mod cancellation {
         canceller.await.unwrap();
     }
 
+    /// A cancel that lands while an attempt runs: a failed attempt is not
+    /// retried and reports `Cancelled`; a successful one still stands; the
+    /// final attempt is returned as it ended. The runner is called once.
     #[tokio::test(start_paused = true)]
-    async fn a_failed_attempt_that_ends_after_a_cancel_is_not_retried_and_reports_cancelled() {
-        let double = Double::new([], || Ok(1));
-        let token = CancellationToken::new();
-        let runner = CancelsDuringRun {
-            inner: &double,
-            token: token.clone(),
-        };
-        let cmd = Command::new("tool")
-            .retry(RetryPolicy::new(5))
-            .cancel_on(token);
-        let err = runner.output_bytes(&cmd).await.unwrap_err();
-        assert!(matches!(err, Error::Cancelled { .. }), "{err:?}");
-        assert_eq!(double.count(), 1);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_successful_attempt_that_ends_after_a_cancel_still_stands() {
-        let double = Double::new([], || Ok(0));
-        let token = CancellationToken::new();
-        let runner = CancelsDuringRun {
-            inner: &double,
-            token: token.clone(),
-        };
-        let cmd = Command::new("tool")
-            .retry(RetryPolicy::new(5))
-            .cancel_on(token);
-        assert!(runner.output_bytes(&cmd).await.unwrap().is_success());
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn the_final_attempt_is_returned_even_if_a_cancel_lands_during_it() {
-        let double = Double::new([], || Ok(3));
-        let token = CancellationToken::new();
-        let runner = CancelsDuringRun {
-            inner: &double,
-            token: token.clone(),
-        };
-        let cmd = Command::new("tool")
-            .retry(RetryPolicy::new(1))
-            .cancel_on(token);
-        assert_eq!(runner.output_bytes(&cmd).await.unwrap().code(), Some(3));
+    async fn an_attempt_that_ends_after_a_cancel() {
+        // (case, every attempt's exit code, attempts allowed, the code
+        // returned; `None`: the error is `Cancelled`)
+        type Case = (
+            &'static str,
+            fn() -> processkit::Result<i32>,
+            u32,
+            Option<i32>,
+        );
+        let cases: [Case; 3] = [
+            ("a failed attempt is not retried", || Ok(1), 5, None),
+            ("a successful attempt still stands", || Ok(0), 5, Some(0)),
+            ("the final attempt is returned", || Ok(3), 1, Some(3)),
+        ];
+        for (case, then, attempts, code) in cases {
+            let double = Double::new([], then);
+            let token = CancellationToken::new();
+            let runner = CancelsDuringRun {
+                inner: &double,
+                token: token.clone(),
+            };
+            let cmd = Command::new("tool")
+                .retry(RetryPolicy::new(attempts))
+                .cancel_on(token);
+            match (runner.output_bytes(&cmd).await, code) {
+                (Err(err), None) => {
+                    assert!(matches!(err, Error::Cancelled { .. }), "{case}: {err:?}")
+                }
+                (Ok(r), Some(code)) => {
+                    assert_eq!(r.code(), Some(code), "{case}");
+                    assert_eq!(r.is_success(), code == 0, "{case}");
+                }
+                (other, _) => panic!("{case}: {:?}", other.map(|r| r.code())),
+            }
+            assert_eq!(double.count(), 1, "{case}");
+        }
     }
 }
 
@@ -465,38 +460,31 @@ mod real_processes {
         RetryPolicy::new(n).backoff(ms(5), 2.0).jitter(false)
     }
 
-    #[tokio::test]
-    async fn a_flaky_command_is_retried_until_it_succeeds() {
+    /// `sh -c <body>` with `$1` naming a file the body appends one line to
+    /// per attempt; the scratch directory that holds it lives as long as
+    /// the returned guard.
+    fn counting(body: &str) -> (tempfile::TempDir, std::path::PathBuf, Command) {
         let dir = tempfile::tempdir().unwrap();
         let count = dir.path().join("count");
-        let script = format!(
-            "echo x >> {0}; n=$(wc -l < {0}); echo try $n; [ $n -ge 3 ]",
-            count.display()
-        );
-        let out = Command::new("sh")
-            .args(["-c", &script])
-            .retry(fast(10))
-            .run()
-            .await
-            .unwrap();
+        let cmd = Command::new("sh").args(["-c", body, "sh"]).arg(&count);
+        (dir, count, cmd)
+    }
+
+    #[tokio::test]
+    async fn a_flaky_command_is_retried_until_it_succeeds() {
+        let (_dir, count, cmd) =
+            counting(r#"echo x >> "$1"; n=$(wc -l < "$1"); echo try $n; [ $n -ge 3 ]"#);
+        let out = cmd.retry(fast(10)).run().await.unwrap();
         assert_eq!(out, "try 3");
         assert_eq!(lines(&count), 3);
     }
 
     #[tokio::test]
     async fn the_last_real_attempt_is_reported_with_its_own_output() {
-        let dir = tempfile::tempdir().unwrap();
-        let count = dir.path().join("count");
-        let script = format!(
-            "echo x >> {0}; n=$(wc -l < {0}); echo out $n; echo err $n >&2; exit $((10 + n))",
-            count.display()
+        let (_dir, count, cmd) = counting(
+            r#"echo x >> "$1"; n=$(wc -l < "$1"); echo out $n; echo err $n >&2; exit $((10 + n))"#,
         );
-        let r = Command::new("sh")
-            .args(["-c", &script])
-            .retry(fast(3))
-            .output_string()
-            .await
-            .unwrap();
+        let r = cmd.retry(fast(3)).output_string().await.unwrap();
         assert_eq!(
             (r.code(), r.stdout().as_str(), r.stderr().as_str()),
             (Some(13), "out 3\n", "err 3\n")
@@ -506,13 +494,8 @@ mod real_processes {
 
     #[tokio::test]
     async fn a_timed_out_attempt_is_retried_and_the_last_one_raises_timeout() {
-        let dir = tempfile::tempdir().unwrap();
-        let count = dir.path().join("count");
-        let script = format!("echo x >> {}; sleep 30", count.display());
-        let cmd = Command::new("sh")
-            .args(["-c", &script])
-            .timeout(ms(100))
-            .retry(fast(2));
+        let (_dir, count, cmd) = counting(r#"echo x >> "$1"; sleep 30"#);
+        let cmd = cmd.timeout(ms(100)).retry(fast(2));
         let r = cmd.output_string().await.unwrap();
         assert!(r.timed_out());
         assert_eq!(lines(&count), 2);
@@ -523,16 +506,9 @@ mod real_processes {
 
     #[tokio::test]
     async fn a_timeout_only_classifier_does_not_retry_a_plain_failure() {
-        let dir = tempfile::tempdir().unwrap();
-        let count = dir.path().join("count");
-        let script = format!("echo x >> {}; exit 1", count.display());
+        let (_dir, count, cmd) = counting(r#"echo x >> "$1"; exit 1"#);
         let policy = fast(5).retry_if(|a| a.timed_out());
-        let r = Command::new("sh")
-            .args(["-c", &script])
-            .retry(policy)
-            .output_string()
-            .await
-            .unwrap();
+        let r = cmd.retry(policy).output_string().await.unwrap();
         assert_eq!(r.code(), Some(1));
         assert_eq!(lines(&count), 1);
     }

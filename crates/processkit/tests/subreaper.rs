@@ -14,7 +14,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{alive, assert_all_gone, read_pids};
-use processkit::{Command, Error, Mechanism, ProcessGroup, ProcessGroupOptions};
+use processkit::{Command, Error, Mechanism, ProcessGroup, ProcessGroupOptions, RunningProcess};
 
 /// One test at a time: several of them look at process-wide state.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -51,6 +51,23 @@ fn subreaper_group() -> ProcessGroup {
 
 fn matrix_command(file: &Path) -> Command {
     Command::new("sh").args(["-c", &escape_script(file)])
+}
+
+/// Starts the escape matrix in `group`, shaped by `shape`, writing its pids
+/// to `dir/<name>`; returns the handle and every pid of the tree (the
+/// escapees, then the shell).
+async fn start_matrix(
+    group: &ProcessGroup,
+    dir: &Path,
+    name: &str,
+    shape: impl FnOnce(Command) -> Command,
+) -> (RunningProcess, Vec<u32>) {
+    let file = dir.join(name);
+    let run = group.start(&shape(matrix_command(&file))).await.unwrap();
+    let shell = run.pid().unwrap();
+    let mut pids = escapees(&file, shell);
+    pids.push(shell);
+    (run, pids)
 }
 
 /// Reads the escapees' pids and checks they really escaped: the session
@@ -116,12 +133,8 @@ fn my_helpers() -> Vec<u32> {
 async fn dropping_the_group_kills_the_whole_escape_matrix() {
     let _serial = SERIAL.lock().await;
     let dir = common::scratch();
-    let file = dir.path().join("pids");
     let group = subreaper_group();
-    let run = group.start(&matrix_command(&file)).await.unwrap();
-    let shell = run.pid().unwrap();
-    let mut pids = escapees(&file, shell);
-    pids.push(shell);
+    let (run, pids) = start_matrix(&group, dir.path(), "pids", |c| c).await;
     drop(group);
     assert_all_gone(&pids, Duration::from_secs(3), "after the group was dropped");
     drop(run);
@@ -131,12 +144,8 @@ async fn dropping_the_group_kills_the_whole_escape_matrix() {
 async fn group_kill_kills_the_whole_escape_matrix() {
     let _serial = SERIAL.lock().await;
     let dir = common::scratch();
-    let file = dir.path().join("pids");
     let group = subreaper_group();
-    let mut run = group.start(&matrix_command(&file)).await.unwrap();
-    let shell = run.pid().unwrap();
-    let mut pids = escapees(&file, shell);
-    pids.push(shell);
+    let (mut run, pids) = start_matrix(&group, dir.path(), "pids", |c| c).await;
     group.kill().unwrap();
     assert_all_gone(&pids, Duration::from_secs(3), "after group.kill()");
     assert_eq!(run.wait().await.unwrap(), None, "the shell was killed");
@@ -147,13 +156,10 @@ async fn group_kill_kills_the_whole_escape_matrix() {
 async fn killing_one_handle_kills_its_own_escapees_only() {
     let _serial = SERIAL.lock().await;
     let dir = common::scratch();
-    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
     let group = subreaper_group();
-    let mut first = group.start(&matrix_command(&a)).await.unwrap();
-    let second = group.start(&matrix_command(&b)).await.unwrap();
-    let mut doomed = escapees(&a, first.pid().unwrap());
-    doomed.push(first.pid().unwrap());
-    let spared = escapees(&b, second.pid().unwrap());
+    let (mut first, doomed) = start_matrix(&group, dir.path(), "a", |c| c).await;
+    // The other member's tree, its shell included, must live on.
+    let (second, spared) = start_matrix(&group, dir.path(), "b", |c| c).await;
     first.kill().await.unwrap();
     assert_all_gone(
         &doomed,
@@ -177,16 +183,13 @@ async fn killing_one_handle_kills_its_own_escapees_only() {
 async fn shutdown_terminates_every_session_well_within_the_grace_period() {
     let _serial = SERIAL.lock().await;
     let dir = common::scratch();
-    let file = dir.path().join("pids");
     let group = ProcessGroup::with_options(
         ProcessGroupOptions::default()
             .mechanism(Mechanism::Subreaper)
             .grace(Duration::from_secs(30)),
     )
     .unwrap();
-    let run = group.start(&matrix_command(&file)).await.unwrap();
-    let mut pids = escapees(&file, run.pid().unwrap());
-    pids.push(run.pid().unwrap());
+    let (run, pids) = start_matrix(&group, dir.path(), "pids", |c| c).await;
     let t = Instant::now();
     group.shutdown().await.unwrap();
     // Only SIGTERM reaching every escapee, whatever its session, ends this
@@ -204,15 +207,11 @@ async fn shutdown_terminates_every_session_well_within_the_grace_period() {
 async fn a_timeout_kills_the_whole_escape_matrix() {
     let _serial = SERIAL.lock().await;
     let dir = common::scratch();
-    let file = dir.path().join("pids");
     let group = subreaper_group();
-    let mut run = group
-        .start(&matrix_command(&file).timeout(Duration::from_secs(3)))
-        .await
-        .unwrap();
-    let shell = run.pid().unwrap();
-    let mut pids = escapees(&file, shell);
-    pids.push(shell);
+    let (mut run, pids) = start_matrix(&group, dir.path(), "pids", |c| {
+        c.timeout(Duration::from_secs(3))
+    })
+    .await;
     let t = Instant::now();
     let outcome = run.wait().await;
     assert!(
@@ -229,16 +228,10 @@ async fn a_timeout_kills_the_whole_escape_matrix() {
 async fn cancellation_kills_the_whole_escape_matrix() {
     let _serial = SERIAL.lock().await;
     let dir = common::scratch();
-    let file = dir.path().join("pids");
     let group = subreaper_group();
     let token = tokio_util::sync::CancellationToken::new();
-    let mut run = group
-        .start(&matrix_command(&file).cancel_on(token.clone()))
-        .await
-        .unwrap();
-    let shell = run.pid().unwrap();
-    let mut pids = escapees(&file, shell);
-    pids.push(shell);
+    let (mut run, pids) =
+        start_matrix(&group, dir.path(), "pids", |c| c.cancel_on(token.clone())).await;
     token.cancel();
     let outcome = run.wait().await;
     assert!(
@@ -253,12 +246,8 @@ async fn cancellation_kills_the_whole_escape_matrix() {
 async fn members_suspend_and_resume_cover_the_whole_tree() {
     let _serial = SERIAL.lock().await;
     let dir = common::scratch();
-    let file = dir.path().join("pids");
     let group = subreaper_group();
-    let run = group.start(&matrix_command(&file)).await.unwrap();
-    let shell = run.pid().unwrap();
-    let mut pids = escapees(&file, shell);
-    pids.push(shell);
+    let (run, pids) = start_matrix(&group, dir.path(), "pids", |c| c).await;
     let members = group.members().unwrap();
     for p in &pids {
         assert!(members.contains(p), "members() {members:?} lacks {p}");

@@ -12,7 +12,7 @@ use std::time::Duration;
 use common::{assert_gone_within, read_pids};
 use processkit::{
     Command, Error, Mechanism, ProcessGroup, ProcessGroupOptions, RestartPolicy, StopReason,
-    Supervisor,
+    SupervisionOutcome, Supervisor, SupervisorStop,
 };
 
 fn mechanisms() -> Vec<Mechanism> {
@@ -43,6 +43,33 @@ async fn pids_in(path: std::path::PathBuf, count: usize) -> Vec<u32> {
 const GONE: Duration = Duration::from_secs(10);
 const ENDS: Duration = Duration::from_secs(30);
 
+type Supervised = tokio::task::JoinHandle<processkit::Result<SupervisionOutcome>>;
+
+/// Supervises `sh -c <script>` through `group`, restarting always, set up
+/// further by `configure`: the supervision's task and its stop handle.
+fn supervise_in(
+    group: &Arc<ProcessGroup>,
+    script: &str,
+    configure: impl FnOnce(Supervisor) -> Supervisor,
+) -> (Supervised, SupervisorStop) {
+    let sup = configure(
+        Supervisor::new(Command::new("sh").args(["-c", script])).restart(RestartPolicy::Always),
+    )
+    .with_runner(group.clone());
+    let stop = sup.stop_handle();
+    (tokio::spawn(async move { sup.run().await }), stop)
+}
+
+/// The outcome of a supervision that must end within [`ENDS`]; `hung`
+/// says what it means if it does not.
+async fn outcome_of(task: Supervised, hung: &str) -> SupervisionOutcome {
+    tokio::time::timeout(ENDS, task)
+        .await
+        .unwrap_or_else(|_| panic!("{hung}"))
+        .unwrap()
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_shutdown_stops_its_supervisor_and_seals_the_group() {
     for m in mechanisms() {
@@ -54,20 +81,18 @@ async fn a_group_shutdown_stops_its_supervisor_and_seals_the_group() {
             "sleep 300 & echo $! >> {0}; echo $$ >> {0}; wait",
             pids.display()
         );
-        let sup = Supervisor::new(Command::new("sh").args(["-c", &script]))
-            .restart(RestartPolicy::Always)
-            .backoff(Duration::from_millis(10), 1.0)
-            .with_runner(group.clone());
-        let task = tokio::spawn(async move { sup.run().await });
+        let (task, _) = supervise_in(&group, &script, |s| {
+            s.backoff(Duration::from_millis(10), 1.0)
+        });
         let first = pids_in(pids.clone(), 2).await;
 
         let report = group.shutdown().await.unwrap();
         assert!(report.signalled >= 1, "{report:?} on {m}");
-        let outcome = tokio::time::timeout(ENDS, task)
-            .await
-            .unwrap_or_else(|_| panic!("the supervisor kept going after the shutdown on {m}"))
-            .unwrap()
-            .unwrap();
+        let outcome = outcome_of(
+            task,
+            &format!("the supervisor kept going after the shutdown on {m}"),
+        )
+        .await;
         assert_eq!(outcome.stopped, StopReason::GroupShutDown, "on {m}");
         assert_eq!((outcome.restarts, outcome.failures), (0, 0), "on {m}");
         assert!(outcome.last.is_some());
@@ -107,21 +132,13 @@ async fn a_graceful_stop_returns_the_outcome_with_its_counts() {
             pids.display(),
             log.display()
         );
-        let sup = Supervisor::new(Command::new("sh").args(["-c", &script]))
-            .restart(RestartPolicy::Always)
-            .backoff(Duration::from_millis(10), 1.0)
-            .jitter(false)
-            .with_runner(group.clone());
-        let stop = sup.stop_handle();
-        let task = tokio::spawn(async move { sup.run().await });
+        let (task, stop) = supervise_in(&group, &script, |s| {
+            s.backoff(Duration::from_millis(10), 1.0).jitter(false)
+        });
         let all = pids_in(pids.clone(), 3).await;
 
         stop.stop(Duration::from_secs(20));
-        let outcome = tokio::time::timeout(ENDS, task)
-            .await
-            .unwrap_or_else(|_| panic!("the stop did not end supervision on {m}"))
-            .unwrap()
-            .unwrap();
+        let outcome = outcome_of(task, &format!("the stop did not end supervision on {m}")).await;
         assert_eq!(outcome.stopped, StopReason::Stopped, "on {m}");
         assert_eq!((outcome.restarts, outcome.failures), (2, 2), "on {m}");
         // The polite signal came first, and the run ended on it.
@@ -148,18 +165,10 @@ async fn a_graceful_stop_kills_after_the_grace_period() {
             "trap '' TERM; sh -c \"trap '' TERM; echo \\$\\$ >> {0}; while :; do sleep 0.05; done\" & echo $$ >> {0}; while :; do sleep 0.05; done",
             pids.display()
         );
-        let sup = Supervisor::new(Command::new("sh").args(["-c", &script]))
-            .restart(RestartPolicy::Always)
-            .with_runner(group.clone());
-        let stop = sup.stop_handle();
-        let task = tokio::spawn(async move { sup.run().await });
+        let (task, stop) = supervise_in(&group, &script, |s| s);
         let all = pids_in(pids.clone(), 2).await;
         stop.stop(Duration::from_millis(300));
-        let outcome = tokio::time::timeout(ENDS, task)
-            .await
-            .unwrap_or_else(|_| panic!("the stop did not end supervision on {m}"))
-            .unwrap()
-            .unwrap();
+        let outcome = outcome_of(task, &format!("the stop did not end supervision on {m}")).await;
         assert_eq!(outcome.stopped, StopReason::Stopped, "on {m}");
         assert_eq!((outcome.restarts, outcome.failures), (0, 0), "on {m}");
         assert_eq!(

@@ -3,7 +3,7 @@
 //! an honest, bounded fallback where there is no such manager.
 //!
 //! Every test drives a separate *host*: this test binary run again with
-//! `--exact helper_host` and a role in [`ROLE`], so that each host is a fresh
+//! `--exact helper_host` and a role (see [`ROLES`]), so that each host is a fresh
 //! process that has never touched processkit and still sits in the cgroup it
 //! was started in. The test process itself never uses processkit (it would
 //! move itself into a scope, and its hosts would then start inside it).
@@ -18,20 +18,26 @@
 //!   user from a system service, with `--ignored`.
 #![cfg(all(target_os = "linux", feature = "systemd"))]
 
-use std::io::{BufRead, BufReader, Write};
+mod common;
+#[path = "common/rerun.rs"]
+mod rerun;
+
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Stdio};
-use std::sync::mpsc::{self, Receiver};
+use std::path::Path;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-/// Which part the re-executed binary plays.
-const ROLE: &str = "PROCESSKIT_SYSTEMD_TEST_ROLE";
-/// A scratch directory the host writes pid files into.
-const DIR: &str = "PROCESSKIT_SYSTEMD_TEST_DIR";
-/// Prefix of every line the host reports on stdout.
-const TAG: &str = "systemd-test:";
+/// The hosts: which part the re-executed binary plays, the scratch
+/// directory it writes pid files into, the prefix of its report lines.
+const ROLES: rerun::Roles = rerun::Roles {
+    role_var: "PROCESSKIT_SYSTEMD_TEST_ROLE",
+    dir_var: "PROCESSKIT_SYSTEMD_TEST_DIR",
+    tag: "systemd-test:",
+    host_test: "helper_host",
+    report: REPORT,
+    scratch_prefix: "pk-systemd-",
+};
 /// How long a host may take to report (generous: the guest is emulated).
 const REPORT: Duration = Duration::from_secs(60);
 /// The most a fallback may take: the exchange's own limit (5 s) plus slack.
@@ -43,48 +49,7 @@ const TREE_GONE: Duration = Duration::from_secs(5);
 
 // ---------------------------------------------------------------- /proc ---
 
-/// A process identified by pid and start time, so a recycled pid never counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Pid {
-    pid: u32,
-    start: u64,
-}
-
-fn stat_fields(pid: u32) -> Option<Vec<String>> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &stat[stat.rfind(')')? + 2..];
-    Some(rest.split_whitespace().map(str::to_owned).collect())
-}
-
-impl Pid {
-    fn of(pid: u32) -> Option<Pid> {
-        Some(Pid {
-            pid,
-            start: stat_fields(pid)?.get(19)?.parse().ok()?,
-        })
-    }
-
-    /// Still running: exists, same start time, not a zombie.
-    fn alive(&self) -> bool {
-        stat_fields(self.pid).is_some_and(|f| {
-            f.get(19).and_then(|s| s.parse().ok()) == Some(self.start)
-                && !matches!(f[0].as_str(), "Z" | "X")
-        })
-    }
-}
-
-fn wait_until(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+use common::{Pid, wait_until};
 
 fn cgroup_of(pid: u32) -> String {
     std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
@@ -134,20 +99,12 @@ fn unit_in(source: &str) -> String {
 
 // ---------------------------------------------------------------- hosts ---
 
-struct Host {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    lines: Receiver<String>,
-    _dir: tempfile::TempDir,
-}
+use rerun::Host;
 
 /// Starts a host with `role`; `as_nobody` runs it as user 65534 (root only),
 /// from a world-readable copy of this binary.
 fn start_host(role: &str, env: &[(&str, &str)], as_nobody: bool) -> Host {
-    let dir = tempfile::Builder::new()
-        .prefix("pk-systemd-")
-        .tempdir()
-        .expect("scratch dir");
+    let dir = ROLES.scratch();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
     let exe = std::env::current_exe().expect("test binary");
     let exe = if as_nobody {
@@ -159,98 +116,43 @@ fn start_host(role: &str, env: &[(&str, &str)], as_nobody: bool) -> Host {
         exe
     };
     let mut cmd = std::process::Command::new(exe);
-    cmd.args([
-        "--exact",
-        "helper_host",
-        "--nocapture",
-        "--test-threads=1",
-        "--quiet",
-        "--include-ignored",
-    ])
-    .env(ROLE, role)
-    .env(DIR, dir.path())
-    .env_remove("PROCESSKIT_NO_GUARDIAN")
-    .env_remove("PROCESSKIT_MECHANISM")
-    .env_remove("PROCESSKIT_SPAWNER")
-    .current_dir(dir.path())
-    .stdin(Stdio::piped())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::inherit());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
+    cmd.env_remove("PROCESSKIT_MECHANISM")
+        .env_remove("PROCESSKIT_SPAWNER")
+        .current_dir(dir.path());
     if as_nobody {
         cmd.uid(65534).gid(65534).env("HOME", dir.path());
     }
-    let mut child = cmd.spawn().expect("start the helper host");
-    let stdout = child.stdout.take().expect("piped stdout");
-    let (tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if let Some(rest) = line.strip_prefix(TAG)
-                && tx.send(rest.trim().to_owned()).is_err()
-            {
-                break;
-            }
-        }
-    });
-    let stdin = child.stdin.take();
-    Host {
-        child,
-        stdin,
-        lines,
-        _dir: dir,
-    }
-}
-
-impl Host {
-    /// The next report that starts with `key`, without the key.
-    fn expect(&self, key: &str) -> String {
-        let deadline = Instant::now() + REPORT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(rest) = line.strip_prefix(key) {
-                        return rest.trim().to_owned();
-                    }
-                }
-                Err(e) => panic!("host {} did not report {key:?} ({e:?})", self.child.id()),
-            }
-        }
-    }
-
-    fn tell(&mut self, word: &str) {
-        let stdin = self.stdin.as_mut().expect("host stdin");
-        writeln!(stdin, "{word}").expect("write to the host");
-        stdin.flush().expect("flush");
-    }
-
-    fn finish(&mut self) -> std::process::ExitStatus {
-        drop(self.stdin.take());
-        let deadline = Instant::now() + REPORT;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait for the host") {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "the host did not exit");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+    ROLES.start(cmd, role, dir, env)
 }
 
 fn is_root() -> bool {
     rustix::process::geteuid().is_root()
+}
+
+/// The tree a `tree` host reports: at least four processes.
+fn tree_of(host: &Host) -> Vec<Pid> {
+    let tree: Vec<Pid> = host
+        .expect("tree")
+        .split_whitespace()
+        .filter_map(|p| Pid::of(p.parse().ok()?))
+        .collect();
+    assert!(tree.len() >= 4, "the host reported {tree:?}");
+    tree
+}
+
+/// Once its host is gone (`after` says how), every process of `tree` goes
+/// within [`TREE_GONE`], and the emptied scope `unit` within [`SCOPE_GONE`].
+fn assert_tree_and_scope_gone(tree: &[Pid], unit: &str, after: &str) {
+    assert!(
+        wait_until(TREE_GONE, || tree.iter().all(|p| !p.alive())),
+        "still alive after {after}: {:?}",
+        tree.iter().filter(|p| p.alive()).collect::<Vec<_>>()
+    );
+    assert!(
+        wait_until(SCOPE_GONE, || !listed_scopes().iter().any(|u| u == unit)),
+        "{unit} is still listed after {after}: {}",
+        systemctl_user(&["status", "--no-pager", unit])
+    );
 }
 
 /// The host's preflight report, as `(mechanism, source, reason, took)`.
@@ -335,12 +237,7 @@ fn the_mechanism_is_a_cgroup_in_a_delegated_scope_that_systemctl_lists() {
     assert!(source.contains("systemd-delegated scope"), "{source}");
     let unit = unit_in(&source);
     eprintln!("scope {unit} set up in {took:?}");
-    let tree: Vec<Pid> = host
-        .expect("tree")
-        .split_whitespace()
-        .filter_map(|p| Pid::of(p.parse().ok()?))
-        .collect();
-    assert!(tree.len() >= 4, "the host reported {tree:?}");
+    let tree = tree_of(&host);
 
     assert_eq!(systemctl_user(&["is-active", &unit]).trim(), "active");
     assert_eq!(
@@ -367,16 +264,7 @@ fn the_mechanism_is_a_cgroup_in_a_delegated_scope_that_systemctl_lists() {
 
     host.tell("exit");
     assert!(host.finish().success());
-    assert!(
-        wait_until(TREE_GONE, || tree.iter().all(|p| !p.alive())),
-        "still alive after the host exited: {:?}",
-        tree.iter().filter(|p| p.alive()).collect::<Vec<_>>()
-    );
-    assert!(
-        wait_until(SCOPE_GONE, || !listed_scopes().contains(&unit)),
-        "{unit} is still listed after its host exited: {}",
-        systemctl_user(&["status", "--no-pager", &unit])
-    );
+    assert_tree_and_scope_gone(&tree, &unit, "its host exited");
 }
 
 /// A SIGKILLed host: the guardian kills the tree, and the emptied scope goes.
@@ -387,24 +275,10 @@ fn a_sigkilled_host_leaves_no_descendant_and_no_scope() {
     let (mechanism, source, reason, _) = preflight_of(&host);
     assert_eq!(mechanism, "cgroup v2", "fallback reason: {reason}");
     let unit = unit_in(&source);
-    let tree: Vec<Pid> = host
-        .expect("tree")
-        .split_whitespace()
-        .filter_map(|p| Pid::of(p.parse().ok()?))
-        .collect();
-    assert!(tree.len() >= 4, "the host reported {tree:?}");
+    let tree = tree_of(&host);
     host.child.kill().expect("SIGKILL the host");
     let _ = host.child.wait();
-    assert!(
-        wait_until(TREE_GONE, || tree.iter().all(|p| !p.alive())),
-        "still alive after the host was SIGKILLed: {:?}",
-        tree.iter().filter(|p| p.alive()).collect::<Vec<_>>()
-    );
-    assert!(
-        wait_until(SCOPE_GONE, || !listed_scopes().contains(&unit)),
-        "{unit} is still listed after its host was SIGKILLed: {}",
-        systemctl_user(&["status", "--no-pager", &unit])
-    );
+    assert_tree_and_scope_gone(&tree, &unit, "its host was SIGKILLed");
 }
 
 /// A hundred hosts in a row, each with a scope of its own: none is left.
@@ -455,31 +329,18 @@ fn with_the_user_manager_stopped_the_host_falls_back_in_time_and_says_why() {
 
 // ---------------------------------------------------------- host side ---
 
-/// The host: does nothing unless [`ROLE`] is set (then it is a re-executed
+/// The host: does nothing unless a role is set (then it is a re-executed
 /// copy of this binary, started by one of the tests above).
 #[test]
 #[ignore = "a role for a re-executed copy of this binary: its driver test runs it with --ignored"]
 fn helper_host() {
-    let Ok(role) = std::env::var(ROLE) else {
-        return;
-    };
-    let dir = PathBuf::from(std::env::var(DIR).expect("scratch dir"));
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(host_main(&role, &dir));
+    ROLES.serve(|role, dir| async move { host_main(&role, &dir).await });
 }
+
+use rerun::read_command;
 
 fn report(key: &str, value: impl std::fmt::Display) {
-    println!("{TAG} {key} {value}");
-}
-
-fn read_command() -> String {
-    let mut line = String::new();
-    let _ = std::io::stdin().read_line(&mut line);
-    line.trim().to_owned()
+    ROLES.report(key, value);
 }
 
 async fn host_main(role: &str, dir: &Path) {

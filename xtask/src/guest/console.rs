@@ -15,6 +15,28 @@ pub(crate) const DONE: &str = "@@vm-test:done@@";
 /// The prefix of `/init`'s own lines; the console is echoed from the first one on.
 pub(crate) const GUEST: &str = "vm-guest:";
 
+/// The lines of an `/init` script that mount the kernel filesystems every
+/// guest needs after `/proc` (`/sys`, `/dev` with `pts` and `shm`, `/tmp`).
+pub(crate) const MOUNT_SYSTEM: &str = "\
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mkdir -p /dev/pts /dev/shm
+mount -t devpts devpts /dev/pts
+mount -t tmpfs -o mode=1777 tmpfs /dev/shm
+mount -t tmpfs -o mode=1777 tmpfs /tmp
+";
+
+/// The lines of an `/init` script that run `command` (stdin closed) in a
+/// console section named `name`, whose end marker carries its exit status.
+pub(crate) fn section(name: &str, command: &str) -> String {
+    format!("echo '{BEGIN}{name}@@'\n{command} </dev/null\necho \"{END}{name}:$?@@\"\n")
+}
+
+/// The last lines of an `/init` script: the done marker, then power-off.
+pub(crate) fn finish() -> String {
+    format!("echo '{DONE}'\npoweroff -f\n")
+}
+
 pub(crate) struct GuestRun {
     /// The console, line by line (without `\r`).
     pub(crate) lines: Vec<String>,

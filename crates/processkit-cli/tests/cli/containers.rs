@@ -5,29 +5,6 @@ use std::time::{Duration, Instant};
 
 use super::*;
 
-fn cgroup_parent() -> std::path::PathBuf {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    let mount = info
-        .lines()
-        .find(|l| {
-            l.split(" - ")
-                .nth(1)
-                .is_some_and(|t| t.starts_with("cgroup2 "))
-        })
-        .expect("cgroup2 is mounted")
-        .split_whitespace()
-        .nth(4)
-        .unwrap()
-        .to_owned();
-    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
-    let own = own
-        .lines()
-        .find_map(|l| l.strip_prefix("0::"))
-        .unwrap()
-        .to_owned();
-    std::path::PathBuf::from(mount).join(own.trim_start_matches('/'))
-}
-
 fn ps_json() -> serde_json::Value {
     let out = pk().args(["ps", "--json"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
@@ -166,7 +143,6 @@ fn sweep_removes_a_stopped_helper_of_a_dead_owner() {
 /// read-only cgroupfs lanes skip it by name.
 #[test]
 fn sweep_removes_a_dead_owners_cgroup_container() {
-    use std::os::unix::fs::MetadataExt;
     let _one = SWEEPING.lock().unwrap_or_else(|p| p.into_inner());
     let dir = tempfile::tempdir().unwrap();
     // A live owner's container, which the sweep must leave alone.
@@ -174,18 +150,9 @@ fn sweep_removes_a_dead_owners_cgroup_container() {
     let live_path = listed(live.id(), sleeper).and_then(|c| c["path"].as_str().map(str::to_owned));
 
     // A dead owner's leftover, planted with a straggler in it.
-    let mut gone = std::process::Command::new("true").spawn().unwrap();
-    let dead_pid = gone.id();
-    gone.wait().unwrap();
-    let ns = std::fs::metadata("/proc/self/ns/pid").unwrap().ino();
-    let root = cgroup_parent().join(format!("processkit-{dead_pid}-1-{ns}"));
-    let leaf = root.join("g1").join("c1");
-    std::fs::create_dir_all(&leaf).unwrap();
-    let mut straggler = std::process::Command::new("sleep")
-        .arg("310")
-        .spawn()
-        .unwrap();
-    std::fs::write(leaf.join("cgroup.procs"), straggler.id().to_string()).unwrap();
+    let parent = outside::own_cgroup().expect("cgroup2 is mounted");
+    let mut dead = outside::DeadOwner::plant(&parent, 310);
+    let root = dead.root.clone();
 
     let dry = pk().args(["sweep", "--dry-run"]).output().unwrap();
     let dry = String::from_utf8(dry.stdout).unwrap();
@@ -203,7 +170,7 @@ fn sweep_removes_a_dead_owners_cgroup_container() {
         "{said}"
     );
     assert!(
-        said.contains(&format!("{} (sleep)", straggler.id())),
+        said.contains(&format!("{} (sleep)", dead.straggler.id())),
         "{said}"
     );
     if let Some(p) = &live_path {
@@ -214,14 +181,7 @@ fn sweep_removes_a_dead_owners_cgroup_container() {
         assert!(std::path::Path::new(p).exists());
     }
     assert!(!root.exists());
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while straggler.try_wait().unwrap().is_none() {
-        assert!(
-            Instant::now() < deadline,
-            "the straggler survived the sweep"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    dead.straggler_killed();
     assert!(alive(sleeper));
     live.kill().unwrap();
     live.wait().unwrap();

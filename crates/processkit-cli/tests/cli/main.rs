@@ -22,25 +22,12 @@ fn pk() -> Command {
     c
 }
 
-/// `true` while `pid` exists and is not a zombie.
-fn alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => {
-            let state = stat
-                .rsplit_once(')')
-                .and_then(|(_, r)| r.split_whitespace().next());
-            state != Some("Z") && state != Some("X")
-        }
-        Err(_) => false,
-    }
-}
+#[path = "../../../processkit/tests/common/outside.rs"]
+mod outside;
+use outside::alive;
 
 fn assert_gone(pid: u32) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while alive(pid) {
-        assert!(Instant::now() < deadline, "pid {pid} is still alive");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    outside::assert_all_gone(&[pid], Duration::from_secs(5), "the process");
 }
 
 fn read_pid(path: &Path) -> u32 {

@@ -267,15 +267,13 @@ fn tail(stderr: &str) -> String {
     }
 }
 
-impl Error {
-    /// The program this error is about, when there is one.
-    ///
-    /// ```
-    /// let e = processkit::Error::Cancelled { program: "make".into() };
-    /// assert_eq!(e.program(), Some("make"));
-    /// ```
-    pub fn program(&self) -> Option<&str> {
-        match self {
+/// The `program` field of an [`Error`] (by reference, shared or mutable as
+/// `$err` is), `None` for the variants that name no program: the one place
+/// that maps a variant to its program, for [`Error::program`] and
+/// `Error::with_program`.
+macro_rules! program_field {
+    ($err:expr) => {
+        match $err {
             Error::NotFound { program, .. }
             | Error::PermissionDenied { program, .. }
             | Error::BadDirectory { program, .. }
@@ -295,31 +293,23 @@ impl Error {
             | Error::Io { program, .. } => Some(program),
             Error::ResourceLimit { .. } => None,
         }
+    };
+}
+
+impl Error {
+    /// The program this error is about, when there is one.
+    ///
+    /// ```
+    /// let e = processkit::Error::Cancelled { program: "make".into() };
+    /// assert_eq!(e.program(), Some("make"));
+    /// ```
+    pub fn program(&self) -> Option<&str> {
+        program_field!(self).map(String::as_str)
     }
 
     /// Renames the program this error is about (a pipeline names the stage).
     pub(crate) fn with_program(mut self, label: String) -> Self {
-        let slot = match &mut self {
-            Error::NotFound { program, .. }
-            | Error::PermissionDenied { program, .. }
-            | Error::BadDirectory { program, .. }
-            | Error::Spawn { program, .. }
-            | Error::NonZeroExit { program, .. }
-            | Error::Killed { program, .. }
-            | Error::Timeout { program, .. }
-            | Error::Inactive { program, .. }
-            | Error::Cancelled { program }
-            | Error::GroupShutDown { program }
-            | Error::NotReady { program, .. }
-            | Error::InvalidInput { program, .. }
-            | Error::OutputNotCaptured { program, .. }
-            | Error::Parse { program, .. }
-            | Error::Unsupported { program, .. }
-            | Error::NoScriptedOutcome { program, .. }
-            | Error::Io { program, .. } => Some(program),
-            Error::ResourceLimit { .. } => None,
-        };
-        if let Some(p) = slot {
+        if let Some(p) = program_field!(&mut self) {
             *p = label;
         }
         self

@@ -10,10 +10,7 @@ async fn a_cancel_and_a_timeout_at_the_same_instant_report_cancelled() {
             .arg("30")
             .timeout(ms(100))
             .cancel_on(token.clone());
-        let canceller = tokio::spawn(async move {
-            tokio::time::sleep(ms(100)).await;
-            token.cancel();
-        });
+        let canceller = cancel_after(&token, ms(100));
         assert_cancelled(cmd.output_string().await);
         canceller.await.unwrap();
     }

@@ -30,10 +30,7 @@ async fn fifty_runs_cancelled_at_random_moments_all_report_cancelled_and_leave_n
             .env(TAG_VAR, &tag)
             .cancel_on(token.clone());
         let group = Arc::clone(&group);
-        tokio::spawn(async move {
-            tokio::time::sleep(delay).await;
-            token.cancel();
-        });
+        cancel_after(&token, delay);
         jobs.push(tokio::spawn(async move {
             // Every consuming path, on private containers and on the shared group.
             match i % 6 {

@@ -65,10 +65,7 @@ async fn a_readiness_probe_reports_cancelled_rather_than_not_ready() {
         .start()
         .await
         .unwrap();
-    let canceller = tokio::spawn(async move {
-        tokio::time::sleep(ms(200)).await;
-        token.cancel();
-    });
+    let canceller = cancel_after(&token, ms(200));
     let r = run
         .wait_for_line(|l| l.contains("listening"), Duration::from_secs(20))
         .await;

@@ -81,13 +81,7 @@ async fn first_line_exit_code_and_probe_report_cancelled_mid_run() {
     let cmd = Command::new("sh")
         .args(["-c", "echo a; sleep 30"])
         .cancel_on(token.clone());
-    let canceller = {
-        let token = token.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(ms(200)).await;
-            token.cancel();
-        })
-    };
+    let canceller = cancel_after(&token, ms(200));
     let (line, code, yes) = bounded("three verbs", Duration::from_secs(10), async {
         tokio::join!(
             cmd.first_line(|l| l == "never"),

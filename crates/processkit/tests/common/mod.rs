@@ -3,23 +3,12 @@
 
 #![allow(dead_code)]
 
+mod outside;
+pub use outside::*;
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
-
-/// `true` while `pid` exists and is not a zombie.
-pub fn alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => match stat.rfind(')') {
-            Some(i) => !matches!(
-                stat[i + 1..].trim_start().chars().next(),
-                Some('Z') | Some('X')
-            ),
-            None => false,
-        },
-        Err(_) => false,
-    }
-}
 
 /// The session id of `pid`.
 pub fn session_of(pid: u32) -> Option<u32> {
@@ -86,20 +75,6 @@ pub fn cmdline(pid: u32) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Polls `cond` until it holds or `within` passes; returns whether it held.
-pub fn wait_until(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
 /// Async variant of [`wait_until`] that yields to the runtime.
 pub async fn wait_until_async(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + within;
@@ -112,13 +87,6 @@ pub async fn wait_until_async(within: Duration, mut cond: impl FnMut() -> bool) 
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-}
-
-/// Asserts every pid is gone (or a zombie) within `within`.
-pub fn assert_all_gone(pids: &[u32], within: Duration, what: &str) {
-    let ok = wait_until(within, || pids.iter().all(|p| !alive(*p)));
-    let survivors: Vec<u32> = pids.iter().copied().filter(|p| alive(*p)).collect();
-    assert!(ok, "{what}: still alive after {within:?}: {survivors:?}");
 }
 
 /// A unique scratch directory (removed on drop).
@@ -173,6 +141,28 @@ pub fn on_process_groups() -> bool {
 /// named for the scenario tests).
 pub async fn eventually(within: Duration, cond: impl FnMut() -> bool) -> bool {
     wait_until_async(within, cond).await
+}
+
+/// Waits (yielding) until `cond` holds; panics naming `what` after `within`.
+pub async fn wait_for(what: &str, within: Duration, cond: impl FnMut() -> bool) {
+    assert!(
+        wait_until_async(within, cond).await,
+        "timed out after {within:?} waiting for: {what}"
+    );
+}
+
+/// Cancels `token` once `after` has passed on tokio's clock (paused or
+/// not); awaiting the handle shows the cancel was sent.
+#[cfg(feature = "cancellation")]
+pub fn cancel_after(
+    token: &processkit::CancellationToken,
+    after: Duration,
+) -> tokio::task::JoinHandle<()> {
+    let token = token.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(after).await;
+        token.cancel();
+    })
 }
 
 /// Asserts every pid is gone (or a zombie) within `within`, yielding to the runtime.
@@ -230,4 +220,58 @@ pub async fn wait_for_pids_within(path: &std::path::Path, n: usize, within: Dura
     let ok = wait_until_async(within, || pids_in(path).len() >= n).await;
     assert!(ok, "{} never listed {n} pids", path.display());
     pids_in(path)
+}
+
+/// How many processes of a batch run at once, seen by the processes
+/// themselves: each runs [`Concurrency::enter`] first and
+/// [`Concurrency::leave`] last (shell commands), and the peak is read back.
+pub struct Concurrency {
+    live: PathBuf,
+    peaks: PathBuf,
+}
+
+impl Concurrency {
+    /// Keeps its files in `dir`.
+    pub fn new(dir: &std::path::Path) -> Concurrency {
+        let live = dir.join("live");
+        std::fs::create_dir(&live).unwrap();
+        Concurrency {
+            live,
+            peaks: dir.join("peaks"),
+        }
+    }
+
+    /// Shell lines: this process is alive; record how many are.
+    pub fn enter(&self) -> String {
+        let (live, peaks) = (self.live.display(), self.peaks.display());
+        format!("touch {live}/$$\nls {live} | wc -l >> {peaks}\n")
+    }
+
+    /// A shell command: this process is done.
+    pub fn leave(&self) -> String {
+        format!("rm {}/$$", self.live.display())
+    }
+
+    /// The most processes any of them saw alive at once.
+    pub fn peak(&self) -> u32 {
+        std::fs::read_to_string(&self.peaks)
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.trim().parse::<u32>().ok())
+            .max()
+            .unwrap()
+    }
+}
+
+/// How long a scenario test's "eventually" check may take.
+pub const DEADLINE: Duration = Duration::from_secs(10);
+
+/// Asserts that every pid is gone (or a zombie) within [`DEADLINE`].
+pub async fn assert_gone(pids: &[u32], what: &str) {
+    assert_gone_within(pids, DEADLINE, what).await
+}
+
+/// Waits until `path` holds at least `n` pids and returns them.
+pub async fn wait_for_pids(path: &std::path::Path, n: usize) -> Vec<u32> {
+    wait_for_pids_within(path, n, DEADLINE).await
 }

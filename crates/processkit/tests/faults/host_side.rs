@@ -1,26 +1,15 @@
 //! The host side: what a re-executed copy of this binary does in its role.
 
-use processkit::{Command, Guarantee, Mechanism, ProcessGroup};
+use processkit::{Command, Mechanism, ProcessGroup};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::*;
 
+use super::rerun::{read_command, short};
+
 fn report(key: &str, value: impl std::fmt::Display) {
-    println!("{TAG} {key} {value}");
-}
-
-fn short(g: &Guarantee) -> String {
-    match g {
-        Guarantee::DropOnly { reason } => format!("DropOnly {reason}"),
-        other => format!("{other:?}"),
-    }
-}
-
-fn read_command() -> String {
-    let mut line = String::new();
-    let _ = std::io::stdin().read_line(&mut line);
-    line.trim().to_owned()
+    ROLES.report(key, value);
 }
 
 /// Fills the fd table: lowers the soft `RLIMIT_NOFILE` to just above the
@@ -129,15 +118,7 @@ fn join(pids: &[u32]) -> String {
 
 /// This host's cgroup root, if it uses cgroup v2.
 fn host_root() -> Option<PathBuf> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    let mount = info.lines().find_map(|l| {
-        let (pre, post) = l.split_once(" - ")?;
-        (post.split_whitespace().next() == Some("cgroup2"))
-            .then(|| pre.split_whitespace().nth(4).map(PathBuf::from))?
-    })?;
-    let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
-    let own = own.lines().find_map(|l| l.strip_prefix("0::"))?.to_owned();
-    let parent = mount.join(own.trim_start_matches('/'));
+    let parent = super::common::own_cgroup()?;
     let prefix = format!("processkit-{}-", std::process::id());
     std::fs::read_dir(&parent)
         .ok()?

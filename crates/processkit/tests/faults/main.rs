@@ -3,7 +3,7 @@
 //! no-orphan guarantee, and none may leave a process or a cgroup behind.
 //!
 //! Each test drives a separate *host*: this test binary run again with
-//! `--exact fault_host` and a role in [`ROLE`], so the limits a fault needs
+//! `--exact fault_host` and a role (see [`ROLES`]), so the limits a fault needs
 //! (a low `RLIMIT_NOFILE`) starve only that host, never the suite. The host
 //! builds trees and reports pids; the test checks from the outside, through
 //! `/proc` and the cgroup tree, within a bound. Every test runs on the
@@ -15,12 +15,16 @@ use std::time::Duration;
 
 use processkit::Command;
 
-/// Which part the re-executed binary plays.
-const ROLE: &str = "PROCESSKIT_FAULTS_TEST_ROLE";
-/// A scratch directory the host writes pid files into.
-const DIR: &str = "PROCESSKIT_FAULTS_TEST_DIR";
-/// Prefix of every line the host reports on stdout.
-const TAG: &str = "faults-test:";
+/// The hosts: which part the re-executed binary plays, the scratch
+/// directory it writes pid files into, the prefix of its report lines.
+const ROLES: rerun::Roles = rerun::Roles {
+    role_var: "PROCESSKIT_FAULTS_TEST_ROLE",
+    dir_var: "PROCESSKIT_FAULTS_TEST_DIR",
+    tag: "faults-test:",
+    host_test: "fault_host",
+    report: REPORT,
+    scratch_prefix: "pk-faults-",
+};
 /// The bound within which a dead host's descendants must be gone (generous:
 /// the machine may be busy; the guardian acts within milliseconds).
 const BOUND: Duration = Duration::from_secs(10);
@@ -32,6 +36,8 @@ mod common;
 mod host_side;
 mod hosts;
 mod procfs;
+#[path = "../common/rerun.rs"]
+mod rerun;
 
 use hosts::*;
 use procfs::*;
@@ -137,7 +143,7 @@ fn stopped_guardian_scenario(env: &[(&str, &str)], starts: usize) {
         wait_until(BOUND, || old.stopped() || !old.alive()),
         "the guardian did not stop"
     );
-    host.say(&format!("next {starts}"));
+    host.tell(&format!("next {starts}"));
     let report = host.expect("after");
     assert!(report.starts_with("Guardian"), "guarantee after: {report}");
     let more = host.pids("tree");
@@ -193,7 +199,7 @@ fn teardown_without_free_fds_leaves_no_leaf() {
             leftovers()
         );
     }
-    host.say("done");
+    host.tell("done");
     assert!(host.child.wait().expect("wait").success());
 }
 
@@ -312,19 +318,10 @@ fn a_handle_dropped_when_no_thread_can_start_leaves_no_zombie() {
 
 // ---------------------------------------------------------- host side ---
 
-/// The host: does nothing unless [`ROLE`] is set (then it is a re-executed
+/// The host: does nothing unless a role is set (then it is a re-executed
 /// copy of this binary, started by one of the tests above).
 #[test]
 #[ignore = "a role for a re-executed copy of this binary: its driver test runs it with --ignored"]
 fn fault_host() {
-    let Ok(role) = std::env::var(ROLE) else {
-        return;
-    };
-    let dir = PathBuf::from(std::env::var(DIR).expect("scratch dir"));
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(host_side::host_main(&role, &dir));
+    ROLES.serve(|role, dir| async move { host_side::host_main(&role, &dir).await });
 }

@@ -1,26 +1,15 @@
 //! The host side: what a re-executed copy of this binary does in its role.
 
-use processkit::{Command, Guarantee, ProcessGroup};
+use processkit::{Command, ProcessGroup};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::*;
 
+use super::rerun::{read_command, short};
+
 fn report(key: &str, value: impl std::fmt::Display) {
-    println!("{TAG} {key} {value}");
-}
-
-fn short(g: &Guarantee) -> String {
-    match g {
-        Guarantee::DropOnly { reason } => format!("DropOnly {reason}"),
-        other => format!("{other:?}"),
-    }
-}
-
-fn read_command() -> String {
-    let mut line = String::new();
-    let _ = std::io::stdin().read_line(&mut line);
-    line.trim().to_owned()
+    ROLES.report(key, value);
 }
 
 fn running_guardians_of_me() -> usize {

@@ -1,22 +1,12 @@
 //! Starting a host (this binary re-executed in a role), having it build
 //! trees of escapees, and checking that they are gone.
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::*;
 
-/// A running host and the lines it reports.
-pub(super) struct Host {
-    pub(super) child: Child,
-    pub(super) stdin: Option<ChildStdin>,
-    pub(super) lines: Receiver<String>,
-    pub(super) _dir: tempfile::TempDir,
-    pub(super) dir: PathBuf,
-}
+pub(super) use super::rerun::Host;
 
 /// How a host picks its containment mechanism.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -28,88 +18,13 @@ pub(super) enum Backend {
 }
 
 pub(super) fn start_host(role: &str, backend: Backend, env: &[(&str, &str)]) -> Host {
-    let dir = tempfile::Builder::new()
-        .prefix("pk-guardian-")
-        .tempdir()
-        .expect("scratch dir");
     let mut cmd = std::process::Command::new(std::env::current_exe().expect("test binary"));
-    cmd.args([
-        "--ignored",
-        "--exact",
-        "helper_host",
-        "--nocapture",
-        "--test-threads=1",
-        "--quiet",
-    ])
-    .env(ROLE, role)
-    .env(DIR, dir.path())
-    .env_remove("PROCESSKIT_NO_GUARDIAN")
-    .env_remove("PROCESSKIT_MECHANISM")
-    .env_remove("PROCESSKIT_SPAWNER")
-    .stdin(Stdio::piped())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::inherit());
+    cmd.env_remove("PROCESSKIT_MECHANISM")
+        .env_remove("PROCESSKIT_SPAWNER");
     if backend == Backend::ProcessGroups {
         cmd.env("PROCESSKIT_MECHANISM", "process-group");
     }
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("start the helper host");
-    let stdout = child.stdout.take().expect("piped stdout");
-    let (tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if let Some(rest) = line.strip_prefix(TAG)
-                && tx.send(rest.trim().to_owned()).is_err()
-            {
-                break;
-            }
-        }
-    });
-    let stdin = child.stdin.take();
-    let path = dir.path().to_owned();
-    Host {
-        child,
-        stdin,
-        lines,
-        _dir: dir,
-        dir: path,
-    }
-}
-
-impl Host {
-    pub(super) fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// The next report that starts with `key`, without the key.
-    pub(super) fn expect(&self, key: &str) -> String {
-        let deadline = Instant::now() + REPORT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(rest) = line.strip_prefix(key) {
-                        return rest.trim().to_owned();
-                    }
-                }
-                Err(e) => panic!("host {} did not report {key:?} ({e:?})", self.child.id()),
-            }
-        }
-    }
-
-    pub(super) fn tell(&mut self, word: &str) {
-        let stdin = self.stdin.as_mut().expect("host stdin");
-        writeln!(stdin, "{word}").expect("write to the host");
-        stdin.flush().expect("flush");
-    }
-
-    pub(super) fn wait(&mut self) -> ExitStatus {
-        drop(self.stdin.take());
-        self.child.wait().expect("wait for the host")
-    }
+    ROLES.start(cmd, role, ROLES.scratch(), env)
 }
 
 /// The escape matrix, one long-lived `sleep 300` per technique, each
@@ -190,7 +105,7 @@ pub(super) fn run_tree_host(
     if backend == Backend::Best && mechanism != "cgroup-v2" && mechanism != "subreaper" {
         eprintln!("skipping: this host offers no whole-tree mechanism ({report})");
         host.child.kill().ok();
-        host.wait();
+        host.finish();
         return None;
     }
     if backend == Backend::Best {
@@ -213,15 +128,15 @@ pub(super) fn run_tree_host(
     let status = match death {
         Death::Sigkill => {
             host.child.kill().expect("SIGKILL the host");
-            host.wait()
+            host.finish()
         }
         Death::Abort => {
             host.tell("abort");
-            host.wait()
+            host.finish()
         }
         Death::Exit => {
             host.tell("exit");
-            host.wait()
+            host.finish()
         }
     };
     let dead_at = Instant::now();

@@ -3,22 +3,26 @@
 //! `std::process::exit` with live handles).
 //!
 //! Every test drives a separate *host*: this test binary run again with
-//! `--exact helper_host` and a role in [`ROLE`]. The host builds process
+//! `--exact helper_host` and a role (see [`ROLES`]). The host builds process
 //! trees with every escape technique, reports the pids, and is then killed
 //! or ends itself; the test checks from the outside, through `/proc`, that
 //! every descendant is gone within the bound.
 #![cfg(target_os = "linux")]
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// Which part the re-executed binary plays.
-const ROLE: &str = "PROCESSKIT_GUARDIAN_TEST_ROLE";
-/// A scratch directory the host writes pid files into.
-const DIR: &str = "PROCESSKIT_GUARDIAN_TEST_DIR";
-/// Prefix of every line the host reports on stdout.
-const TAG: &str = "guardian-test:";
+/// The hosts: which part the re-executed binary plays, the scratch
+/// directory it writes pid files into, the prefix of its report lines.
+const ROLES: rerun::Roles = rerun::Roles {
+    role_var: "PROCESSKIT_GUARDIAN_TEST_ROLE",
+    dir_var: "PROCESSKIT_GUARDIAN_TEST_DIR",
+    tag: "guardian-test:",
+    host_test: "helper_host",
+    report: REPORT,
+    scratch_prefix: "pk-guardian-",
+};
 /// The bound within which a dead host's descendants must be gone.
 const BOUND: Duration = Duration::from_secs(1);
 /// How long a host may take to report (generous: the machine may be busy).
@@ -29,6 +33,8 @@ mod common;
 mod host_side;
 mod hosts;
 mod procfs;
+#[path = "../common/rerun.rs"]
+mod rerun;
 
 use hosts::*;
 use procfs::*;
@@ -81,7 +87,7 @@ fn no_guardian_outlives_its_host() {
             let g: u32 = report
                 .parse()
                 .unwrap_or_else(|_| panic!("host {} found no guardian: {report}", host.pid()));
-            let status = host.wait();
+            let status = host.finish();
             assert!(status.success(), "host {} failed: {status:?}", host.pid());
             // Recorded by the host while it lived; the start time comes from
             // the host's report line (the guardian may be gone already).
@@ -188,7 +194,7 @@ fn children_never_inherit_the_guardian_socket() {
     );
 
     host.tell("exit");
-    assert!(host.wait().success());
+    assert!(host.finish().success());
 }
 
 #[test]
@@ -202,7 +208,7 @@ fn guardian_is_reported_before_and_after_the_first_container() {
     );
     assert_eq!(host.expect("after"), "Guardian");
     assert_eq!(host.expect("running-after"), "1");
-    assert!(host.wait().success());
+    assert!(host.finish().success());
 }
 
 #[test]
@@ -224,7 +230,7 @@ fn no_guardian_env_var_gives_drop_only() {
         "0",
         "no guardian process may start"
     );
-    assert!(host.wait().success());
+    assert!(host.finish().success());
 }
 
 #[test]
@@ -237,7 +243,7 @@ fn disable_guardian_before_the_first_container_gives_drop_only() {
         "{g}"
     );
     assert_eq!(host.expect("running-after"), "0");
-    assert!(host.wait().success());
+    assert!(host.finish().success());
 }
 
 #[test]
@@ -246,7 +252,7 @@ fn disable_guardian_after_it_started_keeps_it_running() {
     assert_eq!(host.expect("disabled"), "false");
     assert_eq!(host.expect("after"), "Guardian");
     assert_eq!(host.expect("running-after"), "1");
-    assert!(host.wait().success());
+    assert!(host.finish().success());
 }
 
 #[test]
@@ -279,7 +285,7 @@ fn a_killed_guardian_is_replaced_and_the_replacement_knows_every_container() {
         );
 
         host.child.kill().expect("SIGKILL the host");
-        host.wait();
+        host.finish();
         let dead_at = Instant::now();
         let caught: Vec<_> = tree
             .into_iter()
@@ -304,7 +310,7 @@ fn measure_first_container_cost() {
             .map(|_| {
                 let mut host = start_host("measure", Backend::Best, env);
                 let us = host.expect("first-container-us").parse().expect("micros");
-                host.wait();
+                host.finish();
                 us
             })
             .collect();
@@ -327,19 +333,10 @@ fn measure_first_container_cost() {
 
 // ---------------------------------------------------------- host side ---
 
-/// The host: does nothing unless [`ROLE`] is set (then it is a re-executed
+/// The host: does nothing unless a role is set (then it is a re-executed
 /// copy of this binary, started by one of the tests above).
 #[test]
 #[ignore = "a role for a re-executed copy of this binary: its driver test runs it with --ignored"]
 fn helper_host() {
-    let Ok(role) = std::env::var(ROLE) else {
-        return;
-    };
-    let dir = PathBuf::from(std::env::var(DIR).expect("scratch dir"));
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(host_side::host_main(&role, &dir));
+    ROLES.serve(|role, dir| async move { host_side::host_main(&role, &dir).await });
 }

@@ -375,17 +375,15 @@ async fn members_and_wait_any_example() -> processkit::Result<()> {
 async fn wait_all_and_output_all_example() -> processkit::Result<()> {
     use processkit::{JobRunner, output_all, wait_all};
     let dir = scratch();
-    let live = dir.path().join("live");
-    std::fs::create_dir(&live).unwrap();
-    let peaks = dir.path().join("peaks");
+    let at_once = common::Concurrency::new(dir.path());
     // Fails for every name ending in 7; records how many siblings are alive.
     let convert = script(
         dir.path(),
         "convert",
         &format!(
-            "#!/bin/sh\ntouch {live}/$$\nls {live} | wc -l >> {peaks}\ncase \"$1\" in *7.png) echo \"cannot read $1\" >&2; rm {live}/$$; exit 1;; esac\nsleep 0.01\nrm {live}/$$\n",
-            live = live.display(),
-            peaks = peaks.display()
+            "#!/bin/sh\n{enter}case \"$1\" in *7.png) echo \"cannot read $1\" >&2; {leave}; exit 1;; esac\nsleep 0.01\n{leave}\n",
+            enter = at_once.enter(),
+            leave = at_once.leave()
         ),
     );
 
@@ -408,12 +406,7 @@ async fn wait_all_and_output_all_example() -> processkit::Result<()> {
     assert_eq!(results.len(), 200);
     assert_eq!(failed, 20);
     assert!(matches!(&results[7], Ok(o) if o.code() == Some(1) && o.stderr().contains("7.png")));
-    let peak = std::fs::read_to_string(&peaks)
-        .unwrap()
-        .lines()
-        .filter_map(|l| l.trim().parse::<u32>().ok())
-        .max()
-        .unwrap();
+    let peak = at_once.peak();
     assert!(peak <= 8, "{peak} conversions were alive at once");
     Ok(())
 }

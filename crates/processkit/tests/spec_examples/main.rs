@@ -18,37 +18,12 @@ use processkit::{Command, Error, Mechanism};
 
 // ----- helpers ---------------------------------------------------------------
 
-/// How long any "eventually" check may take before it counts as a failure.
-const DEADLINE: Duration = Duration::from_secs(10);
-
 #[path = "../common/mod.rs"]
 mod common;
 #[allow(unused_imports)]
-use common::{eventually, pids_in, script, session_of};
+use common::{DEADLINE, assert_gone, eventually, pids_in, script, session_of, wait_for_pids};
 
-/// Asserts that every pid is gone (or a zombie) within [`DEADLINE`].
-async fn assert_gone(pids: &[u32], what: &str) {
-    common::assert_gone_within(pids, DEADLINE, what).await
-}
-
-/// Waits until `path` holds at least `n` pids and returns them.
-async fn wait_for_pids(path: &Path, n: usize) -> Vec<u32> {
-    common::wait_for_pids_within(path, n, DEADLINE).await
-}
-
-/// `true` while `pid` exists and is not a zombie.
-fn alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => match stat.rfind(')') {
-            Some(i) => !matches!(
-                stat[i + 1..].trim_start().chars().next(),
-                Some('Z') | Some('X')
-            ),
-            None => false,
-        },
-        Err(_) => false,
-    }
-}
+use common::alive;
 
 #[cfg(feature = "process-control")]
 /// The one-letter scheduler state of `pid` (`R`, `S`, `T`, …).
@@ -66,15 +41,8 @@ fn scratch() -> tempfile::TempDir {
 }
 
 #[cfg(feature = "process-control")]
-/// Where cgroup2 is mounted, from /proc/self/mountinfo.
-fn cgroup2_mount() -> Option<std::path::PathBuf> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    info.lines().find_map(|l| {
-        let (pre, post) = l.split_once(" - ")?;
-        (post.split_whitespace().next()? == "cgroup2")
-            .then(|| std::path::PathBuf::from(pre.split_whitespace().nth(4).unwrap_or("/")))
-    })
-}
+#[cfg(feature = "process-control")]
+use common::cgroup2_mount;
 
 #[cfg(feature = "process-control")]
 /// `true` when `pid` is held still: frozen by its cgroup (cgroup v2) or

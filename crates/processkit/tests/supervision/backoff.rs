@@ -3,14 +3,11 @@ use super::*;
 #[tokio::test(start_paused = true)]
 async fn delays_grow_by_the_multiplier_and_stop_at_the_cap() {
     let double = Double::always(|| Canned::Exit(1));
-    let outcome = supervisor()
-        .backoff(ms(100), 2.0)
-        .max_backoff(ms(500))
-        .max_restarts(5)
-        .with_runner(&double)
-        .run()
-        .await
-        .unwrap();
+    let outcome = supervise(&double, |s| {
+        s.backoff(ms(100), 2.0).max_backoff(ms(500)).max_restarts(5)
+    })
+    .await
+    .unwrap();
     assert_eq!(outcome.restarts, 5);
     assert_eq!(double.gaps(), [ms(100), ms(200), ms(400), ms(500), ms(500)]);
 }
@@ -18,11 +15,7 @@ async fn delays_grow_by_the_multiplier_and_stop_at_the_cap() {
 #[tokio::test(start_paused = true)]
 async fn the_delay_runs_from_the_end_of_the_previous_run() {
     let double = Double::always(|| Canned::Exit(1)).run_time(ms(1000));
-    supervisor()
-        .backoff(ms(100), 3.0)
-        .max_restarts(2)
-        .with_runner(&double)
-        .run()
+    supervise(&double, |s| s.backoff(ms(100), 3.0).max_restarts(2))
         .await
         .unwrap();
     assert_eq!(double.offsets(), [ms(0), ms(1100), ms(2400)]);
@@ -31,11 +24,7 @@ async fn the_delay_runs_from_the_end_of_the_previous_run() {
 #[tokio::test(start_paused = true)]
 async fn a_multiplier_below_one_is_taken_as_one() {
     let double = Double::always(|| Canned::Exit(1));
-    supervisor()
-        .backoff(ms(50), 0.1)
-        .max_restarts(3)
-        .with_runner(&double)
-        .run()
+    supervise(&double, |s| s.backoff(ms(50), 0.1).max_restarts(3))
         .await
         .unwrap();
     assert_eq!(double.gaps(), [ms(50), ms(50), ms(50)]);
@@ -44,14 +33,13 @@ async fn a_multiplier_below_one_is_taken_as_one() {
 #[tokio::test(start_paused = true)]
 async fn a_huge_multiplier_saturates_at_the_cap_instead_of_overflowing() {
     let double = Double::always(|| Canned::Exit(1));
-    supervisor()
-        .backoff(ms(10), f64::MAX)
-        .max_backoff(ms(700))
-        .max_restarts(4)
-        .with_runner(&double)
-        .run()
-        .await
-        .unwrap();
+    supervise(&double, |s| {
+        s.backoff(ms(10), f64::MAX)
+            .max_backoff(ms(700))
+            .max_restarts(4)
+    })
+    .await
+    .unwrap();
     assert_eq!(double.gaps(), [ms(10), ms(700), ms(700), ms(700)]);
 }
 

@@ -1,3 +1,4 @@
+use super::common::cancel_after;
 use super::*;
 use processkit::CancellationToken;
 
@@ -5,21 +6,13 @@ use processkit::CancellationToken;
 async fn a_supervisor_token_cuts_a_long_backoff_short() {
     let double = Double::always(|| Canned::Exit(1));
     let token = CancellationToken::new();
-    let canceller = {
-        let token = token.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_secs(5)).await;
-            token.cancel();
-        })
-    };
+    let canceller = cancel_after(&token, Duration::from_secs(5));
     let started = Instant::now();
-    let err = supervisor()
-        .backoff(Duration::from_secs(3600), 1.0)
-        .cancel_on(token)
-        .with_runner(&double)
-        .run()
-        .await
-        .unwrap_err();
+    let err = supervise(&double, |s| {
+        s.backoff(Duration::from_secs(3600), 1.0).cancel_on(token)
+    })
+    .await
+    .unwrap_err();
     assert!(matches!(err, Error::Cancelled { .. }), "{err:?}");
     assert_eq!(started.elapsed(), Duration::from_secs(5));
     assert_eq!(double.calls().len(), 1);
@@ -31,10 +24,7 @@ async fn a_pre_cancelled_supervisor_never_calls_the_runner() {
     let double = Double::always(|| Canned::Exit(1));
     let token = CancellationToken::new();
     token.cancel();
-    let err = supervisor()
-        .cancel_on(token)
-        .with_runner(&double)
-        .run()
+    let err = supervise(&double, |s| s.cancel_on(token))
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Cancelled { .. }), "{err:?}");
@@ -55,13 +45,7 @@ async fn a_pre_cancelled_command_token_never_calls_the_runner() {
 async fn the_commands_own_token_stops_supervision_alongside_a_supervisor_token() {
     let double = Double::always(|| Canned::Exit(1));
     let own = CancellationToken::new();
-    let canceller = {
-        let own = own.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_secs(7)).await;
-            own.cancel();
-        })
-    };
+    let canceller = cancel_after(&own, Duration::from_secs(7));
     let err = Supervisor::new(Command::new("worker").cancel_on(own))
         .jitter(false)
         .backoff(Duration::from_secs(3), 1.0)
@@ -80,18 +64,9 @@ async fn the_commands_own_token_stops_supervision_alongside_a_supervisor_token()
 async fn a_cancel_that_lands_after_a_finished_run_prevents_the_restart() {
     let double = Double::always(|| Canned::Exit(1)).run_time(Duration::from_secs(10));
     let token = CancellationToken::new();
-    let canceller = {
-        let token = token.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_secs(5)).await;
-            token.cancel();
-        })
-    };
+    let canceller = cancel_after(&token, Duration::from_secs(5));
     // The double ignores tokens, so its run finishes; no restart follows.
-    let err = supervisor()
-        .cancel_on(token)
-        .with_runner(&double)
-        .run()
+    let err = supervise(&double, |s| s.cancel_on(token))
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Cancelled { .. }), "{err:?}");

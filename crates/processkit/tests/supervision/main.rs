@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use processkit::{
     BoxFuture, Command, Error, ExitStatus, ProcessResult, ProcessRunner, RestartPolicy,
-    RunningProcess, StopReason, Supervisor,
+    RunningProcess, StopReason, SupervisionOutcome, Supervisor,
 };
 use tokio::time::Instant;
 
@@ -128,12 +128,23 @@ impl ProcessRunner for Double {
     }
 }
 
+#[path = "../common/mod.rs"]
+mod common;
+
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
 fn supervisor() -> Supervisor {
     Supervisor::new(Command::new("worker")).jitter(false)
+}
+
+/// Runs [`supervisor`], set up by `configure`, through `double`.
+async fn supervise(
+    double: &Double,
+    configure: impl FnOnce(Supervisor) -> Supervisor,
+) -> processkit::Result<SupervisionOutcome> {
+    configure(supervisor()).with_runner(double).run().await
 }
 
 mod policies;

@@ -13,22 +13,10 @@ use processkit::{Command, Mechanism, ProcessGroup};
 
 // ----- helpers ---------------------------------------------------------------
 
-const DEADLINE: Duration = Duration::from_secs(10);
-
 #[path = "../common/mod.rs"]
 mod common;
 #[allow(unused_imports)]
-use common::{eventually, pids_in, script};
-
-/// Asserts that every pid is gone (or a zombie) within [`DEADLINE`].
-async fn assert_gone(pids: &[u32], what: &str) {
-    common::assert_gone_within(pids, DEADLINE, what).await
-}
-
-/// Waits until `path` holds at least `n` pids and returns them.
-async fn wait_for_pids(path: &Path, n: usize) -> Vec<u32> {
-    common::wait_for_pids_within(path, n, DEADLINE).await
-}
+use common::{DEADLINE, assert_gone, eventually, pids_in, script, wait_for_pids};
 
 /// Fields of /proc/<pid>/stat after the command name: state, ppid, pgrp, session.
 fn stat_of(pid: u32) -> Option<(char, u32, u32, u32)> {

@@ -69,18 +69,16 @@ async fn dev_server_is_probed_ready_used_and_shut_down_without_leftovers() -> pr
 async fn test_runner_fans_out_fifty_commands_with_a_cap() -> processkit::Result<()> {
     use processkit::{JobRunner, output_all};
     let dir = scratch();
-    let live = dir.path().join("live");
-    std::fs::create_dir(&live).unwrap();
-    let peaks = dir.path().join("peaks");
+    let at_once = common::Concurrency::new(dir.path());
     let case = script(
         dir.path(),
         "run-case",
         &format!(
-            "#!/bin/sh\ntouch {live}/$$\nls {live} | wc -l >> {peaks}\nsleep 0.02\nrm {live}/$$\n\
+            "#!/bin/sh\n{enter}sleep 0.02\n{leave}\n\
              if [ $(($1 % 5)) -eq 0 ]; then echo \"case $1 FAILED\" >&2; exit $((10 + $1 % 3)); fi\n\
              echo \"case $1 ok\"\n",
-            live = live.display(),
-            peaks = peaks.display()
+            enter = at_once.enter(),
+            leave = at_once.leave()
         ),
     );
     let cmds = (0..50).map(|i| Command::new(&case).arg(i.to_string()));
@@ -96,12 +94,7 @@ async fn test_runner_fans_out_fifty_commands_with_a_cap() -> processkit::Result<
             assert_eq!(r.stdout(), &format!("case {i} ok\n"));
         }
     }
-    let peak = std::fs::read_to_string(&peaks)
-        .unwrap()
-        .lines()
-        .filter_map(|l| l.trim().parse::<u32>().ok())
-        .max()
-        .unwrap();
+    let peak = at_once.peak();
     assert!(peak <= 4, "{peak} cases ran at once with a cap of 4");
     Ok(())
 }
