@@ -6,7 +6,9 @@
 //! (every verb of `ProcessRunnerExt` applies the policy); the rest runs real
 //! processes that count their attempts in a file.
 
-mod common;
+#[cfg(feature = "cancellation")]
+#[path = "common/cancel.rs"]
+mod scheduled;
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -355,7 +357,7 @@ mod classifiers {
 
 #[cfg(feature = "cancellation")]
 mod cancellation {
-    use super::common::cancel_after;
+    use super::scheduled::cancel_after;
     use super::*;
     use processkit::CancellationToken;
 

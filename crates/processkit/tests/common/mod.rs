@@ -3,6 +3,11 @@
 
 #![allow(dead_code)]
 
+#[cfg(feature = "cancellation")]
+mod cancel;
+#[cfg(feature = "cancellation")]
+#[allow(unused_imports)]
+pub use cancel::cancel_after;
 mod outside;
 pub use outside::*;
 
@@ -132,6 +137,26 @@ pub fn fd_count() -> usize {
         .unwrap_or(0)
 }
 
+/// Running guardians, as `(guardian pid, host pid)`, found by their argv:
+/// `sh -c '# processkit-guardian ...' processkit-guardian <host pid>`.
+pub fn guardians() -> Vec<(u32, u32)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let argv = cmdline(pid);
+        if argv.len() >= 5
+            && argv[2].starts_with("# processkit-guardian")
+            && argv[3] == "processkit-guardian"
+            && let Ok(host) = argv[4].parse()
+        {
+            out.push((pid, host));
+        }
+    }
+    out
+}
+
 /// Whether tests run on the process-group mechanism.
 pub fn on_process_groups() -> bool {
     processkit::Mechanism::current() == processkit::Mechanism::ProcessGroup
@@ -149,20 +174,6 @@ pub async fn wait_for(what: &str, within: Duration, cond: impl FnMut() -> bool) 
         wait_until_async(within, cond).await,
         "timed out after {within:?} waiting for: {what}"
     );
-}
-
-/// Cancels `token` once `after` has passed on tokio's clock (paused or
-/// not); awaiting the handle shows the cancel was sent.
-#[cfg(feature = "cancellation")]
-pub fn cancel_after(
-    token: &processkit::CancellationToken,
-    after: Duration,
-) -> tokio::task::JoinHandle<()> {
-    let token = token.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(after).await;
-        token.cancel();
-    })
 }
 
 /// Asserts every pid is gone (or a zombie) within `within`, yielding to the runtime.

@@ -74,11 +74,13 @@ pub fn own_cgroup() -> Option<PathBuf> {
 }
 
 /// The inode of this process's pid namespace (part of a root's name).
+#[cfg(unix)]
 pub fn own_pid_namespace() -> u64 {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata("/proc/self/ns/pid").unwrap().ino()
 }
 
+#[cfg(unix)]
 /// A container root left behind by an owner that is certainly dead, planted
 /// by hand below this process's cgroup, with a straggler in one of its leaves.
 pub struct DeadOwner {
@@ -91,6 +93,7 @@ pub struct DeadOwner {
     pub straggler: Child,
 }
 
+#[cfg(unix)]
 impl DeadOwner {
     /// Plants a root of a dead owner below `parent`, with a `sleep
     /// <sleep_secs>` straggler in it.

@@ -235,20 +235,12 @@ async fn bad_paths_say_what_actually_happened() {
 
     // A script whose interpreter is missing: execve says ENOENT for a file
     // that exists.
-    let script = dir.path().join("needs-an-interpreter");
-    // Written by another process: a file this test process had open for
-    // writing could be inherited by a child another test forks at that
-    // moment, and executing it would then fail with ETXTBSY.
-    let wrote = std::process::Command::new("sh")
-        .args([
-            "-c",
-            "printf '#!/nonexistent/interpreter -x\\necho hi\\n' > \"$1\" && chmod 755 \"$1\"",
-            "sh",
-        ])
-        .arg(&script)
-        .status()
-        .expect("write the script");
-    assert!(wrote.success());
+    // Written by another process (see `common::write_by_child`).
+    let script = common::script(
+        dir.path(),
+        "needs-an-interpreter",
+        "#!/nonexistent/interpreter -x\necho hi\n",
+    );
     let err = Command::new(&script).run().await.unwrap_err();
     assert!(matches!(err, Error::Spawn { .. }), "{err:?}");
     let text = err.to_string();

@@ -2,27 +2,16 @@
 
 use super::*;
 
-pub(super) use super::common::{Pid, cmdline, stat_fields, wait_until};
+pub(super) use super::common::{Pid, stat_fields, wait_until};
 
-/// Live (not stopped) guardians of `host`, found by their argv:
-/// `sh -c '# processkit-guardian ...' processkit-guardian <host pid>`.
+/// Live (not stopped) guardians of `host` (see [`super::common::guardians`]).
 pub(super) fn guardians_of(host: u32) -> Vec<Pid> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
-            continue;
-        };
-        let argv = cmdline(pid);
-        if argv.len() >= 5
-            && argv[2].starts_with("# processkit-guardian")
-            && argv[4] == host.to_string()
-            && let Some(p) = Pid::of(pid)
-            && p.alive()
-        {
-            out.push(p);
-        }
-    }
-    out
+    super::common::guardians()
+        .into_iter()
+        .filter(|&(_, h)| h == host)
+        .filter_map(|(g, _)| Pid::of(g))
+        .filter(Pid::alive)
+        .collect()
 }
 
 pub(super) fn signal(pid: u32, sig: &str) {

@@ -2,27 +2,7 @@
 
 use std::time::Duration;
 
-pub(super) use super::common::{Pid, cmdline, wait_until};
-
-/// Live guardians, as (guardian pid, host pid), found by their argv:
-/// `sh -c '# processkit-guardian ...' processkit-guardian <host pid>`.
-pub(super) fn guardians() -> Vec<(u32, u32)> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
-            continue;
-        };
-        let argv = cmdline(pid);
-        if argv.len() >= 5
-            && argv[2].starts_with("# processkit-guardian")
-            && argv[3] == "processkit-guardian"
-            && let Ok(host) = argv[4].parse()
-        {
-            out.push((pid, host));
-        }
-    }
-    out
-}
+pub(super) use super::common::{Pid, guardians, wait_until};
 
 /// The guardian of `host`, if one runs.
 ///

@@ -128,7 +128,12 @@ impl ProcessRunner for Double {
     }
 }
 
+#[cfg(unix)]
 #[path = "../common/mod.rs"]
+mod common;
+// `common` is for Unix; elsewhere its scheduled cancel comes alone.
+#[cfg(all(not(unix), feature = "cancellation"))]
+#[path = "../common/cancel.rs"]
 mod common;
 
 fn ms(n: u64) -> Duration {

@@ -51,8 +51,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::sys::error::Error;
-use crate::sys::linux::cgroup::{self, Cg};
-use crate::sys::{Limits, RawStats};
+use crate::sys::linux::cgroup::Cg;
+use crate::sys::measure::{Limits, RawStats};
 
 /// The CFS bandwidth period written into `cpu.max`, in microseconds.
 pub(crate) const CPU_PERIOD_USEC: u64 = 100_000;
@@ -382,7 +382,7 @@ fn unavailable(own: &Path, controller: &str) -> String {
     } else {
         offered
     };
-    let at_mount = cgroup::cgroup2_mount().is_some_and(|m| m == own);
+    let at_mount = crate::sys::linux::procfs::cgroup2_mount().is_some_and(|m| m == own);
     if at_mount {
         format!(
             "this host's cgroup v2 hierarchy ({}) offers no {controller} controller (it offers: {offered}); \

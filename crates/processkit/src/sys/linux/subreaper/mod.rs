@@ -109,11 +109,12 @@ use tokio::io::unix::AsyncFd;
 use crate::sys::error::Error;
 use crate::sys::linux::pidfd::PidfdChild;
 use crate::sys::linux::spawn::Stage;
+use crate::sys::measure::RawStats;
 use crate::sys::reaper;
+use crate::sys::request::SpawnRequest;
 use crate::sys::status::ExitStatus;
 use crate::sys::unix::pgroup::PgContainer;
 use crate::sys::unix::prep::ExecPlan;
-use crate::sys::{RawStats, SpawnRequest};
 
 /// How long a helper may take to start and answer.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -604,7 +605,7 @@ fn helper_plan() -> &'static ExecPlan {
         let me = std::process::id();
         let owner = format!(
             "{me}-{}",
-            crate::sys::linux::cgroup::start_time(me).unwrap_or(0)
+            crate::sys::linux::procfs::start_time(me).unwrap_or(0)
         );
         let argv = vec![
             exe.clone(),
@@ -741,7 +742,7 @@ fn start(
         // No process could be created (the process limit, no memory): a
         // spawn error of this child, not an I/O error.
         Err(crate::sys::linux::spawn::SpawnFailure::Parent(e)) => {
-            return Err(crate::sys::unix::creation_failure(name, e));
+            return Err(crate::sys::unix::failure::creation_failure(name, e));
         }
         Err(crate::sys::linux::spawn::SpawnFailure::Child(_, e))
         | Err(crate::sys::linux::spawn::SpawnFailure::CloneRefused(e)) => {
@@ -842,5 +843,5 @@ fn failure(req: &SpawnRequest<'_>, stage: i32, e: io::Error) -> Error {
             source: io::Error::new(e.kind(), format!("the subreaper helper failed: {e}")),
         };
     }
-    crate::sys::unix::child_failure(req, Stage::from_u32(stage as u32), e)
+    crate::sys::unix::failure::child_failure(req, Stage::from_u32(stage as u32), e)
 }
