@@ -8,7 +8,7 @@
 //!   which would race with the child's own forks), and it can kill, signal,
 //!   freeze, list and measure the whole tree. Backends: Linux cgroup v2
 //!   (`linux/cgroup.rs`), Linux child subreaper helpers where no writable
-//!   cgroup exists (`linux/subreaper/`), POSIX process groups (`unix/pgroup.rs`, the Linux
+//!   cgroup exists (`linux/subreaper/`), POSIX process groups (`unix/pgroup/`, the Linux
 //!   fallback and the macOS/BSD backend; on FreeBSD widened to the host's
 //!   reaper subtrees by `freebsd/reaper.rs`), Windows Job Objects
 //!   (`windows/job.rs`).
