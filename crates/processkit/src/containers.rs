@@ -118,13 +118,13 @@ pub fn sweep_containers() -> Result<Vec<ContainerInfo>> {
 #[cfg(target_os = "linux")]
 mod imp {
     use super::*;
-    use crate::sys::linux::cgroup;
+    use crate::sys::linux::roots;
     use crate::sys::linux::subreaper::found;
 
     pub(super) fn containers() -> Result<Vec<ContainerInfo>> {
         let uid = rustix::process::geteuid().as_raw();
         // No cgroup2 mount is not an error here: helpers may still be found.
-        let found = cgroup::find_roots().unwrap_or_default();
+        let found = roots::find_roots().unwrap_or_default();
         let mut list: Vec<ContainerInfo> = found
             .into_iter()
             .filter(|r| r.uid == uid)
@@ -197,7 +197,7 @@ mod imp {
                         _ => Ok(()),
                     }
                 }
-                _ => cgroup::remove_root(&c.path),
+                _ => roots::remove_root(&c.path),
             };
             match done {
                 Ok(()) => removed.push(c),

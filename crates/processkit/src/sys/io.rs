@@ -1,4 +1,5 @@
-//! Reading a pipe straight into a `Vec`'s spare capacity.
+//! The pipe ends a child's standard streams come back as, and reading one
+//! straight into a `Vec`'s spare capacity. A leaf of `sys/`.
 //!
 //! Every read takes part in tokio's cooperative budget, whatever the pipe
 //! type underneath: a child that writes faster than this process reads
@@ -11,7 +12,26 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, ReadBuf};
 
-use crate::sys::ReadPipe;
+/// The read side of a child's stdout or stderr pipe.
+pub(crate) type ReadPipe = Box<dyn PipeRead>;
+
+/// A child's stdout or stderr as this process reads it.
+pub(crate) trait PipeRead: tokio::io::AsyncRead + Send + Unpin {
+    /// A blocking copy of this read end, so a detached process's output can
+    /// go on being drained on a plain thread when no runtime is left to do
+    /// it (the handle dropped outside a runtime, or the runtime shutting
+    /// down). `None` where there is no such copy; the read end is then
+    /// closed with the handle.
+    fn blocking_copy(&self) -> Option<std::fs::File> {
+        None
+    }
+}
+
+impl PipeRead for &'static [u8] {}
+impl PipeRead for std::io::Cursor<Vec<u8>> {}
+
+/// The write side of a child's stdin pipe.
+pub(crate) type WritePipe = Box<dyn tokio::io::AsyncWrite + Send + Unpin>;
 
 /// Reads once from `pipe` into the spare capacity of `buf`, reserving at
 /// least `chunk` bytes first and reading at most `max` bytes. Returns the

@@ -45,6 +45,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use crate::sys::linux::procfs::{
+    cgroup2_mount_or_error, own_cgroup_or_error, own_pid_namespace, proc_is_own_namespace,
+    start_time_of,
+};
 use crate::sys::reaper;
 use crate::sys::unix::shortage::{Probe, ProbeError};
 use std::borrow::Cow;
@@ -73,61 +77,8 @@ pub(crate) fn host() -> Result<&'static Host, Cow<'static, str>> {
     HOST.get(init_host)
 }
 
-/// The cgroup2 mount point, from `/proc/self/mountinfo`.
-pub(crate) fn cgroup2_mount() -> Option<PathBuf> {
-    cgroup2_mount_or_error().ok().flatten()
-}
-
-/// The cgroup2 mount point; `Ok(None)` when none is mounted, `Err` when
-/// `/proc/self/mountinfo` could not be read.
-fn cgroup2_mount_or_error() -> io::Result<Option<PathBuf>> {
-    let info = fs::read_to_string("/proc/self/mountinfo")?;
-    for line in info.lines() {
-        // fields: id parent major:minor root mountpoint opts ... - fstype source superopts
-        let Some((pre, post)) = line.split_once(" - ") else {
-            return Ok(None);
-        };
-        if post.split_whitespace().next() == Some("cgroup2") {
-            let Some(mount) = pre.split_whitespace().nth(4) else {
-                return Ok(None);
-            };
-            return Ok(Some(PathBuf::from(unescape_mount(mount))));
-        }
-    }
-    Ok(None)
-}
-
-fn unescape_mount(s: &str) -> String {
-    // mountinfo escapes space, tab, newline and backslash as \ooo (octal).
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 4 <= b.len()
-            && let Some(v) = std::str::from_utf8(&b[i + 1..i + 4])
-                .ok()
-                .and_then(|o| u8::from_str_radix(o, 8).ok())
-        {
-            out.push(v);
-            i += 4;
-            continue;
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn mountinfo_escapes_are_decoded_without_panicking() {
-        assert_eq!(super::unescape_mount("/a\\040b"), "/a b");
-        assert_eq!(super::unescape_mount("/plain"), "/plain");
-        assert_eq!(super::unescape_mount("/x\\é1"), "/x\\é1");
-        assert_eq!(super::unescape_mount("/end\\04"), "/end\\04");
-    }
 
     /// A listing can be stale by the time each pid is pinned: a pid that is
     /// not in the cgroup any more (it exited and was reused outside) is
@@ -227,33 +178,6 @@ mod tests {
     }
 }
 
-/// This process's cgroup v2 path (the `0::` line of `/proc/self/cgroup`).
-/// Only the systemd backend asks for it.
-#[cfg_attr(not(feature = "systemd"), allow(dead_code))]
-pub(crate) fn own_cgroup() -> Option<String> {
-    own_cgroup_or_error().ok().flatten()
-}
-
-fn own_cgroup_or_error() -> io::Result<Option<String>> {
-    let text = fs::read_to_string("/proc/self/cgroup")?;
-    Ok(text
-        .lines()
-        .find_map(|l| l.strip_prefix("0::"))
-        .map(|p| p.trim_end_matches(" (deleted)").to_owned()))
-}
-
-/// The start time (clock ticks since boot) of `pid`, field 22 of its stat file.
-pub(crate) fn start_time(pid: u32) -> Option<u64> {
-    start_time_of(&fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
-}
-
-/// Field 22 of a `/proc/<pid>/stat` text.
-fn start_time_of(stat: &str) -> Option<u64> {
-    // The command name is in parentheses and may contain spaces: split after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    rest.split_whitespace().nth(19)?.parse().ok()
-}
-
 fn init_host() -> Result<Host, ProbeError> {
     let final_ = |s: &str| ProbeError::Final(s.to_owned());
     let mount = cgroup2_mount_or_error()
@@ -319,7 +243,6 @@ fn create_root(parent: &Path, pid: u32, start: u64) -> Result<PathBuf, ProbeErro
 
 fn finish_host(parent: &Path, root: PathBuf, pid: u32, source: Option<String>) -> Host {
     let has_kill = root.join("cgroup.kill").exists();
-    crate::sys::unix::guardian::register_cgroup(&root);
     // SAFETY: registers a plain `extern "C" fn()` with no preconditions.
     unsafe {
         libc::atexit(at_exit);
@@ -333,22 +256,9 @@ fn finish_host(parent: &Path, root: PathBuf, pid: u32, source: Option<String>) -
     }
 }
 
-/// The inode of this process's pid namespace.
-fn own_pid_namespace() -> Option<u64> {
-    use std::os::unix::fs::MetadataExt;
-    fs::metadata("/proc/self/ns/pid").ok().map(|m| m.ino())
-}
-
-/// Whether the `/proc` mounted here shows this process's own pid namespace
-/// (in a new namespace without its own `/proc`, it shows the parent's).
-fn proc_is_own_namespace() -> bool {
-    fs::read_link("/proc/self")
-        .is_ok_and(|l| l.as_os_str() == std::process::id().to_string().as_str())
-}
-
 /// What a host root's name says about its owner.
 #[derive(Debug, PartialEq, Eq)]
-enum Owner {
+pub(crate) enum Owner {
     Alive,
     Dead,
     /// Another pid namespace, an older name without one, or an owner that
@@ -357,7 +267,7 @@ enum Owner {
 }
 
 /// Judges the host root named `name` from this process's point of view.
-fn owner_of(name: &str, own_ns: u64) -> Owner {
+pub(crate) fn owner_of(name: &str, own_ns: u64) -> Owner {
     let Some(rest) = name.strip_prefix("processkit-") else {
         return Owner::Unknown;
     };
@@ -419,88 +329,6 @@ fn sweep_leftovers(parent: &Path, mine: &Path) {
         let _ = cg.kill(true);
         retire(cg, Retire::Remove);
     }
-}
-
-/// A host root found anywhere in the cgroup2 tree, for
-/// [`crate::containers`].
-pub(crate) struct FoundRoot {
-    pub path: PathBuf,
-    pub owner_pid: Option<u32>,
-    /// `Some(true)` alive, `Some(false)` dead, `None` unknown.
-    pub owner_alive: Option<bool>,
-    pub uid: u32,
-    pub members: Vec<u32>,
-    pub memory_current: Option<u64>,
-}
-
-/// Every host root (`processkit-*` directory) in the cgroup2 tree, with
-/// its owner judged as the sweep judges it. Does not create this process's
-/// own root, so nothing is swept on the way.
-pub(crate) fn find_roots() -> Result<Vec<FoundRoot>, String> {
-    use std::os::unix::fs::MetadataExt;
-    let mount = cgroup2_mount().ok_or("no cgroup2 filesystem is mounted")?;
-    let own_ns = own_pid_namespace().filter(|_| proc_is_own_namespace());
-    let mut out = Vec::new();
-    let mut stack = vec![(mount, 0u32)];
-    while let Some((dir, depth)) = stack.pop() {
-        let Ok(entries) = fs::read_dir(&dir) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            if !e.file_type().is_ok_and(|t| t.is_dir()) {
-                continue;
-            }
-            let name = e.file_name();
-            let name = name.to_string_lossy();
-            if !name.starts_with("processkit-") {
-                if depth < 32 {
-                    stack.push((e.path(), depth + 1));
-                }
-                continue;
-            }
-            let owner_pid = name
-                .strip_prefix("processkit-")
-                .and_then(|r| r.split('-').next())
-                .and_then(|p| p.parse().ok());
-            let owner_alive = match own_ns.map(|ns| owner_of(&name, ns)) {
-                Some(Owner::Alive) => Some(true),
-                Some(Owner::Dead) => Some(false),
-                _ => None,
-            };
-            let cg = Cg::at(e.path());
-            out.push(FoundRoot {
-                uid: e.metadata().map(|m| m.uid()).unwrap_or(u32::MAX),
-                members: cg.pids(true).unwrap_or_default(),
-                memory_current: cg
-                    .read("memory.current")
-                    .ok()
-                    .and_then(|v| v.trim().parse().ok()),
-                path: cg.path,
-                owner_pid,
-                owner_alive,
-            });
-        }
-    }
-    out.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(out)
-}
-
-/// Kills everything in the host root at `path`, waits (up to 5 s) for it
-/// to empty and removes it, deepest directories first.
-pub(crate) fn remove_root(path: &Path) -> io::Result<()> {
-    let cg = Cg::at(path.to_owned());
-    cg.kill(path.join("cgroup.kill").exists())?;
-    let start = Instant::now();
-    while cg.populated()? {
-        if start.elapsed() > Duration::from_secs(5) {
-            return Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!("{} still has processes 5 s after the kill", path.display()),
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    cg.remove_tree()
 }
 
 /// One cgroup directory.

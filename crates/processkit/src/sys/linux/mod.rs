@@ -2,7 +2,10 @@
 //! pidfd-tracked children.
 
 pub(crate) mod cgroup;
+pub(crate) mod pgscan;
 pub(crate) mod pidfd;
+pub(crate) mod procfs;
+pub(crate) mod roots;
 pub(crate) mod spawn;
 pub(crate) mod stats;
 pub(crate) mod subreaper;

@@ -182,7 +182,8 @@ static NO_CLONE3: AtomicBool =
 /// Whether children are created straight into their cgroup with `clone3`
 /// (not refused so far, not ruled out by `PROCESSKIT_SPAWNER=clone`).
 pub(crate) fn clone3_in_use() -> bool {
-    !NO_CLONE3.load(Ordering::Relaxed) && crate::sys::unix::forced_spawner() != Some("clone")
+    !NO_CLONE3.load(Ordering::Relaxed)
+        && crate::sys::unix::spawner::forced_spawner() != Some("clone")
 }
 
 /// `clone3`'s argument block (`struct clone_args`, version 2: 88 bytes).

@@ -152,16 +152,16 @@ impl Scope {
 pub(crate) fn delegated_scope(mount: &Path) -> Result<Scope, String> {
     let address = bus_address()?;
     let pid = std::process::id();
-    let start = super::cgroup::start_time(pid).ok_or("cannot read this process's start time")?;
+    let start = super::procfs::start_time(pid).ok_or("cannot read this process's start time")?;
     let program = program_name();
     let unit = unit_name(&program, pid, start);
     let description = format!("processkit containers of {program} (pid {pid})");
-    let left = super::cgroup::own_cgroup().unwrap_or_default();
+    let left = super::procfs::own_cgroup().unwrap_or_default();
 
     start_scope_on_thread(address.clone(), unit.clone(), description, pid, TIMEOUT)
         .map_err(|e| format!("the systemd user manager at {address} gave no scope: {e}"))?;
 
-    let own = super::cgroup::own_cgroup().ok_or("/proc/self/cgroup has no cgroup v2 entry")?;
+    let own = super::procfs::own_cgroup().ok_or("/proc/self/cgroup has no cgroup v2 entry")?;
     if own.rsplit('/').next() != Some(unit.as_str()) {
         return Err(format!(
             "the systemd user manager started {unit}, but this process is in {own}, not in it"

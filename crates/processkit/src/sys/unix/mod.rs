@@ -1,25 +1,36 @@
 //! The Unix side: process-group containers everywhere, cgroup containers on
 //! Linux, and the glue that picks a spawner.
 
+pub(crate) mod failure;
+pub(crate) mod fds;
 pub(crate) mod guardian;
+#[cfg(target_os = "linux")]
+pub(crate) mod launch;
 pub(crate) mod pgroup;
 pub(crate) mod pipe;
 pub(crate) mod prep;
 pub(crate) mod pty;
 pub(crate) mod shortage;
 pub(crate) mod spawn_std;
+pub(crate) mod spawner;
 pub(crate) mod stats;
+pub(crate) mod stdio;
 #[cfg(any(not(target_os = "linux"), test))]
 pub(crate) mod waitchild;
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 #[cfg(target_os = "linux")]
-use std::sync::OnceLock;
+use std::os::fd::AsRawFd;
 
 use crate::sys::error::Error;
 use crate::sys::mechanism::Mechanism;
-use crate::sys::{ReadPipe, Request, SpawnRequest, Spawned, StdioKind, WritePipe};
+use crate::sys::request::{Request, SpawnRequest, StdioKind};
+use crate::sys::unix::failure::explain_exec_failure;
+#[cfg(target_os = "linux")]
+use crate::sys::unix::launch::{pg_mode, spawn_linux};
+#[cfg(target_os = "linux")]
+use crate::sys::unix::spawner::{CLONE_REFUSED, forced_spawner};
+use crate::sys::unix::stdio::Stdio;
 
 #[cfg(target_os = "linux")]
 use crate::sys::linux::cgroup::{self, Cg, Retire};
@@ -28,8 +39,8 @@ use crate::sys::linux::subreaper::{self, SrContainer};
 
 pub(crate) use pgroup::{Leader, PgContainer};
 
-/// A file descriptor moved into a child as one of its standard streams.
-pub(crate) type OwnedIo = OwnedFd;
+/// A freshly spawned child, with this platform's handle types.
+pub(crate) type Spawned = crate::sys::request::Spawned<Child, Member, pty::PtyMaster>;
 
 /// A direct child (or, on the subreaper mechanism, a helper's child).
 #[cfg(target_os = "linux")]
@@ -45,7 +56,7 @@ pub(crate) fn host_mechanism() -> (Mechanism, Option<String>) {
     {
         // Strongest first: a writable cgroup v2, then subreaper helpers,
         // then plain process groups.
-        match cgroup::host() {
+        match cgroup_host() {
             Ok(_) => (Mechanism::CgroupV2, None),
             Err(reason) => match subreaper::available() {
                 Ok(()) => (Mechanism::Subreaper, Some(reason.into_owned())),
@@ -70,6 +81,18 @@ pub(crate) fn host_mechanism() -> (Mechanism, Option<String>) {
     {
         (Mechanism::ProcessGroup, None)
     }
+}
+
+/// The cgroup host root (created on first use, see [`cgroup::host`]),
+/// registered with the guardian the first time it is seen. The façade, not
+/// the backend, registers it: every use of the root goes through here, so it
+/// is registered before any child can be placed under it.
+#[cfg(target_os = "linux")]
+pub(crate) fn cgroup_host() -> Result<&'static cgroup::Host, std::borrow::Cow<'static, str>> {
+    static REGISTERED: std::sync::Once = std::sync::Once::new();
+    let host = cgroup::host()?;
+    REGISTERED.call_once(|| guardian::register_cgroup(&host.root));
+    Ok(host)
 }
 
 #[cfg(any(target_os = "linux", target_os = "freebsd"))]
@@ -163,7 +186,7 @@ impl Container {
             Request::Exactly(Mechanism::ProcessGroup) => Ok(Container::Pgroup(PgContainer::new())),
             #[cfg(target_os = "linux")]
             Request::Exactly(Mechanism::CgroupV2) => {
-                let host = cgroup::host().map_err(|reason| {
+                let host = cgroup_host().map_err(|reason| {
                     Error::unsupported("process group", "the cgroup v2 mechanism", reason)
                 })?;
                 Self::cgroup(host, one_shot)
@@ -189,7 +212,7 @@ impl Container {
             )),
             Request::Best => {
                 #[cfg(target_os = "linux")]
-                match cgroup::host() {
+                match cgroup_host() {
                     Ok(host) => return Self::cgroup(host, one_shot),
                     Err(reason) => report_fallback(&reason),
                 }
@@ -215,7 +238,10 @@ impl Container {
             Cg::create_under(&host.root, "g")
         };
         let cg = cg.map_err(|e| Error::io("process group", "creating a cgroup", e))?;
-        stats::prepare_cgroup(host, &cg, one_shot);
+        crate::sys::linux::stats::enable_accounting(
+            &host.root,
+            (!one_shot).then_some(cg.path.as_path()),
+        );
         Ok(Container::Cgroup(CgContainer {
             cg,
             one_shot,
@@ -545,7 +571,7 @@ impl Container {
                 cmd.process_group(0);
                 let child = {
                     #[cfg(not(target_os = "linux"))]
-                    let _no_new_fds = fd_creation_pause();
+                    let _no_new_fds = fds::fd_creation_pause();
                     cmd.spawn()
                 }
                 .map_err(|e| Error::from_spawn(&name, None, e))?;
@@ -640,227 +666,6 @@ impl Drop for Member {
     }
 }
 
-/// How the child relates to sessions: a `pty` run leads a new session
-/// with its terminal as the controlling one, a `setsid` run leads a new
-/// session, anything else gets `otherwise`.
-#[cfg(target_os = "linux")]
-fn pg_mode(
-    req: &SpawnRequest<'_>,
-    otherwise: crate::sys::linux::spawn::PgMode,
-) -> crate::sys::linux::spawn::PgMode {
-    use crate::sys::linux::spawn::PgMode;
-    if req.pty.is_some() {
-        PgMode::SetsidCtty
-    } else if req.setsid {
-        PgMode::Setsid
-    } else {
-        otherwise
-    }
-}
-
-/// The three standard streams while a spawn is being set up.
-#[derive(Default)]
-pub(crate) struct Stdio {
-    /// What the child gets as fd 0, 1, 2 (`None`: the parent's own).
-    child: [Option<OwnedFd>; 3],
-    /// The parent's ends of piped streams.
-    parent: [Option<OwnedFd>; 3],
-    /// A `pty` run: the master, and the two streams over it that become
-    /// the handle's input and (merged) output.
-    pty: Option<(pty::PtyMaster, pty::PtyStream, pty::PtyStream)>,
-}
-
-impl Stdio {
-    /// A new terminal: its slave becomes the child's fds 0, 1 and 2.
-    fn prepare_pty(&mut self, program: &str, cols: u16, rows: u16) -> Result<(), Error> {
-        let io_err = |e: io::Error| Error::io(program, "opening a pseudo-terminal", e);
-        let pair = pty::open(cols, rows).map_err(io_err)?;
-        let master = pty::PtyMaster::new(pair.master);
-        let input = master.stream().map_err(io_err)?;
-        let output = master.stream().map_err(io_err)?;
-        self.child[1] = Some(pair.slave.try_clone().map_err(io_err)?);
-        self.child[2] = Some(pair.slave.try_clone().map_err(io_err)?);
-        self.child[0] = Some(pair.slave);
-        self.pty = Some((master, input, output));
-        Ok(())
-    }
-
-    fn prepare(&mut self, program: &str, index: usize, kind: StdioKind) -> Result<(), Error> {
-        match kind {
-            StdioKind::Inherit => {}
-            StdioKind::Null => {
-                let mode = if index == 0 {
-                    rustix::fs::OFlags::RDONLY
-                } else {
-                    rustix::fs::OFlags::WRONLY
-                };
-                let fd = rustix::fs::open(
-                    "/dev/null",
-                    mode | rustix::fs::OFlags::CLOEXEC,
-                    rustix::fs::Mode::empty(),
-                )
-                .map_err(|e| Error::io(program, "opening /dev/null", e.into()))?;
-                self.child[index] = Some(fd);
-            }
-            StdioKind::Piped => {
-                let (r, w) =
-                    cloexec_pipe().map_err(|e| Error::io(program, "creating a pipe", e))?;
-                let (mine, theirs) = if index == 0 { (w, r) } else { (r, w) };
-                self.child[index] = Some(theirs);
-                self.parent[index] = Some(mine);
-            }
-            StdioKind::Io(fd) => self.child[index] = Some(fd),
-            StdioKind::Stdout => {
-                // The same open file description as the child's stdout, so
-                // the two streams share one pipe (or one file offset) and
-                // keep the order they were written in.
-                let dup = match &self.child[1] {
-                    Some(fd) => fd.try_clone(),
-                    None => std::io::stdout().as_fd().try_clone_to_owned(),
-                };
-                self.child[index] =
-                    Some(dup.map_err(|e| Error::io(program, "duplicating stdout for stderr", e))?);
-            }
-        }
-        Ok(())
-    }
-
-    fn child_fds(&self) -> [RawFd; 3] {
-        let mut out = [-1; 3];
-        for (i, fd) in self.child.iter().enumerate() {
-            if let Some(fd) = fd {
-                out[i] = fd.as_raw_fd();
-            }
-        }
-        out
-    }
-
-    /// Closes the child's ends and wraps the parent's ends for tokio.
-    fn finish(mut self, child: Child, member: Member) -> Spawned {
-        self.child = [None, None, None];
-        let stdin: Option<WritePipe> = self.parent[0].take().and_then(|fd| {
-            set_nonblocking(&fd);
-            tokio::net::unix::pipe::Sender::from_owned_fd_unchecked(fd)
-                .ok()
-                .map(|p| Box::new(p) as WritePipe)
-        });
-        let wrap = |fd: Option<OwnedFd>| -> Option<ReadPipe> {
-            fd.and_then(|fd| {
-                set_nonblocking(&fd);
-                tokio::net::unix::pipe::Receiver::from_owned_fd_unchecked(fd)
-                    .ok()
-                    .map(|p| Box::new(pipe::PipeReader::new(p)) as ReadPipe)
-            })
-        };
-        let stdout = wrap(self.parent[1].take());
-        let stderr = wrap(self.parent[2].take());
-        if let Some((master, input, output)) = self.pty.take() {
-            return Spawned {
-                child,
-                member,
-                stdin: Some(Box::new(input)),
-                stdout: Some(Box::new(output)),
-                stderr: None,
-                terminal: Some(master),
-            };
-        }
-        Spawned {
-            child,
-            member,
-            stdin,
-            stdout,
-            stderr,
-            terminal: None,
-        }
-    }
-}
-
-/// A pipe whose both ends are close-on-exec.
-pub(crate) fn cloexec_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    #[cfg(any(
-        target_os = "linux",
-        target_os = "freebsd",
-        target_os = "netbsd",
-        target_os = "openbsd",
-        target_os = "dragonfly"
-    ))]
-    {
-        Ok(rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?)
-    }
-    #[cfg(not(any(
-        target_os = "linux",
-        target_os = "freebsd",
-        target_os = "netbsd",
-        target_os = "openbsd",
-        target_os = "dragonfly"
-    )))]
-    {
-        // No pipe2 here: the flag is set right after creation. Our own
-        // spawns wait for that (see `fd_creation_pause`); a spawn made
-        // elsewhere in the process (std or tokio directly) can still catch
-        // the pipe in between, which is the same window std's own pipes have
-        // on these targets.
-        let _making = FD_CREATION.read().unwrap_or_else(|p| p.into_inner());
-        let (r, w) = rustix::pipe::pipe()?;
-        for fd in [&r, &w] {
-            rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::CLOEXEC)?;
-        }
-        Ok((r, w))
-    }
-}
-
-/// Held for reading while a pipe exists but is not close-on-exec yet
-/// (targets without `pipe2`), and for writing while this crate creates a
-/// child there.
-#[cfg(not(target_os = "linux"))]
-static FD_CREATION: std::sync::RwLock<()> = std::sync::RwLock::new(());
-
-/// Keeps new pipes from being half-made while a child is created, so that
-/// no child of this crate inherits another spawn's pipe end (which would
-/// hold that child's stdin, or its output pipe, open past its exit). On
-/// targets with `pipe2` every pipe is close-on-exec from the start and
-/// nothing is held.
-#[cfg(not(target_os = "linux"))]
-pub(crate) fn fd_creation_pause() -> Option<std::sync::RwLockWriteGuard<'static, ()>> {
-    let needed = !cfg!(any(
-        target_os = "freebsd",
-        target_os = "netbsd",
-        target_os = "openbsd",
-        target_os = "dragonfly"
-    ));
-    needed.then(|| FD_CREATION.write().unwrap_or_else(|p| p.into_inner()))
-}
-
-/// Puts the parent's end of a pipe into non-blocking mode (one `ioctl`
-/// instead of a `fcntl` read-modify-write pair).
-fn set_nonblocking(fd: &OwnedFd) {
-    if rustix::io::ioctl_fionbio(fd, true).is_err()
-        && let Ok(flags) = rustix::fs::fcntl_getfl(fd)
-    {
-        let _ = rustix::fs::fcntl_setfl(fd, flags | rustix::fs::OFlags::NONBLOCK);
-    }
-}
-
-/// Which spawner Linux uses, decided once.
-#[cfg(target_os = "linux")]
-static CLONE_REFUSED: OnceLock<String> = OnceLock::new();
-
-/// Which Linux spawner `PROCESSKIT_SPAWNER` asks for (read once): `std`
-/// (std::process with a `pre_exec` hook) or `clone` (the vfork-style clone
-/// joining the cgroup through `cgroup.procs`, without `clone3`). Both are
-/// the fallbacks of the default and exist so they can be tested on any host.
-#[cfg(target_os = "linux")]
-pub(crate) fn forced_spawner() -> Option<&'static str> {
-    static FORCED: OnceLock<Option<String>> = OnceLock::new();
-    FORCED
-        .get_or_init(|| {
-            std::env::var("PROCESSKIT_SPAWNER")
-                .ok()
-                .filter(|v| v == "std" || v == "clone")
-        })
-        .as_deref()
-}
-
 /// The spawner in use on this host, for reporting.
 pub(crate) fn spawner_name() -> &'static str {
     #[cfg(target_os = "linux")]
@@ -886,137 +691,6 @@ pub(crate) fn spawner_name() -> &'static str {
     }
 }
 
-/// The error for a spawn knob the child could not apply: a permission
-/// problem as [`Error::PermissionDenied`], anything else as
-/// [`Error::Spawn`], both saying which setting failed.
-#[cfg(target_os = "linux")]
-pub(crate) fn knob_error(name: &str, what: &str, e: io::Error) -> Error {
-    let source = io::Error::new(e.kind(), format!("{what}: {e}"));
-    if e.kind() == io::ErrorKind::PermissionDenied {
-        Error::PermissionDenied {
-            program: name.to_owned(),
-            source,
-        }
-    } else {
-        Error::Spawn {
-            program: name.to_owned(),
-            source,
-        }
-    }
-}
-
-#[cfg(target_os = "linux")]
-fn spawn_linux(
-    plan: &prep::ExecPlan,
-    req: &SpawnRequest<'_>,
-    stdio: &Stdio,
-    cgroup: RawFd,
-    mode: crate::sys::linux::spawn::PgMode,
-    defer_reap: bool,
-) -> Result<Child, Error> {
-    if !req.kill_on_parent_death {
-        return spawn_linux_here(plan, req, stdio, cgroup, mode, defer_reap);
-    }
-    // The death signal follows the thread that creates the child: create it
-    // from a thread that lives as long as the process.
-    crate::sys::linux::spawn::on_lasting_thread(|| {
-        spawn_linux_here(plan, req, stdio, cgroup, mode, defer_reap)
-    })
-    .map_err(|e| {
-        Error::io(
-            req.display_name,
-            "handing the spawn to the spawner thread",
-            e,
-        )
-    })?
-}
-
-/// The typed error for a child-side setup step that failed (from the
-/// spawner, or reported by a subreaper helper).
-#[cfg(target_os = "linux")]
-pub(crate) fn child_failure(
-    req: &SpawnRequest<'_>,
-    stage: crate::sys::linux::spawn::Stage,
-    e: io::Error,
-) -> Error {
-    use crate::sys::linux::spawn::Stage;
-    let name = req.display_name;
-    match stage {
-        Stage::Exec => Error::from_spawn(name, None, e),
-        Stage::Chdir => Error::BadDirectory {
-            program: name.to_owned(),
-            dir: req.cwd.map(|p| p.to_owned()).unwrap_or_default(),
-            source: e,
-        },
-        Stage::Uid | Stage::Gid | Stage::Groups => Error::PermissionDenied {
-            program: name.to_owned(),
-            source: io::Error::new(e.kind(), format!("dropping privileges: {e}")),
-        },
-        Stage::Cgroup => Error::Spawn {
-            program: name.to_owned(),
-            source: io::Error::new(e.kind(), format!("joining the cgroup: {e}")),
-        },
-        Stage::Rlimit => knob_error(name, "setting a resource limit", e),
-        Stage::Priority => knob_error(name, "setting the priority", e),
-        Stage::Affinity => knob_error(name, "setting the CPU affinity", e),
-        Stage::IoPriority => knob_error(name, "setting the I/O priority", e),
-        other => Error::Spawn {
-            program: name.to_owned(),
-            source: io::Error::new(e.kind(), format!("child setup ({other:?}): {e}")),
-        },
-    }
-}
-
-#[cfg(target_os = "linux")]
-fn spawn_linux_here(
-    plan: &prep::ExecPlan,
-    req: &SpawnRequest<'_>,
-    stdio: &Stdio,
-    cgroup: RawFd,
-    mode: crate::sys::linux::spawn::PgMode,
-    defer_reap: bool,
-) -> Result<Child, Error> {
-    use crate::sys::linux::spawn::{self, PgMode, Setup, SpawnFailure};
-    let name = req.display_name;
-    let fds = stdio.child_fds();
-    let use_std = CLONE_REFUSED.get().is_some() || forced_spawner() == Some("std");
-    if !use_std {
-        let setup = Setup {
-            plan,
-            cgroup,
-            pgroup: mode,
-            stdio: fds,
-            uid: req.uid,
-            gid: req.gid,
-            pdeathsig: req.kill_on_parent_death,
-        };
-        match spawn::spawn(&setup) {
-            Ok((pid, pidfd)) => return Ok(Child::new(pid, pidfd, defer_reap)),
-            Err(SpawnFailure::CloneRefused(e)) => {
-                let reason = format!("clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD) refused: {e}");
-                crate::sys::trace::spawner_fallback(&reason);
-                let _ = CLONE_REFUSED.set(reason);
-            }
-            Err(SpawnFailure::Parent(e)) => return Err(creation_failure(name, e)),
-            Err(SpawnFailure::Child(stage, e)) => return Err(child_failure(req, stage, e)),
-        }
-    }
-    // std's spawner joins the cgroup from a pre_exec hook.
-    let procs = if cgroup >= 0 {
-        Some(spawn::open_procs(cgroup).map_err(|e| Error::io(name, "opening cgroup.procs", e))?)
-    } else {
-        None
-    };
-    spawn_std::spawn(
-        plan,
-        req,
-        &fds,
-        procs.as_ref().map_or(-1, |p| p.as_raw_fd()),
-        mode != PgMode::Inherit,
-        defer_reap,
-    )
-}
-
 /// Starts a process outside every container (see
 /// [`Command::spawn_detached`](crate::Command::spawn_detached)). Stdio must
 /// not be [`StdioKind::Piped`]: nobody would read the pipe.
@@ -1036,76 +710,4 @@ fn spawn_detached_planned(plan: &prep::ExecPlan, mut req: SpawnRequest<'_>) -> R
         stdio.prepare(name, i, std::mem::replace(slot, StdioKind::Inherit))?;
     }
     spawn_std::spawn_detached(plan, &req, &stdio.child_fds())
-}
-
-/// The typed error for a process that could not be created at all (`clone`
-/// refused for want of processes or memory, no fd for its pidfd), saying
-/// which limit is the likely cause.
-pub(crate) fn creation_failure(name: &str, e: io::Error) -> Error {
-    let why = match e.raw_os_error() {
-        Some(libc::EAGAIN) => {
-            "; the limit on processes or threads is reached (RLIMIT_NPROC, a cgroup's \
-             pids.max, or kernel.threads-max)"
-        }
-        Some(libc::ENOMEM) => "; the system is out of memory",
-        Some(libc::EMFILE | libc::ENFILE) => "; no file descriptor is free",
-        _ => "",
-    };
-    Error::Spawn {
-        program: name.to_owned(),
-        source: io::Error::new(e.kind(), format!("creating the process: {e}{why}")),
-    }
-}
-
-/// `execve` said `ENOENT`, yet the file it was given exists: what is
-/// missing is what the file needs to run (the interpreter its `#!` line
-/// names, or the loader of a dynamically linked program). Says so instead
-/// of "program not found".
-pub(crate) fn explain_exec_failure(
-    err: Error,
-    plan: &prep::ExecPlan,
-    cwd: Option<&std::path::Path>,
-) -> Error {
-    use std::os::unix::ffi::OsStrExt;
-    let Error::NotFound {
-        program,
-        searched: None,
-    } = &err
-    else {
-        return err;
-    };
-    let path = std::path::Path::new(std::ffi::OsStr::from_bytes(plan.program.as_bytes()));
-    let seen = match cwd {
-        Some(dir) if path.is_relative() => dir.join(path),
-        _ => path.to_owned(),
-    };
-    if !seen.is_file() {
-        return err;
-    }
-    let what = match interpreter_of(&seen) {
-        Some(interp) => format!(
-            "{} exists, but the interpreter its #! line names ({interp}) was not found",
-            path.display()
-        ),
-        None => format!(
-            "{} exists, but something it needs to run (its program loader, the ELF \
-             interpreter) was not found",
-            path.display()
-        ),
-    };
-    Error::Spawn {
-        program: program.clone(),
-        source: io::Error::new(io::ErrorKind::NotFound, what),
-    }
-}
-
-/// The interpreter named on a script's `#!` line.
-fn interpreter_of(path: &std::path::Path) -> Option<String> {
-    use std::io::Read;
-    let mut head = [0u8; 256];
-    let n = std::fs::File::open(path).ok()?.read(&mut head).ok()?;
-    let line = head[..n].strip_prefix(b"#!")?;
-    let line = line.split(|&b| b == b'\n').next()?;
-    let text = String::from_utf8_lossy(line);
-    text.split_whitespace().next().map(str::to_owned)
 }

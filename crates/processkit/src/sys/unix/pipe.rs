@@ -57,7 +57,7 @@ fn grow(pipe: &Receiver) {
 #[cfg(not(target_os = "linux"))]
 fn grow(_pipe: &Receiver) {}
 
-impl crate::sys::PipeRead for PipeReader {
+impl crate::sys::io::PipeRead for PipeReader {
     fn blocking_copy(&self) -> Option<std::fs::File> {
         let fd = rustix::io::fcntl_dupfd_cloexec(&self.inner, 0).ok()?;
         // The flag belongs to the open pipe, shared with `inner`: the caller

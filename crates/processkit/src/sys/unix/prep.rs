@@ -10,8 +10,8 @@ use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use crate::sys::SpawnRequest;
 use crate::sys::error::Error;
+use crate::sys::request::SpawnRequest;
 
 /// argv, envp and friends as NUL-terminated C strings plus pointer arrays.
 pub(crate) struct ExecPlan {

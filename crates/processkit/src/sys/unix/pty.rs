@@ -52,10 +52,12 @@ fn open_master() -> io::Result<OwnedFd> {
 }
 
 /// Elsewhere (macOS, OpenBSD) the flag is set right after, while no spawn
-/// of this crate can copy the fd (see `fd_creation_pause`).
+/// of this crate can copy the fd (see `fds::fd_creation_pause`).
 #[cfg(not(any(target_os = "linux", target_os = "freebsd", target_os = "netbsd")))]
 fn open_master() -> io::Result<OwnedFd> {
-    let _making = super::FD_CREATION.read().unwrap_or_else(|p| p.into_inner());
+    let _making = super::fds::FD_CREATION
+        .read()
+        .unwrap_or_else(|p| p.into_inner());
     let master = rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY)?;
     rustix::io::fcntl_setfd(&master, rustix::io::FdFlags::CLOEXEC)?;
     Ok(master)
@@ -190,7 +192,7 @@ impl PtyStream {
     }
 }
 
-impl crate::sys::PipeRead for PtyStream {}
+impl crate::sys::io::PipeRead for PtyStream {}
 
 impl AsyncRead for PtyStream {
     fn poll_read(

@@ -15,10 +15,13 @@ use std::os::fd::{BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::process::Stdio;
 
-use crate::sys::SpawnRequest;
 use crate::sys::error::Error;
-use crate::sys::unix::Child;
+#[cfg(target_os = "linux")]
+use crate::sys::linux::subreaper::Child;
+use crate::sys::request::SpawnRequest;
 use crate::sys::unix::prep::{ChildKnobs, ExecPlan, KnobStep};
+#[cfg(not(target_os = "linux"))]
+use crate::sys::unix::waitchild::WaitChild as Child;
 
 fn dup_stdio(fd: RawFd, program: &str) -> Result<Stdio, Error> {
     if fd < 0 {
@@ -261,7 +264,7 @@ pub(crate) fn spawn(
         // No pipe of ours is half-made (open but not yet close-on-exec)
         // while this child is created.
         #[cfg(not(target_os = "linux"))]
-        let _no_new_fds = super::fd_creation_pause();
+        let _no_new_fds = super::fds::fd_creation_pause();
         cmd.spawn()
     }
     .map_err(|e| spawn_error(name, req.cwd, e))?;
@@ -334,7 +337,7 @@ pub(crate) fn spawn_detached(
     }
     let mut child = {
         #[cfg(not(target_os = "linux"))]
-        let _no_new_fds = super::fd_creation_pause();
+        let _no_new_fds = super::fds::fd_creation_pause();
         cmd.spawn()
     }
     .map_err(|e| spawn_error(name, req.cwd, e))?;
@@ -349,7 +352,7 @@ pub(crate) fn spawn_detached(
 /// memory limit explains says so.
 fn spawn_error(name: &str, cwd: Option<&std::path::Path>, e: std::io::Error) -> Error {
     match e.raw_os_error() {
-        Some(libc::EAGAIN | libc::ENOMEM) => super::creation_failure(name, e),
+        Some(libc::EAGAIN | libc::ENOMEM) => super::failure::creation_failure(name, e),
         _ => Error::from_spawn(name, cwd, e),
     }
 }

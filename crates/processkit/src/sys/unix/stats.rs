@@ -10,7 +10,7 @@
 use std::io;
 
 use crate::sys::error::Error;
-use crate::sys::{Limits, RawStats};
+use crate::sys::measure::{Limits, RawStats};
 
 use super::{Container, Member, PgContainer};
 #[cfg(target_os = "linux")]
@@ -84,17 +84,6 @@ impl Member {
             Member::Subreaper(helper) => Ok(helper.stats()),
         }
     }
-}
-
-/// Prepares a new cgroup container for accounting (memory and pids where the
-/// host delegates them).
-#[cfg(target_os = "linux")]
-pub(super) fn prepare_cgroup(
-    host: &crate::sys::linux::cgroup::Host,
-    cg: &crate::sys::linux::cgroup::Cg,
-    one_shot: bool,
-) {
-    cg_stats::enable_accounting(&host.root, (!one_shot).then_some(cg.path.as_path()));
 }
 
 fn counts_only(processes: u64) -> RawStats {

@@ -86,7 +86,7 @@ use windows_sys::Win32::System::Threading::{
 use super::spawn::{Created, Plan, wide_nul};
 use super::{last_error, owned, pipe};
 use crate::sys::error::Error;
-use crate::sys::{ReadPipe, WritePipe};
+use crate::sys::io::{ReadPipe, WritePipe};
 
 /// A special character typed on the terminal.
 #[derive(Clone, Copy, Debug)]

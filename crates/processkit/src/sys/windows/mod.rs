@@ -46,13 +46,13 @@ use windows_sys::Win32::System::Threading::{
 
 use crate::sys::error::Error;
 use crate::sys::mechanism::Mechanism;
-use crate::sys::{Request, SpawnRequest, Spawned, StdioKind};
+use crate::sys::request::{Request, SpawnRequest, StdioKind};
 
 pub(crate) use child::Child;
 use job::{Job, KILLED_EXIT_CODE};
 
-/// A handle moved into a child as one of its standard streams.
-pub(crate) type OwnedIo = OwnedHandle;
+/// A freshly spawned child, with this platform's handle types.
+pub(crate) type Spawned = crate::sys::request::Spawned<Child, Member, PtyMaster>;
 
 pub(crate) use conpty::PtyMaster;
 #[cfg(feature = "pty")]

@@ -16,7 +16,7 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, ReadBuf};
 
-use crate::sys::{ReadPipe, WritePipe};
+use crate::sys::io::{ReadPipe, WritePipe};
 
 /// A pipe's read end; a broken pipe reads as end-of-file.
 struct PipeReader {
@@ -24,7 +24,7 @@ struct PipeReader {
     eof: bool,
 }
 
-impl crate::sys::PipeRead for PipeReader {}
+impl crate::sys::io::PipeRead for PipeReader {}
 
 impl AsyncRead for PipeReader {
     fn poll_read(

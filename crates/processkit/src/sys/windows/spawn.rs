@@ -51,7 +51,8 @@ use windows_sys::Win32::System::Threading::{
 
 use super::{last_error, owned, pipe};
 use crate::sys::error::Error;
-use crate::sys::{ReadPipe, SpawnRequest, StdioKind, WritePipe};
+use crate::sys::io::{ReadPipe, WritePipe};
+use crate::sys::request::{SpawnRequest, StdioKind};
 
 /// The longest command line `CreateProcessW` accepts, in UTF-16 units,
 /// including the terminating NUL.

@@ -40,7 +40,7 @@ use windows_sys::Win32::System::Threading::{
 use super::job::{Job, has_exited};
 use super::{Container, Member, is_wine, last_error, owned};
 use crate::sys::error::Error;
-use crate::sys::{Limits, RawStats};
+use crate::sys::measure::{Limits, RawStats};
 
 impl Container {
     /// Whole-tree measurements; `None` where the host cannot give a value.

@@ -10,7 +10,7 @@
 use std::os::unix::fs::MetadataExt;
 
 use super::tree;
-use crate::sys::linux::cgroup;
+use crate::sys::linux::procfs;
 
 /// The first argument of every helper.
 pub(crate) const ARG: &str = "processkit-subreaper";
@@ -81,7 +81,7 @@ pub(crate) fn find_helpers() -> Vec<FoundHelper> {
         out.push(FoundHelper {
             pid,
             owner_pid,
-            owner_alive: cgroup::start_time(owner_pid) == Some(owner_start),
+            owner_alive: procfs::start_time(owner_pid) == Some(owner_start),
             uid: meta.uid(),
             members,
             resident_bytes,

@@ -1,0 +1,270 @@
+//! Starting a helper and, through it, the child: the exec of the host's own
+//! binary, the hello, the spawn request and the answer.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use super::child::{Chan, RemoteChild};
+use super::handle::Helper;
+use super::{found, helper, wire};
+use crate::sys::error::Error;
+use crate::sys::linux::spawn::Stage;
+use crate::sys::request::SpawnRequest;
+use crate::sys::unix::prep::ExecPlan;
+
+/// How long a helper may take to start and answer.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The helper program, prepared once.
+fn helper_plan() -> &'static ExecPlan {
+    static PLAN: OnceLock<ExecPlan> = OnceLock::new();
+    PLAN.get_or_init(|| {
+        let exe = c"/proc/self/exe".to_owned();
+        // The owner's identity after the marker argument lets `processkit
+        // ps` (through `found`) list helpers and judge their owners.
+        let me = std::process::id();
+        let owner = format!(
+            "{me}-{}",
+            crate::sys::linux::procfs::start_time(me).unwrap_or(0)
+        );
+        let argv = vec![
+            exe.clone(),
+            std::ffi::CString::new(found::ARG).expect("no NUL in the argument"),
+            std::ffi::CString::new(owner).expect("no NUL in a number"),
+        ];
+        let envp = vec![
+            std::ffi::CString::new(format!("{}=1", helper::MARKER)).expect("no NUL in the marker"),
+        ];
+        ExecPlan::from_parts(exe, argv, envp, None, None)
+    })
+}
+
+fn wait_readable(fd: &OwnedFd, deadline: Instant) -> io::Result<()> {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the subreaper helper did not answer",
+            ));
+        }
+        let mut p = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = left.as_millis().min(i32::MAX as u128) as i32;
+        // SAFETY: one valid pollfd.
+        let n = unsafe { libc::poll(&mut p, 1, ms.max(1)) };
+        if n > 0 {
+            return Ok(());
+        }
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+    }
+}
+
+/// Reads one whole frame (blocking, bounded), with any fds sent with it.
+fn read_frame(sock: &OwnedFd, deadline: Instant) -> io::Result<([u8; wire::FRAME], Vec<OwnedFd>)> {
+    let mut f = [0u8; wire::FRAME];
+    let mut have = 0;
+    let mut fds = Vec::new();
+    while have < wire::FRAME {
+        wait_readable(sock, deadline)?;
+        let (n, mut more) = match wire::recv_with_fds(sock.as_fd(), &mut f[have..], true) {
+            Ok(r) => r,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        };
+        fds.append(&mut more);
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the subreaper helper exited before answering",
+            ));
+        }
+        have += n;
+    }
+    Ok((f, fds))
+}
+
+/// A close-on-exec Unix stream socket pair.
+fn socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [-1; 2];
+    // SAFETY: socketpair writes two new fds into the array on success; each
+    // is then owned by exactly one `OwnedFd`.
+    unsafe {
+        if libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        ) != 0
+        {
+            return Err(io::Error::last_os_error());
+        }
+        use std::os::fd::FromRawFd;
+        Ok((OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])))
+    }
+}
+
+/// The host's own standard stream `i`, or `/dev/null` when it is closed,
+/// for a child that inherits it.
+fn own_stream(i: RawFd) -> io::Result<Option<OwnedFd>> {
+    // SAFETY: F_GETFD only asks whether the fd is open.
+    if unsafe { libc::fcntl(i, libc::F_GETFD) } >= 0 {
+        return Ok(None);
+    }
+    let mode = if i == 0 {
+        rustix::fs::OFlags::RDONLY
+    } else {
+        rustix::fs::OFlags::WRONLY
+    };
+    Ok(Some(rustix::fs::open(
+        "/dev/null",
+        mode | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )?))
+}
+
+pub(super) fn start(
+    plan: &ExecPlan,
+    req: &SpawnRequest<'_>,
+    stdio: [RawFd; 3],
+) -> Result<(RemoteChild, Helper), Error> {
+    let name = req.display_name;
+    let io_err = |what: &str, e: io::Error| Error::io(name, what, e);
+    let (mine, theirs) =
+        socketpair().map_err(|e| io_err("creating the subreaper helper's socket", e))?;
+
+    // The helper: the host's own binary again, the socket as its stdin.
+    let null = rustix::fs::open(
+        "/dev/null",
+        rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(|e| io_err("opening /dev/null", e.into()))?;
+    let setup = crate::sys::linux::spawn::Setup {
+        plan: helper_plan(),
+        cgroup: -1,
+        pgroup: crate::sys::linux::spawn::PgMode::Inherit,
+        stdio: [theirs.as_raw_fd(), null.as_raw_fd(), null.as_raw_fd()],
+        uid: None,
+        gid: None,
+        pdeathsig: false,
+    };
+    let (helper_pid, helper_fd) = match crate::sys::linux::spawn::spawn(&setup) {
+        Ok(r) => r,
+        // No process could be created (the process limit, no memory): a
+        // spawn error of this child, not an I/O error.
+        Err(crate::sys::linux::spawn::SpawnFailure::Parent(e)) => {
+            return Err(crate::sys::unix::failure::creation_failure(name, e));
+        }
+        Err(crate::sys::linux::spawn::SpawnFailure::Child(_, e))
+        | Err(crate::sys::linux::spawn::SpawnFailure::CloneRefused(e)) => {
+            return Err(io_err("starting the subreaper helper", e));
+        }
+    };
+    drop(theirs);
+    drop(null);
+    let helper = Helper {
+        pid: helper_pid,
+        pidfd: Mutex::new(Some(helper_fd)),
+        chan: Arc::new(mine),
+        quit_sent: AtomicBool::new(false),
+    };
+    // From here on, dropping `helper` on an error path tells it to go and
+    // reaps it.
+
+    let mut extra = Vec::new();
+    let mut fds = [-1; 3];
+    for (i, slot) in fds.iter_mut().enumerate() {
+        if stdio[i] >= 0 {
+            *slot = stdio[i];
+        } else {
+            match own_stream(i as RawFd) {
+                Ok(None) => *slot = i as RawFd,
+                Ok(Some(fd)) => {
+                    *slot = fd.as_raw_fd();
+                    extra.push(fd);
+                }
+                Err(e) => return Err(io_err("opening /dev/null", e)),
+            }
+        }
+    }
+    let request = wire::Request {
+        pgroup: if req.pty.is_some() {
+            wire::PG_SETSID_CTTY
+        } else if req.setsid {
+            wire::PG_SETSID
+        } else {
+            wire::PG_INHERIT
+        },
+        uid: req.uid,
+        gid: req.gid,
+        program: plan.program.clone(),
+        argv: plan.argv().to_vec(),
+        envp: plan.envp().to_vec(),
+        cwd: plan.cwd.clone(),
+        knobs: plan.knobs.clone(),
+    };
+    let bytes = wire::encode_request(&request);
+    let deadline = Instant::now() + START_TIMEOUT;
+    let sock = helper.chan.clone();
+    let answer = (|| {
+        let (hello, _) = read_frame(&sock, deadline)?;
+        if wire::parse(&hello).0 != wire::HELLO {
+            let (_, _, errno) = wire::parse(&hello);
+            return Err(io::Error::other(format!(
+                "the subreaper helper could not set itself up: {}",
+                io::Error::from_raw_os_error(errno)
+            )));
+        }
+        wire::send_with_fds(sock.as_fd(), &bytes, &fds)?;
+        read_frame(&sock, deadline)
+    })();
+    drop(extra);
+    let (frame, mut got) = answer.map_err(|e| {
+        // A helper that does not answer is not trusted to leave by itself.
+        helper.kill();
+        io_err("starting the subreaper helper", e)
+    })?;
+    let (tag, a, b) = wire::parse(&frame);
+    match tag {
+        wire::STARTED if !got.is_empty() && a > 0 => {
+            let pidfd = got.swap_remove(0);
+            let child = RemoteChild {
+                pid: a as u32,
+                pidfd,
+                chan: Chan::Plain(sock),
+                status: None,
+                buf: [0; wire::FRAME],
+                have: 0,
+            };
+            Ok((child, helper))
+        }
+        wire::FAILED => Err(failure(req, a, io::Error::from_raw_os_error(b))),
+        _ => Err(io_err(
+            "starting the subreaper helper",
+            io::Error::other("unexpected answer from the helper"),
+        )),
+    }
+}
+
+/// The typed error for a failed spawn stage reported by the helper.
+fn failure(req: &SpawnRequest<'_>, stage: i32, e: io::Error) -> Error {
+    if stage <= wire::STAGE_HELPER {
+        return Error::Spawn {
+            program: req.display_name.to_owned(),
+            source: io::Error::new(e.kind(), format!("the subreaper helper failed: {e}")),
+        };
+    }
+    crate::sys::unix::failure::child_failure(req, Stage::from_u32(stage as u32), e)
+}
