@@ -151,8 +151,9 @@ impl Leader {
 
     /// Unregisters the group (from the guardian, through the registry the
     /// façade gave), then (for a leader this module reaps) reaps the leader:
-    /// in that order, so the guardian never holds an id that is free again. Never waits; what cannot be done now
-    /// is finished on the reaper thread.
+    /// in that order, so the guardian never holds an id that is free again.
+    /// Never waits; what cannot be done now is finished on the reaper
+    /// thread.
     fn forget_then_reap(&self) {
         let (pid, reap) = (self.pid, self.reap);
         let try_unregister = self.registry.try_unregister;
