@@ -189,18 +189,32 @@ async fn run_in(args: &RunArgs, group: &ProcessGroup, want_stats: bool, out: &mu
         peak_procs = peak_procs.max(s.active_process_count);
         peak_mem = peak_mem.max(s.memory_bytes.unwrap_or(0));
     }
-    let left =
-        if group.mechanism() == processkit::Mechanism::ProcessGroup && cfg!(target_os = "linux") {
-            // The library's snapshot lists only group leaders there; the
-            // report names every process left in the command's group.
-            util::live_in_process_group(pid)
-        } else if group.is_empty().unwrap_or(false) {
-            // One read of the kernel's own "populated" flag; the usual
-            // case, so the tree is walked only when something is left.
+    // Whether the group is known to be empty already: then nothing is
+    // looked at twice.
+    let mut known_empty = false;
+    let left = if group.mechanism() == processkit::Mechanism::ProcessGroup
+        && cfg!(target_os = "linux")
+        && pid != 0
+    {
+        // The library's snapshot lists only group leaders there; the
+        // report names every process left in the command's group. Its
+        // "empty" (no live process in the group but the held zombie
+        // leader) is the usual case and cheap; the slower pass that names
+        // each process runs only when something is left.
+        if group.is_empty().unwrap_or(false) {
+            known_empty = true;
             Vec::new()
         } else {
-            group.members().unwrap_or_default()
-        };
+            util::live_in_process_group(pid)
+        }
+    } else if group.is_empty().unwrap_or(false) {
+        // One read of the kernel's own "populated" flag; the usual
+        // case, so the tree is walked only when something is left.
+        known_empty = true;
+        Vec::new()
+    } else {
+        group.members().unwrap_or_default()
+    };
     out.leaked = left
         .into_iter()
         .map(|pid| Leak {
@@ -208,7 +222,7 @@ async fn run_in(args: &RunArgs, group: &ProcessGroup, want_stats: bool, out: &mu
             program: util::program_of(pid),
         })
         .collect();
-    if !out.leaked.is_empty() || !group.is_empty().unwrap_or(true) {
+    if !out.leaked.is_empty() || (!known_empty && !group.is_empty().unwrap_or(true)) {
         let _ = group.kill();
         if !util::wait_empty(group, Duration::from_secs(10)).await {
             util::complain("some processes of the tree did not die after SIGKILL");

@@ -29,9 +29,13 @@ fn setsid_grandchild_and_double_forked_daemon_are_killed_and_reported() {
     let a = dir.path().join("setsid");
     let b = dir.path().join("daemon");
     // Their stdio goes to /dev/null, so a survivor cannot hold the test's
-    // pipes open.
+    // pipes open. The command waits (bounded) until the setsid child has
+    // its own session and runs `sleep`: a leak check that comes before
+    // `setsid` ran would rightly find it still in the group.
     let script = format!(
-        "setsid sleep 301 </dev/null >/dev/null 2>&1 & echo $! > {a}; \
+        "setsid sleep 301 </dev/null >/dev/null 2>&1 & p=$!; echo $p > {a}; n=0; \
+         until [ \"$(cut -d' ' -f6 /proc/$p/stat)\" = $p ] && [ \"$(cat /proc/$p/comm)\" = sleep ] \
+         || [ $n -ge 1000 ]; do sleep 0.01; n=$((n + 1)); done; \
          (sleep 302 </dev/null >/dev/null 2>&1 & echo $! > {b}) & wait $!",
         a = a.display(),
         b = b.display()

@@ -2,6 +2,7 @@
 //! pidfd-tracked children.
 
 pub(crate) mod cgroup;
+pub(crate) mod pgscan;
 pub(crate) mod pidfd;
 pub(crate) mod procfs;
 pub(crate) mod roots;

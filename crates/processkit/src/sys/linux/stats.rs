@@ -211,33 +211,7 @@ pub(crate) fn rss_sum(pids: &[u32]) -> Option<u64> {
 /// The number of live (not zombie) processes whose process group is one of
 /// `pgids`, from one pass over `/proc`.
 pub(crate) fn count_in_process_groups(pgids: &[u32]) -> io::Result<u64> {
-    if pgids.is_empty() {
-        return Ok(0);
-    }
-    let mut count = 0;
-    for entry in fs::read_dir("/proc")?.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name.to_str().and_then(|s| s.parse::<u32>().ok()) else {
-            continue;
-        };
-        let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        // After the command name (in parentheses, possibly with spaces): state, ppid, pgrp.
-        let Some(close) = stat.rfind(')') else {
-            continue;
-        };
-        let mut fields = stat[close + 1..].split_whitespace();
-        let state = fields.next();
-        let pgrp = fields.nth(1).and_then(|s| s.parse::<u32>().ok());
-        if matches!(state, Some("Z") | Some("X")) {
-            continue;
-        }
-        if pgrp.is_some_and(|g| pgids.contains(&g)) {
-            count += 1;
-        }
-    }
-    Ok(count)
+    super::pgscan::count_live_in(pgids)
 }
 
 /// The controllers a cgroup's children may use (its `cgroup.controllers`).

@@ -146,10 +146,19 @@ impl PgContainer {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
+        if leaders.iter().all(|l| l.is_released()) {
+            // Nothing to look for: no pass over /proc.
+            return Vec::new();
+        }
         #[cfg(target_os = "linux")]
         {
             // One pass over /proc for all leaders, not one per leader.
-            let live = live_pgids();
+            let wanted: Vec<u32> = leaders
+                .iter()
+                .filter(|l| !l.is_released())
+                .map(|l| l.pid)
+                .collect();
+            let live = live_pgids(&wanted);
             leaders
                 .iter()
                 .filter(|l| !l.is_released() && live.contains(&l.pid) && l.id_held())

@@ -17,7 +17,7 @@ pub(crate) fn group_alive(pgid: u32) -> bool {
         if !kill_probe(pgid) {
             return false;
         }
-        live_pgids().contains(&pgid)
+        live_pgids(&[pgid]).contains(&pgid)
     }
     #[cfg(any(target_os = "macos", target_os = "freebsd"))]
     {
@@ -29,37 +29,11 @@ pub(crate) fn group_alive(pgid: u32) -> bool {
     }
 }
 
-/// The process groups that have at least one live (non-zombie) process,
-/// from one pass over `/proc`.
+/// Which of the wanted process groups have a live (non-zombie) process,
+/// from one pass over `/proc` (`getpgid` for each pid, `stat` only for
+/// members of the wanted groups).
 #[cfg(target_os = "linux")]
-pub(super) fn live_pgids() -> std::collections::HashSet<u32> {
-    let mut live = std::collections::HashSet::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return live;
-    };
-    for e in dir.flatten() {
-        let name = e.file_name();
-        let Some(pid) = name.to_str().and_then(|s| s.parse::<u32>().ok()) else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let Some(close) = stat.rfind(')') else {
-            continue;
-        };
-        let mut fields = stat[close + 2..].split_whitespace();
-        let state = fields.next();
-        let _ppid = fields.next();
-        if let Some(pg) = fields.next().and_then(|s| s.parse::<u32>().ok())
-            && state != Some("Z")
-            && state != Some("X")
-        {
-            live.insert(pg);
-        }
-    }
-    live
-}
+pub(super) use crate::sys::linux::pgscan::live_pgids;
 
 /// `kill(-pgid, 0)`: whether the group has any process at all. Most kernels
 /// count a zombie leader here, so this is only the fallback where the group
