@@ -461,6 +461,35 @@ fn no_signals(sig: i32) -> io::Error {
     )
 }
 
+/// Starts a process outside every Job Object, detached from this console
+/// (see [`Command::spawn_detached`](crate::Command::spawn_detached)).
+pub(crate) fn spawn_detached(req: SpawnRequest<'_>) -> Result<u32, Error> {
+    use std::os::windows::process::CommandExt;
+    const DETACHED_PROCESS: u32 = 0x0000_0008;
+    const CREATE_NEW_PROCESS_GROUP: u32 = 0x0000_0200;
+    let stdio = |kind: StdioKind| match kind {
+        StdioKind::Inherit => std::process::Stdio::inherit(),
+        StdioKind::Io(handle) => std::process::Stdio::from(handle),
+        _ => std::process::Stdio::null(),
+    };
+    let mut cmd = std::process::Command::new(req.program);
+    cmd.args(req.args)
+        .env_clear()
+        .envs(req.env.iter().map(|(k, v)| (k, v)))
+        .creation_flags(DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP)
+        .stdin(stdio(req.stdin))
+        .stdout(stdio(req.stdout))
+        .stderr(stdio(req.stderr));
+    if let Some(dir) = req.cwd {
+        cmd.current_dir(dir);
+    }
+    let child = cmd
+        .spawn()
+        .map_err(|e| Error::from_spawn(req.display_name, req.cwd, e))?;
+    // No zombies on Windows: closing the handle is all the cleanup there is.
+    Ok(child.id())
+}
+
 #[cfg(test)]
 mod tests {
     use std::ffi::OsString;
@@ -550,33 +579,4 @@ mod tests {
             .unwrap();
         assert_eq!((status.code(), status.signal()), (None, Some(9)));
     }
-}
-
-/// Starts a process outside every Job Object, detached from this console
-/// (see [`Command::spawn_detached`](crate::Command::spawn_detached)).
-pub(crate) fn spawn_detached(req: SpawnRequest<'_>) -> Result<u32, Error> {
-    use std::os::windows::process::CommandExt;
-    const DETACHED_PROCESS: u32 = 0x0000_0008;
-    const CREATE_NEW_PROCESS_GROUP: u32 = 0x0000_0200;
-    let stdio = |kind: StdioKind| match kind {
-        StdioKind::Inherit => std::process::Stdio::inherit(),
-        StdioKind::Io(handle) => std::process::Stdio::from(handle),
-        _ => std::process::Stdio::null(),
-    };
-    let mut cmd = std::process::Command::new(req.program);
-    cmd.args(req.args)
-        .env_clear()
-        .envs(req.env.iter().map(|(k, v)| (k, v)))
-        .creation_flags(DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP)
-        .stdin(stdio(req.stdin))
-        .stdout(stdio(req.stdout))
-        .stderr(stdio(req.stderr));
-    if let Some(dir) = req.cwd {
-        cmd.current_dir(dir);
-    }
-    let child = cmd
-        .spawn()
-        .map_err(|e| Error::from_spawn(req.display_name, req.cwd, e))?;
-    // No zombies on Windows: closing the handle is all the cleanup there is.
-    Ok(child.id())
 }
