@@ -41,19 +41,19 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use crate::cross::{TOOLCHAIN_PACKAGES, debian_cargo};
-use crate::foreign::{DEFAULT_TESTS, FLOOD_TEST, SPAWNER_TEST, skipped, spawner_named};
+use crate::cross::TOOLCHAIN_PACKAGES;
+use crate::foreign::{
+    DEFAULT_TESTS, FLOOD_TEST, SPAWNER_TEST, cargo_test_build, skipped, spawner_named,
+};
 use crate::guest::console::{
     BEGIN, END, Echo, GUEST, MOUNT_SYSTEM, boot, finish, judge, marker, qemu, section,
 };
 use crate::guest::initramfs::{Node, Tree};
 use crate::guest::{
-    Apt, Wanted, build_test_binaries, cached_debs, debian_codename, find_busybox, find_kernel,
-    install_qemu, keep, parse_lane_args, read, shell_quote,
+    Apt, Wanted, build_test_binaries, cached_debs, debian_codename, install_qemu, keep,
+    keep_kernel_and_busybox, kernel_and_busybox, parse_lane_args, read, shell_quote,
 };
-use crate::util::{
-    apt_install, bound_build_dir, cache_dir, keyed_cache, versions_key, workspace_root,
-};
+use crate::util::{apt_install, cache_dir, keyed_cache, versions_key, workspace_root};
 
 const TARGET: &str = "aarch64-unknown-linux-gnu";
 const CROSS_PACKAGES: [&str; 2] = ["gcc-aarch64-linux-gnu", "libc6-dev-arm64-cross"];
@@ -100,8 +100,6 @@ const NOT_RUN: &[(&str, &str, &str)] = &[(
 /// 120 s deadline.
 const GUEST_SPAWN_COUNT: u32 = 200;
 const KERNEL_CMDLINE: &str = "console=ttyAMA0 rdinit=/init cgroup_no_v1=all panic=-1 quiet";
-/// A build directory larger than this starts over (see [`bound_build_dir`]).
-const BUILD_DIR_LIMIT: u64 = 6 << 30;
 
 const USAGE: &str = "usage: cargo xtask arm64-test [--timeout SECS] [TEST_TARGET...] [-- LIBTEST_ARGS...]\n\
     Cross-builds processkit's integration test targets (default: verbs escapes groups spawner\n\
@@ -244,23 +242,13 @@ fn arm64_apt() -> Result<Apt, String> {
 /// The cache directory holding `vmlinuz`, `busybox` and `nohup` for arm64.
 fn fetch_guest_parts() -> Result<PathBuf, String> {
     let resolve = |apt: &Apt| -> Result<Wanted, String> {
-        let image = apt
-            .depends_on("linux-image-arm64", "linux-image-", "-arm64")
-            .ok_or("apt-cache names no linux-image-*-arm64 for linux-image-arm64")?;
-        Ok(vec![
-            // Only the kernel image is needed, not the modules.
-            (image, vec!["./boot/vmlinuz-*"]),
-            (
-                "busybox-static".to_string(),
-                vec!["./bin/busybox", "./usr/bin/busybox"],
-            ),
-            // busybox has no nohup; the escape tests use it.
-            ("coreutils".to_string(), vec!["./usr/bin/nohup"]),
-        ])
+        let mut wanted = kernel_and_busybox(apt, "arm64")?;
+        // busybox has no nohup; the escape tests use it.
+        wanted.push(("coreutils".to_string(), vec!["./usr/bin/nohup"]));
+        Ok(wanted)
     };
     cached_debs(&arm64_apt()?, "arm64-guest", &resolve, &|unpacked, dir| {
-        keep(&find_kernel(unpacked)?, &dir.join("vmlinuz"))?;
-        keep(&find_busybox(unpacked)?, &dir.join("busybox"))?;
+        keep_kernel_and_busybox(unpacked, dir)?;
         keep(&unpacked.join("usr/bin/nohup"), &dir.join("nohup"))
     })
 }
@@ -270,23 +258,11 @@ fn fetch_guest_parts() -> Result<PathBuf, String> {
 
 fn build_tests(tests: &[String], packages: &[&str]) -> Result<Vec<(String, PathBuf)>, String> {
     let dir = keyed_cache("arm64-build", &versions_key(packages))?;
-    bound_build_dir(&dir.join("target"), BUILD_DIR_LIMIT);
-    let mut cmd = debian_cargo(&dir.join("target"))?;
-    cmd.args([
-        "test",
-        "-Zbuild-std=std,panic_abort,panic_unwind",
-        "--target",
-        TARGET,
-        "-p",
-        "processkit",
-        "--all-features",
-        "--no-run",
-        "--message-format=json-render-diagnostics",
-    ])
-    .env("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER", LINKER)
-    // Line tables keep backtraces readable at a fraction of the size, and
-    // every byte of the binaries goes through the guest's RAM.
-    .env("CARGO_PROFILE_DEV_DEBUG", "line-tables-only");
+    let mut cmd = cargo_test_build(&dir.join("target"), TARGET)?;
+    cmd.env("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER", LINKER)
+        // Line tables keep backtraces readable at a fraction of the size, and
+        // every byte of the binaries goes through the guest's RAM.
+        .env("CARGO_PROFILE_DEV_DEBUG", "line-tables-only");
     build_test_binaries(cmd, tests, "cross-building the test binaries")
 }
 

@@ -1,5 +1,15 @@
 //! What the lanes that build the library's test suites for another target
-//! (`arm64-test`, `musl-test`) run, and how they read the spawner in use.
+//! (`arm64-test`, `musl-test`) run, how they build them, and how they read
+//! the spawner in use.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::cross::debian_cargo;
+use crate::util::bound_build_dir;
+
+/// A build directory larger than this starts over (see [`bound_build_dir`]).
+const BUILD_DIR_LIMIT: u64 = 6 << 30;
 
 /// The test targets those lanes run by default.
 pub(crate) const DEFAULT_TESTS: &[&str] = &[
@@ -21,6 +31,26 @@ pub(crate) const FLOOD_TEST: (&str, &str) = (
     "streaming",
     "the_timeout_holds_while_streaming_a_flood_on_a_current_thread_runtime",
 );
+
+/// Debian's cargo, set to build the library's test binaries for `target`
+/// with `-Zbuild-std` into `target_dir` (started over when it grew past
+/// [`BUILD_DIR_LIMIT`]); the lane adds its linker settings and the suites.
+pub(crate) fn cargo_test_build(target_dir: &Path, target: &str) -> Result<Command, String> {
+    bound_build_dir(target_dir, BUILD_DIR_LIMIT);
+    let mut cmd = debian_cargo(target_dir)?;
+    cmd.args([
+        "test",
+        "-Zbuild-std=std,panic_abort,panic_unwind",
+        "--target",
+        target,
+        "-p",
+        "processkit",
+        "--all-features",
+        "--no-run",
+        "--message-format=json-render-diagnostics",
+    ]);
+    Ok(cmd)
+}
 
 /// The tests a lane skips when it runs `suite`: the spawner test (it ran on
 /// its own, so nothing counts twice) and the lane's own `not_run` tests,

@@ -36,8 +36,8 @@ use std::time::Instant;
 use crate::guest::console::{Echo, GUEST, MOUNT_SYSTEM, boot, finish, judge, qemu, section};
 use crate::guest::initramfs::{Node, Tree};
 use crate::guest::{
-    Apt, build_tests, cached_debs, find_busybox, find_kernel, install_qemu, keep, parse_lane_args,
-    read, shell_quote,
+    Apt, build_tests, cached_debs, install_qemu, keep_kernel_and_busybox, kernel_and_busybox,
+    parse_lane_args, read, shell_quote,
 };
 use crate::util::workspace_root;
 
@@ -105,23 +105,8 @@ fn fetch_guest_parts() -> Result<(PathBuf, PathBuf), String> {
     let dir = cached_debs(
         &Apt::host(),
         "vm-guest",
-        &|apt| {
-            let image = apt
-                .depends_on("linux-image-amd64", "linux-image-", "-amd64")
-                .ok_or("apt-cache names no linux-image-*-amd64 for linux-image-amd64")?;
-            Ok(vec![
-                // Only the kernel image is needed, not the ~400 MB of modules.
-                (image, vec!["./boot/vmlinuz-*"]),
-                (
-                    "busybox-static".to_string(),
-                    vec!["./bin/busybox", "./usr/bin/busybox"],
-                ),
-            ])
-        },
-        &|unpacked, dir| {
-            keep(&find_kernel(unpacked)?, &dir.join("vmlinuz"))?;
-            keep(&find_busybox(unpacked)?, &dir.join("busybox"))
-        },
+        &|apt| kernel_and_busybox(apt, "amd64"),
+        &keep_kernel_and_busybox,
     )?;
     Ok((dir.join("vmlinuz"), dir.join("busybox")))
 }

@@ -208,6 +208,22 @@ struct Footprint {
 
 #[cfg(target_os = "linux")]
 impl Footprint {
+    /// What the parent gained from `before` to `after`, with the timings.
+    fn between(
+        before: &Snapshot,
+        after: &Snapshot,
+        start: std::time::Duration,
+        teardown: std::time::Duration,
+    ) -> Footprint {
+        Footprint {
+            fds: after.fds - before.fds,
+            threads: after.threads - before.threads,
+            rss_kib: after.rss_kib - before.rss_kib,
+            start,
+            teardown,
+        }
+    }
+
     /// The median of each field on its own.
     fn median(v: &mut [Footprint]) -> Footprint {
         fn mid<T: Ord + Copy>(mut x: Vec<T>) -> T {
@@ -311,13 +327,7 @@ async fn processkit_live(n: usize) -> Footprint {
     let teardown = t.elapsed();
     drop(runs);
     drop(group);
-    Footprint {
-        fds: after.fds - before.fds,
-        threads: after.threads - before.threads,
-        rss_kib: after.rss_kib - before.rss_kib,
-        start,
-        teardown,
-    }
+    Footprint::between(&before, &after, start, teardown)
 }
 
 #[cfg(target_os = "linux")]
@@ -349,13 +359,7 @@ async fn tokio_live(n: usize) -> Footprint {
         assert!(!c.wait().await.expect("wait").success());
     }
     let teardown = t.elapsed();
-    Footprint {
-        fds: after.fds - before.fds,
-        threads: after.threads - before.threads,
-        rss_kib: after.rss_kib - before.rss_kib,
-        start,
-        teardown,
-    }
+    Footprint::between(&before, &after, start, teardown)
 }
 
 #[cfg(target_os = "linux")]

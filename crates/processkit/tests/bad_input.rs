@@ -103,12 +103,20 @@ async fn a_non_executable_file_is_permission_denied() {
 #[tokio::test]
 async fn a_script_with_a_missing_interpreter_is_a_typed_spawn_error() {
     let dir = common::scratch();
-    // Written by another process (see `common::write_by_child`).
-    let script = common::script(
-        dir.path(),
-        "broken.sh",
-        "#!/nonexistent/interpreter\necho hi\n",
-    );
+    let script = dir.path().join("broken.sh");
+    // Written by another process: a file this test process had open for
+    // writing could be inherited by a child another test forks at that
+    // moment, and executing it would then fail with ETXTBSY.
+    let wrote = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "printf '#!/nonexistent/interpreter\\necho hi\\n' > \"$1\" && chmod 755 \"$1\"",
+            "sh",
+        ])
+        .arg(&script)
+        .status()
+        .expect("write the script");
+    assert!(wrote.success());
     let err = Command::new(&script).run().await.unwrap_err();
     // The script exists: what is missing is its interpreter, and the error
     // says so rather than "not found; check the name and PATH".

@@ -12,19 +12,10 @@ use std::time::Duration;
 use common::{alive, assert_all_gone, wait_until};
 use processkit::{Command, Mechanism, ProcessGroup, ProcessGroupOptions};
 
-fn mechanisms() -> Vec<Mechanism> {
-    let mut v = vec![Mechanism::ProcessGroup, Mechanism::Subreaper];
-    if processkit::preflight().host_mechanism == Mechanism::CgroupV2 {
-        v.push(Mechanism::CgroupV2);
-    }
-    v
-}
+use common::group_mechanisms as mechanisms;
 
 fn group_on(m: Mechanism) -> ProcessGroup {
-    let g = ProcessGroup::with_options(ProcessGroupOptions::default().mechanism(m))
-        .unwrap_or_else(|e| panic!("a group on {m}: {e}"));
-    assert_eq!(g.mechanism(), m);
-    g
+    common::group_on_with(m, ProcessGroupOptions::default())
 }
 
 fn runtime() -> tokio::runtime::Runtime {

@@ -15,23 +15,13 @@ use processkit::{
     SupervisionOutcome, Supervisor, SupervisorStop,
 };
 
-fn mechanisms() -> Vec<Mechanism> {
-    let mut v = vec![Mechanism::ProcessGroup, Mechanism::Subreaper];
-    if processkit::preflight().host_mechanism == Mechanism::CgroupV2 {
-        v.push(Mechanism::CgroupV2);
-    }
-    v
-}
+use common::group_mechanisms as mechanisms;
 
 fn group_on(m: Mechanism) -> Arc<ProcessGroup> {
-    let g = ProcessGroup::with_options(
-        ProcessGroupOptions::default()
-            .mechanism(m)
-            .grace(Duration::from_secs(5)),
-    )
-    .unwrap_or_else(|e| panic!("a group on {m}: {e}"));
-    assert_eq!(g.mechanism(), m);
-    Arc::new(g)
+    Arc::new(common::group_on_with(
+        m,
+        ProcessGroupOptions::default().grace(Duration::from_secs(5)),
+    ))
 }
 
 async fn pids_in(path: std::path::PathBuf, count: usize) -> Vec<u32> {

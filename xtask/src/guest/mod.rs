@@ -260,6 +260,30 @@ impl Apt {
 /// (tar wildcards) to unpack from it.
 pub(crate) type Wanted = Vec<(String, Vec<&'static str>)>;
 
+/// What every guest for the Debian architecture `arch` needs: the kernel
+/// image (only the image, not the hundreds of MB of modules) and
+/// `busybox-static`, with the paths to unpack.
+pub(crate) fn kernel_and_busybox(apt: &Apt, arch: &str) -> Result<Wanted, String> {
+    let meta = format!("linux-image-{arch}");
+    let image = apt
+        .depends_on(&meta, "linux-image-", &format!("-{arch}"))
+        .ok_or_else(|| format!("apt-cache names no linux-image-*-{arch} for {meta}"))?;
+    Ok(vec![
+        (image, vec!["./boot/vmlinuz-*"]),
+        (
+            "busybox-static".to_string(),
+            vec!["./bin/busybox", "./usr/bin/busybox"],
+        ),
+    ])
+}
+
+/// Keeps the kernel and busybox of [`kernel_and_busybox`], unpacked in
+/// `unpacked`, as `dir/vmlinuz` and `dir/busybox`.
+pub(crate) fn keep_kernel_and_busybox(unpacked: &Path, dir: &Path) -> Result<(), String> {
+    keep(&find_kernel(unpacked)?, &dir.join("vmlinuz"))?;
+    keep(&find_busybox(unpacked)?, &dir.join("busybox"))
+}
+
 /// Files from Debian packages, cached in `$HOME/.cache/processkit/<name>-<key>`
 /// where the key names every package with its version.
 ///

@@ -157,6 +157,29 @@ pub fn guardians() -> Vec<(u32, u32)> {
     out
 }
 
+/// Every mechanism a group can use here: process groups and subreaper
+/// helpers everywhere on Linux, a cgroup v2 where the host offers one.
+#[cfg(target_os = "linux")]
+pub fn group_mechanisms() -> Vec<processkit::Mechanism> {
+    use processkit::Mechanism;
+    let mut v = vec![Mechanism::ProcessGroup, Mechanism::Subreaper];
+    if processkit::preflight().host_mechanism == Mechanism::CgroupV2 {
+        v.push(Mechanism::CgroupV2);
+    }
+    v
+}
+
+/// A group on mechanism `m` (set in `options`), checked to be on it.
+pub fn group_on_with(
+    m: processkit::Mechanism,
+    options: processkit::ProcessGroupOptions,
+) -> processkit::ProcessGroup {
+    let g = processkit::ProcessGroup::with_options(options.mechanism(m))
+        .unwrap_or_else(|e| panic!("a group on {m}: {e}"));
+    assert_eq!(g.mechanism(), m);
+    g
+}
+
 /// Whether tests run on the process-group mechanism.
 pub fn on_process_groups() -> bool {
     processkit::Mechanism::current() == processkit::Mechanism::ProcessGroup
