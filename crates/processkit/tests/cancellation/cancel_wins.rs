@@ -16,16 +16,22 @@ async fn a_cancel_and_a_timeout_at_the_same_instant_report_cancelled() {
     }
 }
 
-#[tokio::test]
-async fn a_cancel_and_an_expired_deadline_seen_in_one_poll_report_cancelled() {
+/// A started `sleep 30` with a 50 ms deadline and a token of its own.
+async fn sleeper_with_a_50ms_deadline() -> (CancellationToken, processkit::RunningProcess) {
     let token = CancellationToken::new();
-    let mut run = Command::new("sleep")
+    let run = Command::new("sleep")
         .arg("30")
         .timeout(ms(50))
         .cancel_on(token.clone())
         .start()
         .await
         .unwrap();
+    (token, run)
+}
+
+#[tokio::test]
+async fn a_cancel_and_an_expired_deadline_seen_in_one_poll_report_cancelled() {
+    let (token, mut run) = sleeper_with_a_50ms_deadline().await;
     // Neither is observed until the handle is polled again.
     tokio::time::sleep(ms(200)).await;
     token.cancel();
@@ -38,14 +44,7 @@ async fn a_cancel_and_an_expired_deadline_seen_in_one_poll_report_cancelled() {
 
 #[tokio::test]
 async fn a_cancel_before_a_timed_out_result_is_read_wins() {
-    let token = CancellationToken::new();
-    let mut run = Command::new("sleep")
-        .arg("30")
-        .timeout(ms(50))
-        .cancel_on(token.clone())
-        .start()
-        .await
-        .unwrap();
+    let (token, mut run) = sleeper_with_a_50ms_deadline().await;
     assert_eq!(
         bounded("wait", Duration::from_secs(5), run.wait())
             .await

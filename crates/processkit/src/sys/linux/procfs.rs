@@ -5,16 +5,50 @@
 
 use std::fs;
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-/// The cgroup2 mount point, from `/proc/self/mountinfo`.
+/// The cgroup2 mount point: one of the usual places when `statfs` finds it
+/// there, else from `/proc/self/mountinfo`.
 pub(crate) fn cgroup2_mount() -> Option<PathBuf> {
     cgroup2_mount_or_error().ok().flatten()
 }
 
 /// The cgroup2 mount point; `Ok(None)` when none is mounted, `Err` when
-/// `/proc/self/mountinfo` could not be read.
+/// `/proc/self/mountinfo` had to be read and could not be.
 pub(crate) fn cgroup2_mount_or_error() -> io::Result<Option<PathBuf>> {
+    match usual_cgroup2_mount() {
+        Some(at) => Ok(Some(at)),
+        None => mountinfo_cgroup2_mount(),
+    }
+}
+
+/// Where cgroup2 is mounted on nearly every host: `/sys/fs/cgroup` (the
+/// unified hierarchy) or `/sys/fs/cgroup/unified` (hybrid hosts).
+const USUAL_MOUNTS: [&str; 2] = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"];
+
+/// `statfs`'s filesystem type of cgroup2.
+const CGROUP2_SUPER_MAGIC: u64 = 0x6367_7270;
+
+/// The first of [`USUAL_MOUNTS`] that is the root of a cgroup2 mount
+/// (`statfs` says cgroup2 and its device differs from its parent's): a few
+/// syscalls instead of the kernel formatting every mount of the namespace.
+fn usual_cgroup2_mount() -> Option<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    USUAL_MOUNTS.iter().find_map(|at| {
+        let fs_type = rustix::fs::statfs(*at).ok()?.f_type;
+        #[allow(clippy::unnecessary_cast)] // the type's width varies by target
+        if fs_type as u64 != CGROUP2_SUPER_MAGIC {
+            return None;
+        }
+        let at = Path::new(at);
+        let dev = fs::metadata(at).ok()?.dev();
+        let parent = fs::metadata(at.parent()?).ok()?.dev();
+        (dev != parent).then(|| at.to_path_buf())
+    })
+}
+
+/// The first cgroup2 mount listed in `/proc/self/mountinfo`.
+fn mountinfo_cgroup2_mount() -> io::Result<Option<PathBuf>> {
     let info = fs::read_to_string("/proc/self/mountinfo")?;
     for line in info.lines() {
         // fields: id parent major:minor root mountpoint opts ... - fstype source superopts
@@ -95,6 +129,24 @@ pub(crate) fn proc_is_own_namespace() -> bool {
 
 #[cfg(test)]
 mod tests {
+    /// The `statfs` shortcut and `/proc/self/mountinfo` name the same
+    /// mount: when the shortcut finds one it is mountinfo's cgroup2 mount,
+    /// and when it finds none, mountinfo has no cgroup2 at a usual place.
+    #[test]
+    fn the_statfs_shortcut_agrees_with_mountinfo() {
+        let listed = super::mountinfo_cgroup2_mount().unwrap();
+        match super::usual_cgroup2_mount() {
+            Some(at) => assert_eq!(Some(at), listed),
+            None => assert!(
+                listed.as_deref().is_none_or(|m| !super::USUAL_MOUNTS
+                    .iter()
+                    .any(|u| m == std::path::Path::new(u))),
+                "mountinfo lists cgroup2 at {listed:?}, statfs did not find it"
+            ),
+        }
+        assert_eq!(super::cgroup2_mount(), listed);
+    }
+
     #[test]
     fn mountinfo_escapes_are_decoded_without_panicking() {
         assert_eq!(super::unescape_mount("/a\\040b"), "/a b");

@@ -22,8 +22,8 @@ use windows_sys::Win32::System::Threading::{
     WT_EXECUTEONLYONCE, WaitForSingleObject,
 };
 
-use super::job::KILLED_EXIT_CODE;
-use super::{last_error, terminate_process};
+use super::job::{KILLED_EXIT_CODE, terminate_process};
+use super::win32::last_error;
 use crate::sys::status::ExitStatus;
 
 /// A direct child on Windows.

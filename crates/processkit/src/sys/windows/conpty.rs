@@ -83,8 +83,9 @@ use windows_sys::Win32::System::Threading::{
     UpdateProcThreadAttribute, WaitForSingleObject,
 };
 
-use super::spawn::{Created, Plan, wide_nul};
-use super::{last_error, owned, pipe};
+use super::pipe;
+use super::spawn::{Created, Plan};
+use super::win32::{last_error, owned, wide_nul};
 use crate::sys::error::Error;
 use crate::sys::io::{ReadPipe, WritePipe};
 

@@ -40,10 +40,10 @@ use windows_sys::Win32::System::JobObjects::{
 use windows_sys::Win32::System::Threading::{
     GetCurrentProcessId, OpenProcess, OpenThread, PROCESS_QUERY_INFORMATION,
     PROCESS_QUERY_LIMITED_INFORMATION, ResumeThread, SuspendThread, THREAD_SUSPEND_RESUME,
-    WaitForSingleObject,
+    TerminateProcess, WaitForSingleObject,
 };
 
-use super::{last_error, owned};
+use super::win32::{last_error, owned};
 
 /// The exit code of a process this crate kills (the shell's convention for
 /// "killed by signal 9": 128 + 9).
@@ -451,4 +451,23 @@ fn for_each_thread(wanted: impl Fn(u32) -> bool, mut act: impl FnMut(HANDLE)) ->
 pub(crate) fn has_exited(handle: HANDLE) -> bool {
     // SAFETY: a valid process handle, and a zero timeout.
     unsafe { WaitForSingleObject(handle, 0) == WAIT_OBJECT_0 }
+}
+
+/// `TerminateProcess` with the exit code that marks a kill, after noting
+/// that the kill is ours. A process that has already exited is not an error.
+pub(super) fn terminate_process(process: &OwnedHandle, killed: &AtomicBool) -> io::Result<()> {
+    let raw = process.as_raw_handle();
+    killed.store(true, Ordering::SeqCst);
+    // SAFETY: a valid process handle opened with PROCESS_TERMINATE rights
+    // (CreateProcessW grants all rights on the handle it returns).
+    if unsafe { TerminateProcess(raw, KILLED_EXIT_CODE) } != 0 {
+        return Ok(());
+    }
+    let e = last_error();
+    // SAFETY: as above, with a zero timeout.
+    if unsafe { WaitForSingleObject(raw, 0) } == WAIT_OBJECT_0 {
+        Ok(())
+    } else {
+        Err(e)
+    }
 }

@@ -10,13 +10,15 @@
 //!
 //! * `job.rs`: the Job Object itself (limits, termination, the member list,
 //!   accounting, the completion port, best-effort freezing).
-//! * `spawn.rs`: program resolution, command-line quoting, the environment
+//! * `spawn/`: program resolution, command-line quoting, the environment
 //!   block, the standard handles and the `CreateProcessW` call.
 //! * `child.rs`: a direct child, waited on through a thread-pool wait.
 //! * `pipe.rs`: the parent's ends of the standard-stream pipes.
 //! * `stats.rs`: measurements and limits.
 //! * `conpty.rs`: pseudo-consoles for `pty` runs (the child is still created
 //!   suspended and assigned to the job like every other).
+//! * `win32.rs`: small helpers the others share (the last error, owned
+//!   handles, UTF-16 strings, telling Wine apart); it imports none of them.
 //!
 //! A group member is placed in a second job nested inside the group's job
 //! (Windows 8 and later), so its own subtree can be listed, measured and
@@ -29,15 +31,14 @@ mod job;
 mod pipe;
 mod spawn;
 mod stats;
+mod win32;
 
 use std::io;
-use std::os::windows::io::{AsRawHandle, FromRawHandle, OwnedHandle};
+use std::os::windows::io::{AsRawHandle, OwnedHandle};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
-use windows_sys::Win32::Foundation::{
-    ERROR_ACCESS_DENIED, ERROR_INVALID_PARAMETER, HANDLE, WAIT_OBJECT_0,
-};
+use windows_sys::Win32::Foundation::{ERROR_ACCESS_DENIED, ERROR_INVALID_PARAMETER, WAIT_OBJECT_0};
 use windows_sys::Win32::System::Threading::{
     CREATE_SUSPENDED, GetCurrentProcessId, OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION,
     PROCESS_SET_QUOTA, PROCESS_SYNCHRONIZE, PROCESS_TERMINATE, TerminateProcess,
@@ -49,7 +50,8 @@ use crate::sys::mechanism::Mechanism;
 use crate::sys::request::{Request, SpawnRequest, StdioKind};
 
 pub(crate) use child::Child;
-use job::{Job, KILLED_EXIT_CODE};
+use job::{Job, KILLED_EXIT_CODE, terminate_process};
+use win32::{last_error, owned};
 
 /// A freshly spawned child, with this platform's handle types.
 pub(crate) type Spawned = crate::sys::request::Spawned<Child, Member, PtyMaster>;
@@ -76,43 +78,6 @@ pub(crate) fn spawner_name() -> &'static str {
 /// this process, and `KILL_ON_JOB_CLOSE` then kills the tree.
 pub(crate) fn guarantee() -> crate::sys::guarantee::Guarantee {
     crate::sys::guarantee::Guarantee::Kernel
-}
-
-/// The last Win32 error as an `io::Error`.
-pub(super) fn last_error() -> io::Error {
-    io::Error::last_os_error()
-}
-
-/// `true` when this process runs under Wine, which implements Job Objects but
-/// does not account CPU time or memory for other processes (it reports
-/// zeros). Decided once, from ntdll's `wine_get_version` export.
-pub(super) fn is_wine() -> bool {
-    use std::sync::OnceLock;
-    use windows_sys::Win32::System::LibraryLoader::{GetModuleHandleW, GetProcAddress};
-    static WINE: OnceLock<bool> = OnceLock::new();
-    *WINE.get_or_init(|| {
-        let ntdll = spawn::wide_nul("ntdll.dll");
-        // SAFETY: `ntdll` is a NUL-terminated UTF-16 string that outlives the
-        // call; ntdll is mapped into every process, and the returned module
-        // handle needs no release.
-        let module = unsafe { GetModuleHandleW(ntdll.as_ptr()) };
-        if module.is_null() {
-            return false;
-        }
-        // SAFETY: a valid module handle and a NUL-terminated ASCII name; the
-        // result is only compared with null, never called.
-        unsafe { GetProcAddress(module, c"wine_get_version".as_ptr().cast()) }.is_some()
-    })
-}
-
-/// Wraps a raw handle returned by a successful Win32 call.
-///
-/// # Safety
-///
-/// `raw` must be a valid, open handle that nothing else owns.
-pub(super) unsafe fn owned(raw: HANDLE) -> OwnedHandle {
-    // SAFETY: guaranteed by the caller.
-    unsafe { OwnedHandle::from_raw_handle(raw) }
 }
 
 /// A kill-on-drop container for a process tree: one Job Object.
@@ -487,25 +452,6 @@ impl Member {
     }
 }
 
-/// `TerminateProcess` with the exit code that marks a kill, after noting
-/// that the kill is ours. A process that has already exited is not an error.
-fn terminate_process(process: &OwnedHandle, killed: &AtomicBool) -> io::Result<()> {
-    let raw = process.as_raw_handle();
-    killed.store(true, Ordering::SeqCst);
-    // SAFETY: a valid process handle opened with PROCESS_TERMINATE rights
-    // (CreateProcessW grants all rights on the handle it returns).
-    if unsafe { TerminateProcess(raw, KILLED_EXIT_CODE) } != 0 {
-        return Ok(());
-    }
-    let e = last_error();
-    // SAFETY: as above, with a zero timeout.
-    if unsafe { WaitForSingleObject(raw, 0) } == WAIT_OBJECT_0 {
-        Ok(())
-    } else {
-        Err(e)
-    }
-}
-
 fn no_signals(sig: i32) -> io::Error {
     io::Error::new(
         io::ErrorKind::Unsupported,
@@ -515,13 +461,42 @@ fn no_signals(sig: i32) -> io::Error {
     )
 }
 
+/// Starts a process outside every Job Object, detached from this console
+/// (see [`Command::spawn_detached`](crate::Command::spawn_detached)).
+pub(crate) fn spawn_detached(req: SpawnRequest<'_>) -> Result<u32, Error> {
+    use std::os::windows::process::CommandExt;
+    const DETACHED_PROCESS: u32 = 0x0000_0008;
+    const CREATE_NEW_PROCESS_GROUP: u32 = 0x0000_0200;
+    let stdio = |kind: StdioKind| match kind {
+        StdioKind::Inherit => std::process::Stdio::inherit(),
+        StdioKind::Io(handle) => std::process::Stdio::from(handle),
+        _ => std::process::Stdio::null(),
+    };
+    let mut cmd = std::process::Command::new(req.program);
+    cmd.args(req.args)
+        .env_clear()
+        .envs(req.env.iter().map(|(k, v)| (k, v)))
+        .creation_flags(DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP)
+        .stdin(stdio(req.stdin))
+        .stdout(stdio(req.stdout))
+        .stderr(stdio(req.stderr));
+    if let Some(dir) = req.cwd {
+        cmd.current_dir(dir);
+    }
+    let child = cmd
+        .spawn()
+        .map_err(|e| Error::from_spawn(req.display_name, req.cwd, e))?;
+    // No zombies on Windows: closing the handle is all the cleanup there is.
+    Ok(child.id())
+}
+
 #[cfg(test)]
 mod tests {
     use std::ffi::OsString;
     use std::io::Read;
     use std::time::Duration;
 
-    use windows_sys::Win32::Foundation::{HANDLE_FLAG_INHERIT, SetHandleInformation};
+    use windows_sys::Win32::Foundation::{HANDLE, HANDLE_FLAG_INHERIT, SetHandleInformation};
     use windows_sys::Win32::System::Pipes::CreatePipe;
 
     use super::*;
@@ -604,33 +579,4 @@ mod tests {
             .unwrap();
         assert_eq!((status.code(), status.signal()), (None, Some(9)));
     }
-}
-
-/// Starts a process outside every Job Object, detached from this console
-/// (see [`Command::spawn_detached`](crate::Command::spawn_detached)).
-pub(crate) fn spawn_detached(req: SpawnRequest<'_>) -> Result<u32, Error> {
-    use std::os::windows::process::CommandExt;
-    const DETACHED_PROCESS: u32 = 0x0000_0008;
-    const CREATE_NEW_PROCESS_GROUP: u32 = 0x0000_0200;
-    let stdio = |kind: StdioKind| match kind {
-        StdioKind::Inherit => std::process::Stdio::inherit(),
-        StdioKind::Io(handle) => std::process::Stdio::from(handle),
-        _ => std::process::Stdio::null(),
-    };
-    let mut cmd = std::process::Command::new(req.program);
-    cmd.args(req.args)
-        .env_clear()
-        .envs(req.env.iter().map(|(k, v)| (k, v)))
-        .creation_flags(DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP)
-        .stdin(stdio(req.stdin))
-        .stdout(stdio(req.stdout))
-        .stderr(stdio(req.stderr));
-    if let Some(dir) = req.cwd {
-        cmd.current_dir(dir);
-    }
-    let child = cmd
-        .spawn()
-        .map_err(|e| Error::from_spawn(req.display_name, req.cwd, e))?;
-    // No zombies on Windows: closing the handle is all the cleanup there is.
-    Ok(child.id())
 }

@@ -38,7 +38,8 @@ use windows_sys::Win32::System::Threading::{
 };
 
 use super::job::{Job, has_exited};
-use super::{Container, Member, is_wine, last_error, owned};
+use super::win32::{is_wine, last_error, owned};
+use super::{Container, Member};
 use crate::sys::error::Error;
 use crate::sys::measure::{Limits, RawStats};
 
