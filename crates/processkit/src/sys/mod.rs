@@ -16,7 +16,7 @@
 //!   its [`Child`] handle, its [`Member`] slot and its stdio pipes. On Linux
 //!   the spawner is a vfork-style `clone` that joins the cgroup before
 //!   `execve` (`linux/spawn.rs`); elsewhere it is `std::process` with the
-//!   platform's spawn attributes (`unix/spawn_std.rs`, `windows/spawn.rs`).
+//!   platform's spawn attributes (`unix/spawn_std.rs`, `windows/spawn/`).
 //!
 //! Everything above this module sees only these types.
 
@@ -32,7 +32,9 @@ pub(crate) mod measure;
 pub(crate) mod request;
 
 pub(crate) use io::{PipeRead, ReadPipe, WritePipe};
-pub(crate) use measure::{Limits, RawStats};
+pub(crate) use measure::Limits;
+#[cfg(feature = "stats")]
+pub(crate) use measure::RawStats;
 pub(crate) use request::{OwnedIo, Request, SpawnRequest, StdioKind};
 #[cfg(unix)]
 pub(crate) mod reaper;
