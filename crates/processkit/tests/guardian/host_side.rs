@@ -2,7 +2,7 @@
 
 use processkit::{Command, ProcessGroup};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::*;
 
@@ -132,13 +132,6 @@ pub(super) async fn host_main(role: &str, dir: &Path) {
             // The guardian's argv shows once its `execve` has finished.
             wait_until(Duration::from_secs(5), || running_guardians_of_me() > 0);
             report("running-after", running_guardians_of_me());
-        }
-        "measure" => {
-            let t = Instant::now();
-            let group = ProcessGroup::new().expect("group");
-            let us = t.elapsed().as_micros();
-            report("first-container-us", us);
-            drop(group);
         }
         other => panic!("unknown role {other:?}"),
     }

@@ -299,38 +299,6 @@ fn a_killed_guardian_is_replaced_and_the_replacement_knows_every_container() {
     }
 }
 
-/// Prints the cost of the first container with and without the guardian
-/// (`cargo test --test guardian -- --ignored --nocapture`).
-#[test]
-#[ignore = "a measurement, not a check"]
-fn measure_first_container_cost() {
-    const RUNS: usize = 41;
-    let measure = |env: &[(&str, &str)]| -> Vec<u64> {
-        let mut v: Vec<u64> = (0..RUNS)
-            .map(|_| {
-                let mut host = start_host("measure", Backend::Best, env);
-                let us = host.expect("first-container-us").parse().expect("micros");
-                host.finish();
-                us
-            })
-            .collect();
-        v.sort_unstable();
-        v
-    };
-    let with = measure(&[]);
-    let without = measure(&[("PROCESSKIT_NO_GUARDIAN", "1")]);
-    let pct = |v: &[u64], p: usize| v[(v.len() - 1) * p / 100];
-    println!(
-        "first ProcessGroup::new(): with guardian median {} us (p10 {}, p90 {}); without median {} us (p10 {}, p90 {})",
-        pct(&with, 50),
-        pct(&with, 10),
-        pct(&with, 90),
-        pct(&without, 50),
-        pct(&without, 10),
-        pct(&without, 90)
-    );
-}
-
 // ---------------------------------------------------------- host side ---
 
 /// The host: does nothing unless a role is set (then it is a re-executed
