@@ -49,6 +49,24 @@ impl ExitStatus {
         }
     }
 
+    /// Decodes a `wait(2)`-style status word (what `waitpid` and
+    /// `EVFILT_PROC` report). A status that is neither an exit nor a signal
+    /// death (it cannot be one for a process that is gone) reads as SIGKILL.
+    #[cfg(unix)]
+    #[cfg_attr(
+        not(any(target_os = "linux", target_vendor = "apple", target_os = "freebsd")),
+        allow(dead_code)
+    )]
+    pub(crate) fn from_wait_status(raw: i32) -> Self {
+        if libc::WIFEXITED(raw) {
+            Self::from_code(libc::WEXITSTATUS(raw))
+        } else if libc::WIFSIGNALED(raw) {
+            Self::from_signal(libc::WTERMSIG(raw))
+        } else {
+            Self::from_signal(libc::SIGKILL)
+        }
+    }
+
     /// The exit code, if the process exited normally.
     ///
     /// ```

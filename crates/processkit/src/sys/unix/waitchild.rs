@@ -365,21 +365,6 @@ fn terminal(s: &WaitIdStatus) -> Option<ExitStatus> {
     }
 }
 
-/// Decodes a `wait(2)`-style status word (what `EVFILT_PROC` reports).
-#[cfg_attr(
-    not(any(target_vendor = "apple", target_os = "freebsd")),
-    allow(dead_code)
-)]
-fn from_wait_status(raw: i32) -> ExitStatus {
-    if libc::WIFEXITED(raw) {
-        ExitStatus::from_code(libc::WEXITSTATUS(raw))
-    } else if libc::WIFSIGNALED(raw) {
-        ExitStatus::from_signal(libc::WTERMSIG(raw))
-    } else {
-        ExitStatus::from_signal(libc::SIGKILL)
-    }
-}
-
 /// The kqueue exit watch.
 #[cfg(any(target_vendor = "apple", target_os = "freebsd"))]
 mod kq {
@@ -495,7 +480,7 @@ mod kq {
         if !flags.contains(ProcessEvents::from_bits_retain(libc::NOTE_EXITSTATUS)) {
             return Seen::ExitedWithoutStatus;
         }
-        Seen::Exited(super::from_wait_status(ev.data() as i32))
+        Seen::Exited(ExitStatus::from_wait_status(ev.data() as i32))
     }
 }
 
@@ -679,7 +664,7 @@ mod tests {
             // pointer.
             let rc = unsafe { libc::waitpid(pid as libc::pid_t, &mut raw, 0) };
             assert_eq!(rc, pid as libc::pid_t);
-            assert_eq!(from_wait_status(raw), expected, "{script}");
+            assert_eq!(ExitStatus::from_wait_status(raw), expected, "{script}");
         }
     }
 }

@@ -62,16 +62,6 @@ pub(super) enum Chan {
     Gone,
 }
 
-fn to_status(raw: i32) -> ExitStatus {
-    if libc::WIFEXITED(raw) {
-        ExitStatus::from_code(libc::WEXITSTATUS(raw))
-    } else if libc::WIFSIGNALED(raw) {
-        ExitStatus::from_signal(libc::WTERMSIG(raw))
-    } else {
-        ExitStatus::from_signal(libc::SIGKILL)
-    }
-}
-
 impl RemoteChild {
     fn sock(&self) -> Option<&OwnedFd> {
         match &self.chan {
@@ -121,7 +111,7 @@ impl RemoteChild {
                 self.have = 0;
                 let (tag, a, _) = wire::parse(&self.buf);
                 if tag == wire::EXITED {
-                    self.status = Some(to_status(a));
+                    self.status = Some(ExitStatus::from_wait_status(a));
                 }
             }
         }
