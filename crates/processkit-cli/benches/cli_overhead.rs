@@ -1,7 +1,9 @@
 //! The tool's own cost, measured side by side with the uncontained
 //! equivalent in one run, and printed as ratios:
 //!
-//! - `processkit run -- true` against `true` run directly;
+//! - `processkit run -- true` against `true` run directly, and against
+//!   `timeout 600 true` (coreutils): the floor of any tool that wraps a
+//!   command, one more program start plus a fork, exec and wait;
 //! - `processkit batch -j 8` over 1,000 `true` lines against
 //!   `xargs -P 8` over the same 1,000 lines.
 //!
@@ -48,31 +50,34 @@ fn main() {
         .unwrap_or(300);
     let truth = which("true");
 
-    // Single runs, interleaved so both see the same machine.
-    let (mut direct, mut contained) = (Vec::new(), Vec::new());
+    // Single runs, interleaved so all three see the same machine. The
+    // coreutils `timeout 600` wrapper is the floor of any wrapping tool:
+    // one more program start plus a fork, exec and wait.
+    let (mut direct, mut floor, mut contained) = (Vec::new(), Vec::new(), Vec::new());
+    let timeout = which("timeout");
     for _ in 0..10 {
         time(Command::new(BIN).args(["run", "--", &truth]));
     }
     for _ in 0..runs {
         direct.push(time(&mut Command::new(&truth)));
+        floor.push(time(Command::new(&timeout).args(["600", &truth])));
         contained.push(time(Command::new(BIN).args(["run", "--", &truth])));
     }
-    let (d, c) = (median(&mut direct), median(&mut contained));
-    println!(
-        "run -- true:    direct {:8.3} ms   processkit run {:8.3} ms   overhead {:+.3} ms   ratio {:.2}x   (median of {runs})",
-        ms(d),
-        ms(c),
-        ms(c) - ms(d),
-        c.as_secs_f64() / d.as_secs_f64()
-    );
-    let (d, c) = (p10(&mut direct), p10(&mut contained));
-    println!(
-        "run -- true:    direct {:8.3} ms   processkit run {:8.3} ms   overhead {:+.3} ms   ratio {:.2}x   (p10 of {runs})",
-        ms(d),
-        ms(c),
-        ms(c) - ms(d),
-        c.as_secs_f64() / d.as_secs_f64()
-    );
+    for (what, pick) in [
+        ("median", median as fn(&mut [Duration]) -> Duration),
+        ("p10", p10),
+    ] {
+        let (d, f, c) = (pick(&mut direct), pick(&mut floor), pick(&mut contained));
+        println!(
+            "run -- true ({what} of {runs}): direct {:.3} ms   timeout(1) {:.3} ms ({:+.3})   processkit run {:.3} ms ({:+.3}; {:+.3} over timeout(1))",
+            ms(d),
+            ms(f),
+            ms(f) - ms(d),
+            ms(c),
+            ms(c) - ms(d),
+            ms(c) - ms(f),
+        );
+    }
 
     // Batches of 1,000.
     let dir = std::env::temp_dir().join(format!("processkit-bench-{}", std::process::id()));

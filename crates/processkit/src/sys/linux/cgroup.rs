@@ -111,6 +111,39 @@ mod tests {
         cg.remove_tree().unwrap();
     }
 
+    /// `remove_tree` takes an empty cgroup with one `rmdir`, and one with
+    /// child cgroups (as a program that makes its own sub-cgroups leaves
+    /// it) deepest first; a cgroup that still holds a process stays, with
+    /// the error.
+    #[test]
+    fn remove_tree_takes_nested_cgroups_and_refuses_a_populated_one() {
+        let host = super::host().expect("a writable cgroup v2");
+        let cg = super::Cg::create_under(&host.root, "t").unwrap();
+        std::fs::create_dir_all(cg.path.join("a/b/c")).unwrap();
+        std::fs::create_dir(cg.path.join("d")).unwrap();
+        cg.remove_tree().unwrap();
+        assert!(!cg.path.exists(), "the nested tree is gone");
+
+        let cg = super::Cg::create_under(&host.root, "t").unwrap();
+        std::fs::create_dir(cg.path.join("a")).unwrap();
+        let mut member = std::process::Command::new("sleep")
+            .arg("300")
+            .spawn()
+            .unwrap();
+        std::fs::write(cg.path.join("a/cgroup.procs"), member.id().to_string()).unwrap();
+        let refused = cg.remove_tree();
+        let _ = member.kill();
+        let _ = member.wait();
+        assert!(refused.is_err(), "a populated cgroup is not removed");
+        assert!(cg.path.join("a").exists());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        while cg.populated().unwrap() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        cg.remove_tree().unwrap();
+        assert!(!cg.path.exists());
+    }
+
     /// The kill for kernels without `cgroup.kill` runs in `Drop`: it never
     /// waits for the freezer, even one that does not settle.
     #[test]
@@ -558,6 +591,17 @@ impl Cg {
 
     /// Removes this directory and any child directories, deepest first.
     pub(crate) fn remove_tree(&self) -> io::Result<()> {
+        // Most cgroups have no child directories by now: one `rmdir`
+        // instead of listing the directory first. A cgroup with child
+        // directories refuses with EBUSY; then the children go first.
+        match fs::remove_dir(&self.path) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if !matches!(e.raw_os_error(), Some(libc::EBUSY | libc::ENOTEMPTY)) => {
+                return Err(e);
+            }
+            Err(_) => {}
+        }
         if let Ok(entries) = fs::read_dir(&self.path) {
             for e in entries.flatten() {
                 if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
