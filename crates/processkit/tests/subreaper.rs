@@ -116,12 +116,30 @@ fn children_of_me(me: u32) -> Vec<u32> {
     out
 }
 
-/// Live helper processes whose parent is this process.
+/// Whether `pid` is this process's helper factory (it lives as long as the
+/// process; the helpers it forks are its children).
+fn is_factory(pid: u32) -> bool {
+    std::fs::read(format!("/proc/{pid}/comm"))
+        .is_ok_and(|c| c.trim_ascii_end() == b"processkit-fact")
+}
+
+/// Live helper processes started for this process: its own children, and
+/// the children of its helper factory.
 fn my_helpers() -> Vec<u32> {
-    children_of_me(std::process::id())
+    let mut candidates = children_of_me(std::process::id());
+    let factories: Vec<u32> = candidates
+        .iter()
+        .copied()
+        .filter(|p| is_factory(*p))
+        .collect();
+    for f in factories {
+        candidates.extend(children_of_me(f));
+    }
+    candidates
         .into_iter()
         .filter(|p| {
             alive(*p)
+                && !is_factory(*p)
                 && std::fs::read(format!("/proc/{p}/cmdline"))
                     .map(|c| c.split(|b| *b == 0).any(|a| a == b"processkit-subreaper"))
                     .unwrap_or(false)

@@ -7,6 +7,7 @@
 //! from `/proc` without asking their owners: the owner is alive while a
 //! process with that pid and start time exists.
 
+use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
 
 use super::tree;
@@ -43,6 +44,15 @@ fn owner_of(cmdline: &[u8]) -> Option<(u32, u64)> {
     Some((pid.parse().ok()?, start.parse().ok()?))
 }
 
+/// Whether `pid` is a helper factory (it shares the helpers' command line,
+/// but holds no tree of its own: its children are helpers, listed by
+/// themselves).
+fn is_factory(pid: u32) -> bool {
+    std::fs::read(format!("/proc/{pid}/comm"))
+        .map(|c| c.trim_ascii_end() == super::factory::COMM.to_bytes())
+        .unwrap_or(false)
+}
+
 fn resident(pid: u32) -> Option<u64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let kb: u64 = text
@@ -73,7 +83,19 @@ pub(crate) fn find_helpers() -> Vec<FoundHelper> {
             continue;
         };
         let Ok(meta) = e.metadata() else { continue };
-        let members = tree::live(pid);
+        // A pidfd proves the pid still names the helper after the walk.
+        let Some(fd) = rustix::process::Pid::from_raw(pid as i32).and_then(|p| {
+            rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok()
+        }) else {
+            continue;
+        };
+        if is_factory(pid) {
+            continue;
+        }
+        let members = tree::live(tree::Root {
+            pid,
+            fd: Some(fd.as_fd()),
+        });
         let resident_bytes = members
             .iter()
             .map(|p| resident(*p))
@@ -105,7 +127,10 @@ pub(crate) fn remove_helper(pid: u32, owner_pid: u32) -> std::io::Result<()> {
     if owner_of(&again).map(|(o, _)| o) != Some(owner_pid) {
         return Ok(()); // It exited, and the pid now names something else.
     }
-    tree::kill(pid);
+    tree::kill(tree::Root {
+        pid,
+        fd: Some(fd.as_fd()),
+    });
     tree::send(&fd, libc::SIGKILL);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     while std::fs::read(format!("/proc/{pid}/cmdline"))

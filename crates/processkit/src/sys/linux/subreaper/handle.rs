@@ -1,44 +1,56 @@
 //! The host's handle on one helper process: the tree below it, its stats,
 //! and telling it to go.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::{tree, wire};
+use super::tree::Root;
+use super::{factory, tree, wire};
 use crate::sys::measure::RawStats;
 use crate::sys::reaper;
 
 /// One helper: the home of one child's tree.
 pub(crate) struct Helper {
     pub(super) pid: u32,
-    /// The helper is the host's child: reaped through this pidfd when the
-    /// handle goes.
-    pub(super) pidfd: Mutex<Option<OwnedFd>>,
+    /// A pidfd on the helper. A helper the host started itself is the
+    /// host's child and is reaped through it when the handle goes; one the
+    /// factory forked is released to the factory instead.
+    pub(super) pidfd: Option<OwnedFd>,
     pub(super) chan: Arc<OwnedFd>,
     pub(super) quit_sent: AtomicBool,
+    /// Forked by the helper factory (its child, not the host's).
+    pub(super) from_factory: bool,
 }
 
 impl Helper {
+    /// The top of the helper's tree, with the pidfd that proves its pid.
+    pub(super) fn root(&self) -> Root<'_> {
+        Root {
+            pid: self.pid,
+            fd: self.pidfd.as_ref().map(|f| f.as_fd()),
+        }
+    }
+
     /// Hard-kills the helper's tree (the helper stays, and reaps it).
     pub(crate) fn kill_tree(&self) {
-        tree::kill(self.pid);
+        tree::kill(self.root());
     }
 
     /// Sends `sig` to every process of the tree. SIGKILL takes the
     /// stop-then-kill path, SIGSTOP the stop-until-stable one.
     pub(crate) fn signal_tree(&self, sig: i32) {
         match sig {
-            libc::SIGKILL => tree::kill(self.pid),
-            libc::SIGSTOP => tree::suspend(self.pid),
-            _ => tree::signal(self.pid, sig),
+            libc::SIGKILL => tree::kill(self.root()),
+            libc::SIGSTOP => tree::suspend(self.root()),
+            _ => tree::signal(self.root(), sig),
         }
     }
 
     /// Live processes of the tree.
     pub(crate) fn members(&self) -> Vec<u32> {
-        tree::live(self.pid)
+        tree::live(self.root())
     }
 
     /// Asks the helper to kill its tree and leave. Never blocks.
@@ -59,8 +71,7 @@ impl Helper {
 
     /// SIGKILLs the helper itself (through its pidfd).
     pub(super) fn kill(&self) {
-        let guard = self.pidfd.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(fd) = guard.as_ref() {
+        if let Some(fd) = self.pidfd.as_ref() {
             // SAFETY: a valid pidfd borrowed for the call, a null siginfo,
             // no flags.
             unsafe {
@@ -77,8 +88,7 @@ impl Helper {
 
     /// `true` once the helper process has exited.
     pub(super) fn exited(&self) -> bool {
-        let guard = self.pidfd.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(fd) = guard.as_ref() else {
+        let Some(fd) = self.pidfd.as_ref() else {
             return true;
         };
         let mut p = libc::pollfd {
@@ -92,7 +102,7 @@ impl Helper {
 
     /// Whole-tree measurements from `/proc`.
     pub(crate) fn stats(&self) -> RawStats {
-        let pids = tree::descendants(self.pid);
+        let pids = tree::checked_descendants(self.root());
         let mut live = Vec::new();
         let (mut user, mut system) = (0u64, 0u64);
         // The helper's own "waited-for children" times hold every
@@ -152,12 +162,12 @@ fn cpu_ticks(pid: u32, children_only: bool) -> Option<(u64, u64)> {
 impl Drop for Helper {
     fn drop(&mut self) {
         self.quit();
-        if let Some(fd) = self
-            .pidfd
-            .get_mut()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-        {
+        if self.from_factory {
+            // The factory reaps it once it has exited; until now it was
+            // kept unreaped, so its pid could not be reused.
+            drop(self.pidfd.take());
+            factory::release(self.pid);
+        } else if let Some(fd) = self.pidfd.take() {
             reaper::submit(reaper::Task::ReapPidfd(fd));
         }
     }

@@ -21,6 +21,8 @@ use crate::sys::unix::prep::ExecPlan;
 /// helper's own environment, which holds nothing else).
 pub(crate) const MARKER: &str = "PROCESSKIT_SUBREAPER_HELPER";
 const MARKER_C: &std::ffi::CStr = c"PROCESSKIT_SUBREAPER_HELPER";
+/// The marker's value in a helper factory (any other value: a helper).
+pub(crate) const FACTORY_VALUE: &std::ffi::CStr = c"factory";
 
 /// Set by the constructor in every process that links this crate: proof
 /// that a re-executed host binary will run [`entry`] too.
@@ -50,7 +52,30 @@ fn entry() {
     if !is_socket {
         return;
     }
-    let code = run();
+    // SAFETY: as above; the value is a NUL-terminated C string.
+    let factory = unsafe {
+        let v = libc::getenv(MARKER_C.as_ptr());
+        std::ffi::CStr::from_ptr(v) == FACTORY_VALUE
+    };
+    // SAFETY: plain syscalls on fds this process owns; the duplicated
+    // socket is owned by `sock` from here on.
+    let sock = unsafe {
+        let fd = libc::fcntl(0, libc::F_DUPFD_CLOEXEC, 3);
+        if fd < 0 {
+            libc::_exit(120);
+        }
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC);
+        if null >= 0 {
+            libc::dup2(null, 0);
+            libc::close(null);
+        }
+        OwnedFd::from_raw_fd(fd)
+    };
+    let code = if factory {
+        super::forge::run(sock)
+    } else {
+        run(sock, false)
+    };
     // SAFETY: ends the process without running the program's own exit
     // handlers (it never started).
     unsafe { libc::_exit(code) }
@@ -64,7 +89,7 @@ extern "C" fn ignore(_: libc::c_int) {}
 /// back (ignored dispositions would be inherited across `execve`). A signal
 /// the host already ignored stays ignored, as it would for a child the host
 /// started itself.
-fn catch_signals() {
+pub(super) fn catch_signals() {
     for sig in [
         libc::SIGINT,
         libc::SIGTERM,
@@ -98,31 +123,15 @@ fn send(sock: BorrowedFd<'_>, f: [u8; wire::FRAME], fds: &[RawFd]) -> bool {
     wire::send_with_fds(sock, &f, fds).is_ok()
 }
 
-/// The helper's whole life. Returns the exit code.
-fn run() -> i32 {
-    // SAFETY: plain syscalls on fds this process owns; the duplicated
-    // socket is owned by `sock` from here on.
-    let sock = unsafe {
-        let fd = libc::fcntl(0, libc::F_DUPFD_CLOEXEC, 3);
-        if fd < 0 {
-            return 120;
-        }
-        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC);
-        if null >= 0 {
-            libc::dup2(null, 0);
-            libc::close(null);
-        }
-        OwnedFd::from_raw_fd(fd)
-    };
+/// The helper's whole life on `sock`. Returns the exit code. `forked`: the
+/// helper was forked by the factory, so the host is not its parent and
+/// gets its pid and a pidfd on it with the hello.
+pub(super) fn run(sock: OwnedFd, forked: bool) -> i32 {
     let me = std::process::id();
     // SAFETY: prctl with integer arguments.
     if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
         let e = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
-        send(
-            sock.as_fd(),
-            wire::frame(wire::FAILED, wire::STAGE_HELPER, e),
-            &[],
-        );
+        send(sock.as_fd(), wire::failed(wire::STAGE_HELPER, e), &[]);
         return 121;
     }
     catch_signals();
@@ -130,15 +139,31 @@ fn run() -> i32 {
         Ok(fd) => fd,
         Err(e) => {
             let e = e.raw_os_error().unwrap_or(0);
-            send(
-                sock.as_fd(),
-                wire::frame(wire::FAILED, wire::STAGE_HELPER, e),
-                &[],
-            );
+            send(sock.as_fd(), wire::failed(wire::STAGE_HELPER, e), &[]);
             return 122;
         }
     };
-    if !send(sock.as_fd(), wire::frame(wire::HELLO, 0, 0), &[]) {
+    let hello = if forked {
+        let own = rustix::process::Pid::from_raw(me as i32).and_then(|p| {
+            rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok()
+        });
+        let Some(own) = own else {
+            send(
+                sock.as_fd(),
+                wire::failed(wire::STAGE_HELPER, libc::EMFILE),
+                &[],
+            );
+            return 123;
+        };
+        send(
+            sock.as_fd(),
+            wire::frame(wire::HELLO, me as i32, 0),
+            &[own.as_raw_fd()],
+        )
+    } else {
+        send(sock.as_fd(), wire::frame(wire::HELLO, 0, 0), &[])
+    };
+    if !hello {
         return 123;
     }
     let (body, fds) = match wire::recv_request(sock.as_fd()) {
@@ -183,7 +208,7 @@ fn run() -> i32 {
             );
             drop(pidfd);
             if !ok {
-                teardown(me, sock.as_fd(), pid, &mut false);
+                teardown(sock.as_fd(), pid, &mut false);
                 return 0;
             }
             pid
@@ -200,7 +225,7 @@ fn run() -> i32 {
             return 0;
         }
     };
-    serve(me, sock.as_fd(), sigfd.as_fd(), child)
+    serve(sock.as_fd(), sigfd.as_fd(), child)
 }
 
 /// A non-blocking signalfd for SIGCHLD (blocked, so it is only ever read
@@ -248,7 +273,7 @@ fn reap_all(child: u32, reported: &mut bool, sock: BorrowedFd<'_>) -> bool {
 
 /// Waits for children to exit (reaping orphans as they come) and for the
 /// host to ask for the end or to vanish.
-fn serve(me: u32, sock: BorrowedFd<'_>, sigfd: BorrowedFd<'_>, child: u32) -> i32 {
+fn serve(sock: BorrowedFd<'_>, sigfd: BorrowedFd<'_>, child: u32) -> i32 {
     let mut reported = false;
     loop {
         if reap_all(child, &mut reported, sock) && reported {
@@ -297,7 +322,7 @@ fn serve(me: u32, sock: BorrowedFd<'_>, sigfd: BorrowedFd<'_>, child: u32) -> i3
                     ))
                 || (got > 0 && b[..got as usize].contains(&wire::QUIT));
             if quit {
-                teardown(me, sock, child, &mut reported);
+                teardown(sock, child, &mut reported);
                 return 0;
             }
         }
@@ -306,10 +331,10 @@ fn serve(me: u32, sock: BorrowedFd<'_>, sigfd: BorrowedFd<'_>, child: u32) -> i3
 
 /// Kills the whole tree and reaps it, bounded. The child's status still
 /// goes to the host if it was not sent yet.
-fn teardown(me: u32, sock: BorrowedFd<'_>, child: u32, reported: &mut bool) {
+fn teardown(sock: BorrowedFd<'_>, child: u32, reported: &mut bool) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
-        tree::kill(me);
+        tree::kill(tree::Root::me());
         if reap_all(child, reported, sock) || std::time::Instant::now() > deadline {
             return;
         }

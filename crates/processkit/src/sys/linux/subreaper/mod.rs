@@ -93,6 +93,8 @@
 //!   through `/proc/self/exe`; the preflight checks all of these.
 
 mod child;
+mod factory;
+mod forge;
 pub(crate) mod found;
 mod handle;
 mod helper;
@@ -207,7 +209,8 @@ impl SrContainer {
     }
 
     pub(crate) fn kill_all(&self) -> io::Result<()> {
-        let roots: Vec<u32> = self.helpers().iter().map(|h| h.pid).collect();
+        let helpers = self.helpers();
+        let roots: Vec<tree::Root<'_>> = helpers.iter().map(|h| h.root()).collect();
         tree::kill_many(&roots);
         self.raw.signal_all(libc::SIGKILL)
     }

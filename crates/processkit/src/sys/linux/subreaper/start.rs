@@ -4,12 +4,12 @@
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use super::child::{Chan, RemoteChild};
 use super::handle::Helper;
-use super::{found, helper, wire};
+use super::{factory, found, helper, wire};
 use crate::sys::error::Error;
 use crate::sys::linux::spawn::Stage;
 use crate::sys::request::SpawnRequest;
@@ -18,10 +18,11 @@ use crate::sys::unix::prep::ExecPlan;
 /// How long a helper may take to start and answer.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The helper program, prepared once.
-fn helper_plan() -> &'static ExecPlan {
-    static PLAN: OnceLock<ExecPlan> = OnceLock::new();
-    PLAN.get_or_init(|| {
+/// The helper program (or, with `factory`, the helper factory), prepared
+/// once.
+pub(super) fn helper_plan(factory: bool) -> &'static ExecPlan {
+    static PLANS: [OnceLock<ExecPlan>; 2] = [OnceLock::new(), OnceLock::new()];
+    PLANS[usize::from(factory)].get_or_init(|| {
         let exe = c"/proc/self/exe".to_owned();
         // The owner's identity after the marker argument lets `processkit
         // ps` (through `found`) list helpers and judge their owners.
@@ -35,8 +36,14 @@ fn helper_plan() -> &'static ExecPlan {
             std::ffi::CString::new(found::ARG).expect("no NUL in the argument"),
             std::ffi::CString::new(owner).expect("no NUL in a number"),
         ];
+        let value = if factory {
+            helper::FACTORY_VALUE.to_str().expect("ASCII")
+        } else {
+            "1"
+        };
         let envp = vec![
-            std::ffi::CString::new(format!("{}=1", helper::MARKER)).expect("no NUL in the marker"),
+            std::ffi::CString::new(format!("{}={value}", helper::MARKER))
+                .expect("no NUL in the marker"),
         ];
         ExecPlan::from_parts(exe, argv, envp, None, None)
     })
@@ -95,15 +102,16 @@ fn read_frame(sock: &OwnedFd, deadline: Instant) -> io::Result<([u8; wire::FRAME
     Ok((f, fds))
 }
 
-/// A close-on-exec Unix stream socket pair.
-fn socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
+/// A close-on-exec Unix socket pair of `kind` (`SOCK_STREAM`,
+/// `SOCK_SEQPACKET`).
+pub(super) fn socketpair(kind: libc::c_int) -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [-1; 2];
     // SAFETY: socketpair writes two new fds into the array on success; each
     // is then owned by exactly one `OwnedFd`.
     unsafe {
         if libc::socketpair(
             libc::AF_UNIX,
-            libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+            kind | libc::SOCK_CLOEXEC,
             0,
             fds.as_mut_ptr(),
         ) != 0
@@ -134,15 +142,50 @@ fn own_stream(i: RawFd) -> io::Result<Option<OwnedFd>> {
     )?))
 }
 
-pub(super) fn start(
-    plan: &ExecPlan,
-    req: &SpawnRequest<'_>,
-    stdio: [RawFd; 3],
-) -> Result<(RemoteChild, Helper), Error> {
-    let name = req.display_name;
+/// A helper forked by the factory, its hello read (with its pid and a
+/// pidfd on it). `None` when the factory cannot provide one in time: the
+/// caller then starts its helper directly.
+fn forked_helper(deadline: Instant) -> Option<Helper> {
+    let mine = factory::request()?;
+    match read_frame(&mine, deadline) {
+        Ok((hello, mut fds)) => {
+            let (tag, pid, _) = wire::parse(&hello);
+            if tag == wire::HELLO && pid > 0 && fds.len() == 1 {
+                return Some(Helper {
+                    pid: pid as u32,
+                    pidfd: Some(fds.swap_remove(0)),
+                    chan: Arc::new(mine),
+                    quit_sent: AtomicBool::new(false),
+                    from_factory: true,
+                });
+            }
+            if tag == wire::FAILED {
+                // The helper could not take on the host's attributes: a
+                // fresh factory will carry them from the start.
+                let pid = wire::failed_pid(&hello);
+                if pid > 0 {
+                    factory::release(pid as u32);
+                }
+                factory::retire(false);
+            }
+            None
+        }
+        Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+            factory::retire(true);
+            None
+        }
+        // End-of-file: the factory could not fork or died; the next
+        // request finds out which.
+        Err(_) => None,
+    }
+}
+
+/// A helper started by the host itself (a re-exec of its binary), its
+/// hello read.
+fn direct_helper(name: &str, deadline: Instant) -> Result<Helper, Error> {
     let io_err = |what: &str, e: io::Error| Error::io(name, what, e);
-    let (mine, theirs) =
-        socketpair().map_err(|e| io_err("creating the subreaper helper's socket", e))?;
+    let (mine, theirs) = socketpair(libc::SOCK_STREAM)
+        .map_err(|e| io_err("creating the subreaper helper's socket", e))?;
 
     // The helper: the host's own binary again, the socket as its stdin.
     let null = rustix::fs::open(
@@ -152,7 +195,7 @@ pub(super) fn start(
     )
     .map_err(|e| io_err("opening /dev/null", e.into()))?;
     let setup = crate::sys::linux::spawn::Setup {
-        plan: helper_plan(),
+        plan: helper_plan(false),
         cgroup: -1,
         pgroup: crate::sys::linux::spawn::PgMode::Inherit,
         stdio: [theirs.as_raw_fd(), null.as_raw_fd(), null.as_raw_fd()],
@@ -176,12 +219,43 @@ pub(super) fn start(
     drop(null);
     let helper = Helper {
         pid: helper_pid,
-        pidfd: Mutex::new(Some(helper_fd)),
+        pidfd: Some(helper_fd),
         chan: Arc::new(mine),
         quit_sent: AtomicBool::new(false),
+        from_factory: false,
     };
     // From here on, dropping `helper` on an error path tells it to go and
     // reaps it.
+    let hello = read_frame(&helper.chan, deadline).and_then(|(hello, _)| {
+        if wire::parse(&hello).0 == wire::HELLO {
+            return Ok(());
+        }
+        let (_, _, errno) = wire::parse(&hello);
+        Err(io::Error::other(format!(
+            "the subreaper helper could not set itself up: {}",
+            io::Error::from_raw_os_error(errno)
+        )))
+    });
+    if let Err(e) = hello {
+        // A helper that does not answer is not trusted to leave by itself.
+        helper.kill();
+        return Err(io_err("starting the subreaper helper", e));
+    }
+    Ok(helper)
+}
+
+pub(super) fn start(
+    plan: &ExecPlan,
+    req: &SpawnRequest<'_>,
+    stdio: [RawFd; 3],
+) -> Result<(RemoteChild, Helper), Error> {
+    let name = req.display_name;
+    let io_err = |what: &str, e: io::Error| Error::io(name, what, e);
+    let deadline = Instant::now() + START_TIMEOUT;
+    let helper = match forked_helper(deadline) {
+        Some(h) => h,
+        None => direct_helper(name, Instant::now() + START_TIMEOUT)?,
+    };
 
     let mut extra = Vec::new();
     let mut fds = [-1; 3];
@@ -218,18 +292,8 @@ pub(super) fn start(
     let bytes = wire::encode_request(&request);
     let deadline = Instant::now() + START_TIMEOUT;
     let sock = helper.chan.clone();
-    let answer = (|| {
-        let (hello, _) = read_frame(&sock, deadline)?;
-        if wire::parse(&hello).0 != wire::HELLO {
-            let (_, _, errno) = wire::parse(&hello);
-            return Err(io::Error::other(format!(
-                "the subreaper helper could not set itself up: {}",
-                io::Error::from_raw_os_error(errno)
-            )));
-        }
-        wire::send_with_fds(sock.as_fd(), &bytes, &fds)?;
-        read_frame(&sock, deadline)
-    })();
+    let answer =
+        wire::send_with_fds(sock.as_fd(), &bytes, &fds).and_then(|()| read_frame(&sock, deadline));
     drop(extra);
     let (frame, mut got) = answer.map_err(|e| {
         // A helper that does not answer is not trusted to leave by itself.

@@ -7,11 +7,54 @@
 //! subreaper or a process already found): a pid that exited and was reused
 //! between the listing and the `pidfd_open` is never signalled.
 //!
+//! The subreaper's own pid must name the same process for the whole walk.
+//! A helper started by the host directly is the host's child and stays
+//! unreaped until the host lets go of it. A helper forked by the helper
+//! factory is the factory's child: the factory keeps it unreaped until the
+//! host releases it, but if the factory is killed from outside, init
+//! adopts and reaps the helper, and its pid may be reused. So every walk on
+//! the host side carries a pidfd on the subreaper ([`Root`]) and checks, after
+//! the members' pidfds are open and their parents read, that the subreaper
+//! is still alive: then the pid named it throughout, and the parents read
+//! were really it. A dead subreaper has no children left, so nothing is
+//! lost by signalling nobody.
+//!
 //! Used by the host (kill, signal, suspend, members, stats) and by the
 //! helper itself (teardown at end-of-file).
 
 use std::collections::{HashMap, HashSet};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+
+/// The top of a tree: the subreaper's pid and, on the host side, a pidfd on
+/// it that proves the pid still names it.
+#[derive(Clone, Copy)]
+pub(crate) struct Root<'a> {
+    pub pid: u32,
+    pub fd: Option<BorrowedFd<'a>>,
+}
+
+impl Root<'_> {
+    /// A root that is the calling process itself (the helper).
+    pub(crate) fn me() -> Root<'static> {
+        Root {
+            pid: std::process::id(),
+            fd: None,
+        }
+    }
+
+    /// `true` while the subreaper has not exited (always for the calling
+    /// process itself).
+    pub(crate) fn alive(&self) -> bool {
+        let Some(fd) = self.fd else { return true };
+        let mut p = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, zero timeout.
+        unsafe { libc::poll(&mut p, 1, 0) == 0 }
+    }
+}
 
 /// The pids in `/proc/<pid>/task/*/children`.
 fn children_of(pid: u32, out: &mut Vec<u32>) {
@@ -69,12 +112,20 @@ pub(crate) fn stat(pid: u32) -> Option<(u8, u32, u64)> {
     Some((state, ppid, ticks))
 }
 
+/// Every descendant of `root`, or nothing once `root` has exited (its pid
+/// may name another process by now).
+pub(crate) fn checked_descendants(root: Root<'_>) -> Vec<u32> {
+    let out = descendants(root.pid);
+    if root.alive() { out } else { Vec::new() }
+}
+
 /// Live (not zombie) descendants of `root`.
-pub(crate) fn live(root: u32) -> Vec<u32> {
-    descendants(root)
+pub(crate) fn live(root: Root<'_>) -> Vec<u32> {
+    let out: Vec<u32> = descendants(root.pid)
         .into_iter()
         .filter(|p| matches!(stat(*p), Some((s, _, _)) if s != b'Z' && s != b'X'))
-        .collect()
+        .collect();
+    if root.alive() { out } else { Vec::new() }
 }
 
 /// A pidfd on `pid`, if it is still a member: its parent is `root` or in
@@ -103,13 +154,18 @@ pub(crate) fn send(fd: &OwnedFd, sig: i32) {
 }
 
 /// Sends `sig` once to every process below `root`.
-pub(crate) fn signal(root: u32, sig: i32) {
-    let tree = descendants(root);
+pub(crate) fn signal(root: Root<'_>, sig: i32) {
+    let tree = descendants(root.pid);
     let set: HashSet<u32> = tree.iter().copied().collect();
-    for pid in tree {
-        if let Some(fd) = open_member(pid, root, &set) {
-            send(&fd, sig);
-        }
+    let fds: Vec<OwnedFd> = tree
+        .into_iter()
+        .filter_map(|pid| open_member(pid, root.pid, &set))
+        .collect();
+    if !root.alive() {
+        return;
+    }
+    for fd in &fds {
+        send(fd, sig);
     }
 }
 
@@ -121,37 +177,39 @@ const MAX_WALKS: usize = 256;
 /// Stops every process below `root` (SIGSTOP, walking again until a walk
 /// finds nobody new: a stopped process cannot fork), and returns pidfds on
 /// all of them.
-fn stop_all(root: u32) -> HashMap<u32, OwnedFd> {
+fn stop_all(root: Root<'_>) -> HashMap<u32, OwnedFd> {
     let mut held: HashMap<u32, OwnedFd> = HashMap::new();
     for _ in 0..MAX_WALKS {
-        let tree = descendants(root);
+        let tree = descendants(root.pid);
         let set: HashSet<u32> = tree.iter().copied().collect();
-        let mut found = false;
+        let mut new = Vec::new();
         for pid in tree {
             if held.contains_key(&pid) {
                 continue;
             }
-            if let Some(fd) = open_member(pid, root, &set) {
-                send(&fd, libc::SIGSTOP);
-                held.insert(pid, fd);
-                found = true;
+            if let Some(fd) = open_member(pid, root.pid, &set) {
+                new.push((pid, fd));
             }
         }
-        if !found {
+        if new.is_empty() || !root.alive() {
             break;
+        }
+        for (pid, fd) in new {
+            send(&fd, libc::SIGSTOP);
+            held.insert(pid, fd);
         }
     }
     held
 }
 
 /// Freezes the whole tree below `root`.
-pub(crate) fn suspend(root: u32) {
+pub(crate) fn suspend(root: Root<'_>) {
     drop(stop_all(root));
 }
 
 /// Kills the whole tree below `root`: stop everything first, so nothing
 /// forks while the walk runs, then SIGKILL each process through its pidfd.
-pub(crate) fn kill(root: u32) {
+pub(crate) fn kill(root: Root<'_>) {
     kill_many(&[root]);
 }
 
@@ -159,7 +217,7 @@ pub(crate) fn kill(root: u32) {
 /// any process dies, so no process sees another tree's death first (the
 /// last stage of a pipeline reading end-of-file when the first stage goes)
 /// and exits on its own instead of being killed.
-pub(crate) fn kill_many(roots: &[u32]) {
+pub(crate) fn kill_many(roots: &[Root<'_>]) {
     let stopped: Vec<HashMap<u32, OwnedFd>> = roots.iter().map(|r| stop_all(*r)).collect();
     for fd in stopped.iter().flat_map(|held| held.values()) {
         send(fd, libc::SIGKILL);

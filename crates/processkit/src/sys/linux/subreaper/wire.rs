@@ -266,6 +266,20 @@ pub(super) fn frame(tag: u8, a: i32, b: i32) -> [u8; FRAME] {
     f
 }
 
+/// A [`FAILED`] frame from a helper before its hello: the helper's own pid
+/// rides along in the last four bytes, so the host can release a helper
+/// the factory forked even when it failed to set itself up.
+pub(super) fn failed(stage: i32, errno: i32) -> [u8; FRAME] {
+    let mut f = frame(FAILED, stage, errno);
+    f[12..16].copy_from_slice(&(std::process::id() as i32).to_le_bytes());
+    f
+}
+
+/// The sender's pid of a [`failed`] frame (0 if none).
+pub(super) fn failed_pid(f: &[u8; FRAME]) -> i32 {
+    i32::from_le_bytes([f[12], f[13], f[14], f[15]])
+}
+
 /// The tag and the two values of a frame.
 pub(super) fn parse(f: &[u8; FRAME]) -> (u8, i32, i32) {
     (
@@ -281,13 +295,34 @@ pub(super) fn send_with_fds(sock: BorrowedFd<'_>, data: &[u8], fds: &[RawFd]) ->
     let mut sent = 0;
     while sent < data.len() {
         let attach = if sent == 0 { fds } else { &[] };
-        let n = sendmsg(sock, &data[sent..], attach)?;
+        let n = sendmsg(sock, &data[sent..], attach, 0)?;
         sent += n;
     }
     Ok(())
 }
 
-fn sendmsg(sock: BorrowedFd<'_>, data: &[u8], fds: &[RawFd]) -> io::Result<usize> {
+/// One message (a whole packet on a `SOCK_SEQPACKET` socket) with `fds`
+/// attached and extra send `flags` (`MSG_DONTWAIT`). Never raises SIGPIPE.
+pub(super) fn send_msg(
+    sock: BorrowedFd<'_>,
+    data: &[u8],
+    fds: &[RawFd],
+    flags: libc::c_int,
+) -> io::Result<()> {
+    let n = sendmsg(sock, data, fds, flags)?;
+    if n == data.len() {
+        Ok(())
+    } else {
+        Err(io::Error::from(io::ErrorKind::WriteZero))
+    }
+}
+
+fn sendmsg(
+    sock: BorrowedFd<'_>,
+    data: &[u8],
+    fds: &[RawFd],
+    flags: libc::c_int,
+) -> io::Result<usize> {
     let mut iov = libc::iovec {
         iov_base: data.as_ptr() as *mut libc::c_void,
         iov_len: data.len(),
@@ -324,7 +359,7 @@ fn sendmsg(sock: BorrowedFd<'_>, data: &[u8], fds: &[RawFd]) -> io::Result<usize
     }
     loop {
         // SAFETY: `msg` points at live buffers for the duration of the call.
-        let n = unsafe { libc::sendmsg(sock.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) };
+        let n = unsafe { libc::sendmsg(sock.as_raw_fd(), &msg, libc::MSG_NOSIGNAL | flags) };
         if n >= 0 {
             return Ok(n as usize);
         }
