@@ -34,6 +34,7 @@ const SUITES: &[&str] = &[
     "guardian",
     "faults",
     "subreaper",
+    "factory",
     "pty",
     "run_leftovers",
     "supervised_groups",

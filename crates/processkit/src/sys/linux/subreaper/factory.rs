@@ -8,18 +8,13 @@
 //! its helper directly, as without a factory. A factory is started at most
 //! [`MAX_STARTS`] times per process.
 
-use std::ffi::CStr;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::Mutex;
 
+use super::exec::{helper_plan, socketpair};
 use super::forge::{Attrs, RELEASE};
-use super::start::{helper_plan, socketpair};
 use crate::sys::reaper;
-
-/// The factory's process name (`/proc/<pid>/comm`), which tells it apart
-/// from the helpers it forks (they share its command line).
-pub(crate) const COMM: &CStr = c"processkit-fact";
 
 /// How many factories one process starts at most (the first, and a few
 /// replacements for one that died or went stale).

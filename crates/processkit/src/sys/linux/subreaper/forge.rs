@@ -25,6 +25,10 @@ use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 
 use super::{helper, wire};
 
+/// The factory's process name (`/proc/<pid>/comm`), which tells it apart
+/// from the helpers it forks (they share its command line).
+pub(crate) const COMM: &std::ffi::CStr = c"processkit-fact";
+
 /// Message tags.
 pub(super) const FORK: u8 = b'F';
 pub(super) const RELEASE: u8 = b'R';
@@ -216,7 +220,7 @@ pub(super) fn run(sock: OwnedFd) -> i32 {
     // the kernel reap helpers on its own: the factory needs the default.
     let sigfd = unsafe {
         libc::prctl(libc::PR_GET_NAME, comm.as_mut_ptr(), 0, 0, 0);
-        libc::prctl(libc::PR_SET_NAME, super::factory::COMM.as_ptr(), 0, 0, 0);
+        libc::prctl(libc::PR_SET_NAME, COMM.as_ptr(), 0, 0, 0);
         libc::signal(libc::SIGCHLD, libc::SIG_DFL);
         helper::catch_signals();
         let mut set: libc::sigset_t = std::mem::zeroed();

@@ -49,7 +49,7 @@ fn owner_of(cmdline: &[u8]) -> Option<(u32, u64)> {
 /// themselves).
 fn is_factory(pid: u32) -> bool {
     std::fs::read(format!("/proc/{pid}/comm"))
-        .map(|c| c.trim_ascii_end() == super::factory::COMM.to_bytes())
+        .map(|c| c.trim_ascii_end() == super::forge::COMM.to_bytes())
         .unwrap_or(false)
 }
 

@@ -12,16 +12,30 @@
 //! `/proc/<pid>/task/<tid>/children` walks it from the helper down.
 //!
 //! ```text
-//! host ──socket──▶ helper (subreaper, the host's child)
-//!                    └─ child (the program, the host's grandchild)
-//!                         └─ … every descendant, orphans re-parented here
+//! host ──socket──▶ factory (the host's child, one per host process)
+//!   │                └─ helper (subreaper, forked by the factory)
+//!   └──socket (one per helper)──▶ │
+//!                                 └─ child (the program)
+//!                                      └─ … every descendant, orphans re-parented here
 //! ```
 //!
-//! * **Start.** The host re-executes its own binary (`/proc/self/exe`) with
-//!   a marker variable and one end of a socket pair on fd 0. A library
-//!   constructor (see `helper.rs`) recognises the marker before `main` and
-//!   runs the helper instead; the host program itself never runs. The
-//!   helper says hello, receives the spawn request (argv, environment,
+//! * **Start.** A helper is forked by the host's *helper factory*
+//!   (`factory.rs` on the host's side, `forge.rs` on the factory's): one
+//!   long-lived, single-threaded process per host process, started by the
+//!   first spawn on this mechanism the same way a helper used to be (the
+//!   host re-executes its own binary, `/proc/self/exe`, with a marker
+//!   variable and one end of a socket pair on fd 0; a library constructor,
+//!   see `helper.rs`, recognises the marker before `main`, so the host
+//!   program itself never runs). For each spawn the host sends the factory
+//!   a new socket pair end and its working directory (`SCM_RIGHTS`) with
+//!   its umask, resource limits, nice value, ignored signals and CPU
+//!   affinity of that moment; the factory forks, and the new process takes
+//!   these on, becomes a helper on that socket and says hello with its pid
+//!   and a pidfd on itself. When the factory cannot serve (it cannot start,
+//!   died, is stuck past the start timeout, its helper cannot take on the
+//!   host's attributes), the host re-executes its binary as the helper
+//!   itself, as it did for every child before the factory. The helper says
+//!   hello, receives the spawn request (argv, environment,
 //!   working directory, session flag, ids) with the three standard streams
 //!   attached as `SCM_RIGHTS`, starts the child with the crate's own
 //!   vfork-style spawner and sends back the child's pid with a pidfd for it.
@@ -34,6 +48,12 @@
 //!   wait status over the socket; the host's handle waits for that message
 //!   on tokio's reactor. The helper leaves on its own once the child and
 //!   every descendant are gone.
+//! * **Helper lifetime.** A forked helper is the factory's child, so the
+//!   host cannot wait for it: the factory keeps every helper unreaped until
+//!   the host releases it (a message when the host's handle goes), and
+//!   reaps it once it has exited. So the helper's pid cannot be reused while
+//!   the host may still walk its tree or signal from it; the host signals
+//!   the helper itself only through the pidfd it got with the hello.
 //! * **Whole-tree verbs** (kill, signal, suspend, resume, members, stats)
 //!   walk the tree from the helper down in the host (`tree.rs`); every
 //!   process is signalled through a pidfd opened and then checked to still
@@ -43,8 +63,11 @@
 //! * **Teardown and host death.** Dropping the container sends the helper
 //!   one byte; end-of-file on the socket (the host died, even by SIGKILL:
 //!   the kernel closes its fds) means the same. The helper then stops and
-//!   kills its whole tree, reaps it, and exits; the host reaps the helper
-//!   from its reaper thread. The child also has `PR_SET_PDEATHSIG` towards
+//!   kills its whole tree, reaps it, and exits; the host reaps the helpers
+//!   it started itself from its reaper thread, the factory the ones it
+//!   forked. The factory leaves at end-of-file on its own socket (the host
+//!   is gone) once every helper it forked has exited and been reaped. The
+//!   child also has `PR_SET_PDEATHSIG` towards
 //!   the single-threaded helper, so even a helper killed from outside takes
 //!   its direct child along.
 //!
@@ -57,11 +80,21 @@
 //! * **A fresh exec, not a fork of the host.** A fork of a large,
 //!   multi-threaded host copies its page tables and may run only
 //!   async-signal-safe code; a helper that lives as long as its child needs
-//!   to read sockets and `/proc`. Re-executing the host's own binary costs
-//!   one more `execve` per child (measured in `docs/performance.md`) and
-//!   ships no extra file: the helper is in every binary that links the
-//!   crate. The marker check runs in a constructor, before `main`, so the
-//!   program's own startup never runs in the helper.
+//!   to read sockets and `/proc`. Re-executing the host's own binary ships
+//!   no extra file: the helper is in every binary that links the crate. The
+//!   marker check runs in a constructor, before `main`, so the program's
+//!   own startup never runs in the helper.
+//! * **A factory, so that exec is paid once.** An exec of the host binary
+//!   per child cost about as much as the child's own exec (a `batch` of
+//!   `true` ran 2.2× as long as `xargs -P`). The factory is such an exec,
+//!   once per host process; a fork of it (small and single-threaded, it
+//!   never ran the program's `main`) is far cheaper. It does not wait for
+//!   answers: a request is one `SOCK_SEQPACKET` message, the forked helper
+//!   answers on its own socket, so parallel spawns do not queue behind each
+//!   other, and a helper's release never blocks (`Drop`). Attributes a
+//!   child inherits are sent with each request, because a factory started
+//!   earlier would otherwise hand out the host's state of back then
+//!   (`docs/decisions/0005-subreaper-helper-factory.md`).
 //! * **One helper per child**, not per container: the helper's subtree *is*
 //!   the child's subtree, so a group member's own tree (a pipeline stage,
 //!   `kill` on one handle of a group) is exact, as with one cgroup leaf per
@@ -78,7 +111,22 @@
 //!
 //! * A helper killed from outside (`kill -9` on the helper itself) loses
 //!   the grandchildren it held: they re-parent to init. Its direct child
-//!   dies with it (`PR_SET_PDEATHSIG`).
+//!   dies with it (`PR_SET_PDEATHSIG`). The factory is not a subreaper
+//!   either: this does not change for forked helpers.
+//! * A factory killed from outside: its helpers (and their trees) go on,
+//!   adopted by init, which also reaps them once they exit, so their pids
+//!   may then be reused while the host still holds their handles. Every
+//!   tree walk therefore re-checks the helper's pidfd after it has opened
+//!   the members' pidfds (`tree.rs`): a dead helper has no tree, and a
+//!   reused pid is never walked into. The next spawn starts a new factory
+//!   (at most four per process, then every helper is started directly).
+//! * What the factory does not carry over from the host at each spawn is
+//!   the host's state when the factory started: credentials and
+//!   capabilities, `no_new_privs` and seccomp filters, namespaces and
+//!   cgroup, `oom_score_adj`, the process group and session. Pass explicit
+//!   `uid`/`gid` to the command, or change these before the first spawn on
+//!   this mechanism. (The signal mask needs no carrying: every child starts
+//!   with an empty one.)
 //! * No resource limits (`Error::ResourceLimit`); stats are read from
 //!   `/proc` (processes, resident memory, CPU time of the live tree and of
 //!   the descendants already reaped).
@@ -93,6 +141,8 @@
 //!   through `/proc/self/exe`; the preflight checks all of these.
 
 mod child;
+mod entry;
+mod exec;
 mod factory;
 mod forge;
 pub(crate) mod found;
@@ -137,7 +187,7 @@ pub(crate) fn available() -> Result<(), std::borrow::Cow<'static, str>> {
 
 /// `Err` carries the reason and, when an OS error caused it, that error.
 fn probe() -> Result<(), (String, Option<io::Error>)> {
-    if !helper::CONSTRUCTOR_RAN.load(Ordering::Relaxed) {
+    if !entry::CONSTRUCTOR_RAN.load(Ordering::Relaxed) {
         return Err((
             "the subreaper helper's constructor did not run in this binary".into(),
             None,

@@ -1,0 +1,61 @@
+//! The helper program (a re-exec of the host's own binary, as a helper or
+//! as the helper factory) and the socket pairs that connect the host to it.
+
+use std::io;
+use std::os::fd::OwnedFd;
+use std::sync::OnceLock;
+
+use super::{entry, found};
+use crate::sys::unix::prep::ExecPlan;
+
+/// The helper program (or, with `factory`, the helper factory), prepared
+/// once.
+pub(super) fn helper_plan(factory: bool) -> &'static ExecPlan {
+    static PLANS: [OnceLock<ExecPlan>; 2] = [OnceLock::new(), OnceLock::new()];
+    PLANS[usize::from(factory)].get_or_init(|| {
+        let exe = c"/proc/self/exe".to_owned();
+        // The owner's identity after the marker argument lets `processkit
+        // ps` (through `found`) list helpers and judge their owners.
+        let me = std::process::id();
+        let owner = format!(
+            "{me}-{}",
+            crate::sys::linux::procfs::start_time(me).unwrap_or(0)
+        );
+        let argv = vec![
+            exe.clone(),
+            std::ffi::CString::new(found::ARG).expect("no NUL in the argument"),
+            std::ffi::CString::new(owner).expect("no NUL in a number"),
+        ];
+        let value = if factory {
+            entry::FACTORY_VALUE.to_str().expect("ASCII")
+        } else {
+            "1"
+        };
+        let envp = vec![
+            std::ffi::CString::new(format!("{}={value}", entry::MARKER))
+                .expect("no NUL in the marker"),
+        ];
+        ExecPlan::from_parts(exe, argv, envp, None, None)
+    })
+}
+
+/// A close-on-exec Unix socket pair of `kind` (`SOCK_STREAM`,
+/// `SOCK_SEQPACKET`).
+pub(super) fn socketpair(kind: libc::c_int) -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [-1; 2];
+    // SAFETY: socketpair writes two new fds into the array on success; each
+    // is then owned by exactly one `OwnedFd`.
+    unsafe {
+        if libc::socketpair(
+            libc::AF_UNIX,
+            kind | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        ) != 0
+        {
+            return Err(io::Error::last_os_error());
+        }
+        use std::os::fd::FromRawFd;
+        Ok((OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])))
+    }
+}
