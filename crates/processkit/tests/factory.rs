@@ -78,6 +78,13 @@ fn subreaper_group() -> ProcessGroup {
         .expect("the subreaper mechanism needs no privilege")
 }
 
+/// The first spawn of a process starts its helper directly; from the
+/// second on, helpers come from the factory.
+async fn warm_up(group: &ProcessGroup) {
+    let mut early = group.start(&Command::new("true")).await.unwrap();
+    assert_eq!(early.wait().await.unwrap(), Some(0));
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -117,9 +124,12 @@ fn drift_host(dir: &Path) {
     println!();
     runtime().block_on(async {
         let group = subreaper_group();
-        // The first child starts the factory with the attributes of now.
-        let mut first = group.start(&Command::new("true")).await.unwrap();
-        assert_eq!(first.wait().await.unwrap(), Some(0));
+        // The first child's helper is started directly, the second starts
+        // the factory, with the attributes of now.
+        for _ in 0..2 {
+            let mut early = group.start(&Command::new("true")).await.unwrap();
+            assert_eq!(early.wait().await.unwrap(), Some(0));
+        }
         std::env::set_current_dir(dir).unwrap();
         // SAFETY: process-wide settings of this host only, with valid
         // arguments; the host runs nothing else.
@@ -178,6 +188,7 @@ fn leaving_host(role: &str, dir: &Path) {
     println!();
     runtime().block_on(async {
         let group = subreaper_group();
+        warm_up(&group).await;
         let mut handles = Vec::new();
         for i in 0..3 {
             let file = dir.join(format!("esc{i}"));
@@ -287,6 +298,7 @@ fn killed_factory_host() {
     println!();
     runtime().block_on(async {
         let group = subreaper_group();
+        warm_up(&group).await;
         let mut first = group
             .start(&Command::new("sleep").arg("300"))
             .await
@@ -294,7 +306,7 @@ fn killed_factory_host() {
         let factory = children(std::process::id())
             .into_iter()
             .find(|p| is_factory(*p))
-            .expect("a factory after the first spawn");
+            .expect("a factory after the second spawn");
         // SAFETY: SIGKILL to our own child, unreaped (nothing reaps it
         // until the next spawn finds it dead).
         unsafe { libc::kill(factory as i32, libc::SIGKILL) };

@@ -125,15 +125,20 @@ fn a_thousand_live_children_leave_no_fd_thread_or_zombie() {
         .stderr(Destination::null());
 
     // Warm up what the library starts once per process (the guardian, the
-    // one background thread that finishes teardowns), so that the baseline
-    // includes it: a child killed by dropping its group, as below.
+    // one background thread that finishes teardowns, and on the subreaper
+    // mechanism the helper factory, started by the second spawn), so that
+    // the baseline includes it: children killed by dropping their group, as
+    // below.
     let warm: Vec<u32> = rt.block_on(async {
         let g = ProcessGroup::new().expect("group");
-        let r = g.start(&sleep).await.expect("start sleep");
-        let pid = r.pid().expect("a pid");
-        drop(r);
+        let mut pids = Vec::new();
+        for _ in 0..2 {
+            let r = g.start(&sleep).await.expect("start sleep");
+            pids.push(r.pid().expect("a pid"));
+            drop(r);
+        }
         drop(g);
-        vec![pid]
+        pids
     });
     assert!(
         wait_until(Duration::from_secs(10), || {

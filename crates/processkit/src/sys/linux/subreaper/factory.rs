@@ -1,9 +1,11 @@
 //! The host's side of the helper factory: starting it, asking it for a
 //! helper, releasing helpers, and giving up on it.
 //!
-//! One factory per host process, started lazily by the first spawn on this
-//! mechanism (the same re-exec of the host's binary as a helper, with the
-//! marker set to `factory`). Everything is best effort: whenever the
+//! One factory per host process, started lazily by the second spawn on
+//! this mechanism (the same re-exec of the host's binary as a helper, with
+//! the marker set to `factory`). The first spawn starts its helper
+//! directly: a program that starts one child (`processkit run`) pays one
+//! exec, as before, and not the factory's exec and a fork on top. Everything is best effort: whenever the
 //! factory cannot be used ([`request`] returns `None`), the spawn starts
 //! its helper directly, as without a factory. A factory is started at most
 //! [`MAX_STARTS`] times per process.
@@ -11,6 +13,7 @@
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::exec::{helper_plan, socketpair};
 use super::forge::{Attrs, RELEASE};
@@ -133,6 +136,10 @@ fn start() -> io::Result<Conn> {
 /// helper's socket; the helper's hello on it brings its pid and a pidfd.
 /// `None`: no factory to ask (start the helper directly).
 pub(super) fn request() -> Option<OwnedFd> {
+    static FIRST_DONE: AtomicBool = AtomicBool::new(false);
+    if !FIRST_DONE.swap(true, Ordering::Relaxed) {
+        return None;
+    }
     let attrs = Attrs::capture()?;
     let cwd = rustix::fs::open(
         ".",

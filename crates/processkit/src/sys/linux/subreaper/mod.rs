@@ -22,25 +22,27 @@
 //! * **Start.** A helper is forked by the host's *helper factory*
 //!   (`factory.rs` on the host's side, `forge.rs` on the factory's): one
 //!   long-lived, single-threaded process per host process, started by the
-//!   first spawn on this mechanism the same way a helper used to be (the
-//!   host re-executes its own binary, `/proc/self/exe`, with a marker
-//!   variable and one end of a socket pair on fd 0; a library constructor,
-//!   see `helper.rs`, recognises the marker before `main`, so the host
-//!   program itself never runs). For each spawn the host sends the factory
-//!   a new socket pair end and its working directory (`SCM_RIGHTS`) with
-//!   its umask, resource limits, nice value, ignored signals and CPU
-//!   affinity of that moment; the factory forks, and the new process takes
-//!   these on, becomes a helper on that socket and says hello with its pid
-//!   and a pidfd on itself. When the factory cannot serve (it cannot start,
-//!   died, is stuck past the start timeout, its helper cannot take on the
-//!   host's attributes), the host re-executes its binary as the helper
-//!   itself, as it did for every child before the factory. The helper says
-//!   hello, receives the spawn request (argv, environment,
-//!   working directory, session flag, ids) with the three standard streams
-//!   attached as `SCM_RIGHTS`, starts the child with the crate's own
-//!   vfork-style spawner and sends back the child's pid with a pidfd for it.
-//!   A spawn failure comes back as the failing stage and `errno`, and
-//!   becomes the same typed error as on the other mechanisms.
+//!   second spawn on this mechanism the same way a helper is (the host
+//!   re-executes its own binary, `/proc/self/exe`, with a marker variable
+//!   and one end of a socket pair on fd 0; a library constructor, see
+//!   `entry.rs`, recognises the marker before `main`, so the host program
+//!   itself never runs). The first spawn starts its helper directly, so a
+//!   program with one child pays one exec, as before. For each spawn the
+//!   host sends the factory a new socket pair end and its working directory
+//!   (`SCM_RIGHTS`) with its umask, resource limits, nice value, ignored
+//!   signals and CPU affinity of that moment; the factory forks, and the
+//!   new process takes these on, becomes a helper on that socket and says
+//!   hello with its pid and a pidfd on itself. When the factory cannot
+//!   serve (it cannot start, died, is stuck past the start timeout, its
+//!   helper cannot take on the host's attributes), the host re-executes its
+//!   binary as the helper itself, as it did for every child before the
+//!   factory. The helper says hello and reads the spawn request (sent ahead
+//!   of the hello, so it is already waiting: argv, environment, working
+//!   directory, session flag, ids) with the three standard streams attached
+//!   as `SCM_RIGHTS`, starts the child with the crate's own vfork-style
+//!   spawner and sends back the child's pid with a pidfd for it. A spawn
+//!   failure comes back as the failing stage and `errno`, and becomes the
+//!   same typed error as on the other mechanisms.
 //! * **Signals** to the child alone go through that pidfd: it names the
 //!   process even after it exits, so a reused pid is never hit.
 //! * **Exit status.** The host cannot `waitpid` a grandchild. The helper

@@ -92,21 +92,25 @@ fn own_stream(i: RawFd) -> io::Result<Option<OwnedFd>> {
 }
 
 /// A helper forked by the factory, its hello read (with its pid and a
-/// pidfd on it). `None` when the factory cannot provide one in time: the
-/// caller then starts its helper directly.
-fn forked_helper(deadline: Instant) -> Option<Helper> {
+/// pidfd on it), and how much of the spawn request (`bytes`, with `fds`)
+/// went ahead of the hello. `None` when the factory cannot provide one in
+/// time: the caller then starts its helper directly.
+fn forked_helper(deadline: Instant, bytes: &[u8], fds: &[RawFd]) -> Option<(Helper, usize)> {
     let mine = factory::request()?;
+    // The request goes ahead: the helper finds it waiting after its hello.
+    let sent = wire::send_now(mine.as_fd(), bytes, fds);
     match read_frame(&mine, deadline) {
-        Ok((hello, mut fds)) => {
+        Ok((hello, mut got)) => {
             let (tag, pid, _) = wire::parse(&hello);
-            if tag == wire::HELLO && pid > 0 && fds.len() == 1 {
-                return Some(Helper {
+            if tag == wire::HELLO && pid > 0 && got.len() == 1 {
+                let helper = Helper {
                     pid: pid as u32,
-                    pidfd: Some(fds.swap_remove(0)),
+                    pidfd: Some(got.swap_remove(0)),
                     chan: Arc::new(mine),
                     quit_sent: AtomicBool::new(false),
                     from_factory: true,
-                });
+                };
+                return Some((helper, sent));
             }
             if tag == wire::FAILED {
                 // The helper could not take on the host's attributes: a
@@ -130,8 +134,13 @@ fn forked_helper(deadline: Instant) -> Option<Helper> {
 }
 
 /// A helper started by the host itself (a re-exec of its binary), its
-/// hello read.
-fn direct_helper(name: &str, deadline: Instant) -> Result<Helper, Error> {
+/// hello read, and how much of the spawn request went ahead of the hello.
+fn direct_helper(
+    name: &str,
+    deadline: Instant,
+    bytes: &[u8],
+    fds: &[RawFd],
+) -> Result<(Helper, usize), Error> {
     let io_err = |what: &str, e: io::Error| Error::io(name, what, e);
     let (mine, theirs) = socketpair(libc::SOCK_STREAM)
         .map_err(|e| io_err("creating the subreaper helper's socket", e))?;
@@ -175,6 +184,7 @@ fn direct_helper(name: &str, deadline: Instant) -> Result<Helper, Error> {
     };
     // From here on, dropping `helper` on an error path tells it to go and
     // reaps it.
+    let sent = wire::send_now(helper.chan.as_fd(), bytes, fds);
     let hello = read_frame(&helper.chan, deadline).and_then(|(hello, _)| {
         if wire::parse(&hello).0 == wire::HELLO {
             return Ok(());
@@ -190,7 +200,7 @@ fn direct_helper(name: &str, deadline: Instant) -> Result<Helper, Error> {
         helper.kill();
         return Err(io_err("starting the subreaper helper", e));
     }
-    Ok(helper)
+    Ok((helper, sent))
 }
 
 pub(super) fn start(
@@ -200,12 +210,6 @@ pub(super) fn start(
 ) -> Result<(RemoteChild, Helper), Error> {
     let name = req.display_name;
     let io_err = |what: &str, e: io::Error| Error::io(name, what, e);
-    let deadline = Instant::now() + START_TIMEOUT;
-    let helper = match forked_helper(deadline) {
-        Some(h) => h,
-        None => direct_helper(name, Instant::now() + START_TIMEOUT)?,
-    };
-
     let mut extra = Vec::new();
     let mut fds = [-1; 3];
     for (i, slot) in fds.iter_mut().enumerate() {
@@ -240,9 +244,27 @@ pub(super) fn start(
     };
     let bytes = wire::encode_request(&request);
     let deadline = Instant::now() + START_TIMEOUT;
+    let started = match forked_helper(deadline, &bytes, &fds) {
+        Some(h) => Ok(h),
+        None => direct_helper(name, Instant::now() + START_TIMEOUT, &bytes, &fds),
+    };
+    let (helper, sent) = match started {
+        Ok(h) => h,
+        Err(e) => {
+            drop(extra);
+            return Err(e);
+        }
+    };
     let sock = helper.chan.clone();
-    let answer =
-        wire::send_with_fds(sock.as_fd(), &bytes, &fds).and_then(|()| read_frame(&sock, deadline));
+    // The rest of the request, if it did not all go ahead of the hello (the
+    // fds went with its first byte).
+    let rest = if sent < bytes.len() {
+        let attach: &[RawFd] = if sent == 0 { &fds } else { &[] };
+        wire::send_with_fds(sock.as_fd(), &bytes[sent..], attach)
+    } else {
+        Ok(())
+    };
+    let answer = rest.and_then(|()| read_frame(&sock, deadline));
     drop(extra);
     let (frame, mut got) = answer.map_err(|e| {
         // A helper that does not answer is not trusted to leave by itself.

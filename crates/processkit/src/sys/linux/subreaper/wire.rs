@@ -317,6 +317,13 @@ pub(super) fn send_msg(
     }
 }
 
+/// Sends what fits of `data` now, with `fds` attached to its first byte,
+/// without waiting: the number of bytes sent (0 when none fit, or on any
+/// error, which the next blocking send reports again).
+pub(super) fn send_now(sock: BorrowedFd<'_>, data: &[u8], fds: &[RawFd]) -> usize {
+    sendmsg(sock, data, fds, libc::MSG_DONTWAIT).unwrap_or(0)
+}
+
 fn sendmsg(
     sock: BorrowedFd<'_>,
     data: &[u8],
