@@ -110,6 +110,13 @@ fn tail(bytes: &[u8]) -> String {
     s.to_owned()
 }
 
+/// How many commands run at once: `-j`, or one per CPU.
+pub fn jobs(args: &BatchArgs) -> usize {
+    args.jobs
+        .map(|j| j as usize)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
 /// Runs `processkit batch` and returns the tool's exit code.
 pub async fn run(args: BatchArgs) -> i32 {
     let text = match read_input(args.file.as_deref()) {
@@ -151,10 +158,7 @@ pub async fn run(args: BatchArgs) -> i32 {
             return EXIT_TOOL;
         }
     };
-    let jobs = args
-        .jobs
-        .map(|j| j as usize)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let jobs = jobs(&args);
     let total = lines.len();
     let bar = progress_bar(&args, total);
 
@@ -164,6 +168,8 @@ pub async fn run(args: BatchArgs) -> i32 {
     let mut failed = 0usize;
     let mut interrupted: Option<i32> = None;
     let started = Instant::now();
+    let mut rekill = tokio::time::interval(Duration::from_millis(20));
+    rekill.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         while interrupted.is_none() && running.len() < jobs {
             let Some(line) = pending.next() else { break };
@@ -176,6 +182,19 @@ pub async fn run(args: BatchArgs) -> i32 {
             break;
         }
         tokio::select! {
+            // A signal first: no new command starts once it has come.
+            biased;
+            Some(sig) = signals.recv(), if interrupted.is_none() => {
+                interrupted = Some(sig.signal);
+                // Stop the batch: every running tree dies now.
+                let _ = group.kill();
+            }
+            // A start that was under way on another worker when the group
+            // was killed gives a child the kill did not see: kill again
+            // until every command has ended.
+            _ = rekill.tick(), if interrupted.is_some() => {
+                let _ = group.kill();
+            }
             joined = running.join_next() => {
                 let Some(joined) = joined else { break };
                 let done = match joined {
@@ -190,11 +209,6 @@ pub async fn run(args: BatchArgs) -> i32 {
                 }
                 report_one(&args, bar.as_ref(), &done, finished.len() + 1, total);
                 finished.push(done);
-            }
-            Some(sig) = signals.recv(), if interrupted.is_none() => {
-                interrupted = Some(sig.signal);
-                // Stop the batch: every running tree dies now.
-                let _ = group.kill();
             }
         }
     }

@@ -37,10 +37,7 @@ pub fn main() -> i32 {
         Cmd::Sweep(a) => return ps::sweep(a),
         other => other,
     };
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match runtime_for(&cli).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             util::complain(format!("cannot start the runtime: {e}"));
@@ -57,6 +54,26 @@ pub fn main() -> i32 {
             Cmd::Sweep(a) => ps::sweep(a),
         }
     })
+}
+
+/// The most worker threads `batch` uses.
+const BATCH_WORKERS: usize = 8;
+
+/// A single-threaded runtime, except for a `batch` that runs several
+/// commands at once: starting a child can hold its thread until the child
+/// has started (on the subreaper mechanism, until its helper has answered),
+/// so `-j N` gets up to N worker threads (at most [`BATCH_WORKERS`]) and
+/// its starts overlap instead of queueing on one thread.
+fn runtime_for(cli: &Cmd) -> tokio::runtime::Builder {
+    if let Cmd::Batch(a) = cli {
+        let jobs = batch::jobs(a);
+        if jobs > 1 {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(jobs.min(BATCH_WORKERS));
+            return b;
+        }
+    }
+    tokio::runtime::Builder::new_current_thread()
 }
 
 fn usage_error(e: clap::Error) -> i32 {
