@@ -31,10 +31,16 @@ pub(super) fn helper_plan(factory: bool) -> &'static ExecPlan {
         } else {
             "1"
         };
-        let envp = vec![
+        let mut envp = vec![
             std::ffi::CString::new(format!("{}={value}", entry::MARKER))
                 .expect("no NUL in the marker"),
         ];
+        if factory {
+            // The dynamic loader binds every symbol once, in the factory:
+            // otherwise each forked helper resolves the C library calls it
+            // makes for itself, lazily, and copies the pages it patches.
+            envp.push(c"LD_BIND_NOW=1".to_owned());
+        }
         ExecPlan::from_parts(exe, argv, envp, None, None)
     })
 }

@@ -52,19 +52,28 @@ pub(super) struct Attrs {
     cpus: Option<[u8; CPUSET]>,
 }
 
-/// The calling process's umask, read without changing it (`umask(2)`
-/// cannot be read alone, and another thread may be creating files).
-fn current_umask() -> Option<u32> {
+/// The calling thread's umask and the process's ignored signals (bit
+/// `n - 1` for signal `n`), from one read of its `status` file: `umask(2)`
+/// cannot be read without changing it while another thread may be creating
+/// files, and the file's `SigIgn` mask saves one `sigaction` call per
+/// signal.
+fn umask_and_ignored() -> Option<(u32, u64)> {
     let text = std::fs::read_to_string("/proc/thread-self/status").ok()?;
-    let v = text.lines().find_map(|l| l.strip_prefix("Umask:"))?;
-    u32::from_str_radix(v.trim(), 8).ok()
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(str::trim)
+    };
+    let umask = u32::from_str_radix(field("Umask:")?, 8).ok()?;
+    let ignored = u64::from_str_radix(field("SigIgn:")?, 16).ok()?;
+    Some((umask, ignored))
 }
 
 impl Attrs {
     /// The calling thread's attributes now. `None` if one cannot be read
     /// (the spawn then starts its helper directly, as without a factory).
     pub(super) fn capture() -> Option<Attrs> {
-        let umask = current_umask()?;
+        let (umask, ignored) = umask_and_ignored()?;
         // SAFETY: errno is thread-local; getpriority has no other effect.
         let nice = unsafe {
             *libc::__errno_location() = 0;
@@ -74,18 +83,6 @@ impl Attrs {
             }
             n
         };
-        let mut ignored = 0u64;
-        for sig in 1..=NSIG {
-            // SAFETY: a query only (null new action), into a zeroed struct.
-            unsafe {
-                let mut old: libc::sigaction = std::mem::zeroed();
-                if libc::sigaction(sig, std::ptr::null(), &mut old) == 0
-                    && old.sa_sigaction == libc::SIG_IGN
-                {
-                    ignored |= 1 << (sig - 1);
-                }
-            }
-        }
         let mut rlimits = [(0u64, 0u64); NLIMITS];
         for (res, slot) in rlimits.iter_mut().enumerate() {
             // SAFETY: getrlimit writes one struct through the pointer.
@@ -155,7 +152,10 @@ impl Attrs {
     }
 
     /// Makes the calling (forked helper) process look like its host now.
-    fn apply(&self, cwd: &OwnedFd) -> io::Result<()> {
+    /// `base` is what the helper inherited: the factory's own attributes,
+    /// captured once when it set itself up (they never change after), so
+    /// only what differs costs a system call.
+    fn apply(&self, cwd: &OwnedFd, base: &Attrs) -> io::Result<()> {
         let check = |rc: libc::c_int| {
             if rc == 0 {
                 Ok(())
@@ -168,43 +168,38 @@ impl Attrs {
         unsafe {
             check(libc::fchdir(cwd.as_raw_fd()))?;
             libc::umask(self.umask as libc::mode_t);
-            for (res, &(cur, max)) in self.rlimits.iter().enumerate() {
-                let mut r: libc::rlimit = std::mem::zeroed();
-                if libc::getrlimit(res as _, &mut r) == 0 && (r.rlim_cur, r.rlim_max) != (cur, max)
-                {
-                    let want = libc::rlimit {
-                        rlim_cur: cur,
-                        rlim_max: max,
+            for (res, (&want, &had)) in self.rlimits.iter().zip(&base.rlimits).enumerate() {
+                if want != had {
+                    let r = libc::rlimit {
+                        rlim_cur: want.0,
+                        rlim_max: want.1,
                     };
-                    check(libc::setrlimit(res as _, &want))?;
+                    check(libc::setrlimit(res as _, &r))?;
                 }
             }
-            if libc::getpriority(libc::PRIO_PROCESS, 0) != self.nice {
+            if self.nice != base.nice {
                 check(libc::setpriority(libc::PRIO_PROCESS, 0, self.nice))?;
             }
-            if let Some(c) = &self.cpus {
+            if let Some(c) = &self.cpus
+                && self.cpus != base.cpus
+            {
                 let set = std::mem::transmute::<[u8; CPUSET], libc::cpu_set_t>(*c);
                 check(libc::sched_setaffinity(0, CPUSET, &set))?;
             }
+            let differ = self.ignored ^ base.ignored;
             for sig in 1..=NSIG {
-                if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+                if differ & (1 << (sig - 1)) == 0 || sig == libc::SIGKILL || sig == libc::SIGSTOP {
                     continue;
                 }
-                let mut old: libc::sigaction = std::mem::zeroed();
-                if libc::sigaction(sig, std::ptr::null(), &mut old) != 0 {
-                    continue; // a signal the C library keeps for itself
-                }
-                let want_ignored = self.ignored & (1 << (sig - 1)) != 0;
-                let is_ignored = old.sa_sigaction == libc::SIG_IGN;
-                if want_ignored != is_ignored {
-                    let mut act: libc::sigaction = std::mem::zeroed();
-                    act.sa_sigaction = if want_ignored {
-                        libc::SIG_IGN
-                    } else {
-                        libc::SIG_DFL
-                    };
-                    libc::sigaction(sig, &act, std::ptr::null_mut());
-                }
+                let mut act: libc::sigaction = std::mem::zeroed();
+                act.sa_sigaction = if self.ignored & (1 << (sig - 1)) != 0 {
+                    libc::SIG_IGN
+                } else {
+                    libc::SIG_DFL
+                };
+                // A signal the C library keeps for itself refuses; it is
+                // never one the host could have ignored through it.
+                libc::sigaction(sig, &act, std::ptr::null_mut());
             }
         }
         Ok(())
@@ -232,6 +227,10 @@ pub(super) fn run(sock: OwnedFd) -> i32 {
             return 122;
         }
         OwnedFd::from_raw_fd(fd)
+    };
+    // What every forked helper starts from; it changes only what differs.
+    let Some(base) = Attrs::capture() else {
+        return 124;
     };
     let mut released: HashSet<i32> = HashSet::new();
     let mut buf = vec![0u8; FORK_LEN + 64];
@@ -290,7 +289,7 @@ pub(super) fn run(sock: OwnedFd) -> i32 {
                             libc::close(sock.as_raw_fd());
                             libc::close(sigfd.as_raw_fd());
                             libc::prctl(libc::PR_SET_NAME, comm.as_ptr(), 0, 0, 0);
-                            let code = forked(chan, cwd, &attrs);
+                            let code = forked(chan, cwd, &attrs, &base);
                             libc::_exit(code);
                         }
                     }
@@ -315,8 +314,8 @@ pub(super) fn run(sock: OwnedFd) -> i32 {
 }
 
 /// In the forked copy: become the host's helper on `chan`.
-fn forked(chan: &OwnedFd, cwd: &OwnedFd, attrs: &Attrs) -> i32 {
-    if let Err(e) = attrs.apply(cwd) {
+fn forked(chan: &OwnedFd, cwd: &OwnedFd, attrs: &Attrs, base: &Attrs) -> i32 {
+    if let Err(e) = attrs.apply(cwd, base) {
         let errno = e.raw_os_error().unwrap_or(0);
         let _ = wire::send_with_fds(chan.as_fd(), &wire::failed(wire::STAGE_HELPER, errno), &[]);
         return 126;

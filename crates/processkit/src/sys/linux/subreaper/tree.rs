@@ -73,7 +73,20 @@ fn children_of(pid: u32, out: &mut Vec<u32>) {
     }
 }
 
+/// The children of a single-threaded process: one file, no listing of its
+/// threads.
+fn children_of_single(pid: u32, out: &mut Vec<u32>) {
+    if let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")) {
+        out.extend(
+            text.split_ascii_whitespace()
+                .filter_map(|p| p.parse::<u32>().ok()),
+        );
+    }
+}
+
 /// Every descendant of `root` (not `root` itself), parents before children.
+/// `root` is a helper, which is single-threaded: its children are all in
+/// its main thread's list.
 pub(crate) fn descendants(root: u32) -> Vec<u32> {
     let mut seen = HashSet::new();
     let mut out: Vec<u32> = Vec::new();
@@ -81,7 +94,11 @@ pub(crate) fn descendants(root: u32) -> Vec<u32> {
     let mut next: Option<u32> = Some(root);
     let mut index = 0;
     while let Some(pid) = next {
-        children_of(pid, &mut buf);
+        if pid == root {
+            children_of_single(pid, &mut buf);
+        } else {
+            children_of(pid, &mut buf);
+        }
         for c in buf.drain(..) {
             if c != root && seen.insert(c) {
                 out.push(c);
@@ -155,6 +172,9 @@ pub(crate) fn send(fd: &OwnedFd, sig: i32) {
 
 /// Sends `sig` once to every process below `root`.
 pub(crate) fn signal(root: Root<'_>, sig: i32) {
+    if !root.alive() {
+        return;
+    }
     let tree = descendants(root.pid);
     let set: HashSet<u32> = tree.iter().copied().collect();
     let fds: Vec<OwnedFd> = tree
@@ -179,6 +199,11 @@ const MAX_WALKS: usize = 256;
 /// all of them.
 fn stop_all(root: Root<'_>) -> HashMap<u32, OwnedFd> {
     let mut held: HashMap<u32, OwnedFd> = HashMap::new();
+    // A subreaper that has exited had no child left (it leaves only then):
+    // nothing to walk.
+    if !root.alive() {
+        return held;
+    }
     for _ in 0..MAX_WALKS {
         let tree = descendants(root.pid);
         let set: HashSet<u32> = tree.iter().copied().collect();
