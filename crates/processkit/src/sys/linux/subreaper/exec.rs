@@ -10,7 +10,7 @@ use crate::sys::unix::prep::ExecPlan;
 
 /// The helper program (or, with `factory`, the helper factory), prepared
 /// once.
-pub(super) fn helper_plan(factory: bool) -> &'static ExecPlan {
+fn helper_plan(factory: bool) -> &'static ExecPlan {
     static PLANS: [OnceLock<ExecPlan>; 2] = [OnceLock::new(), OnceLock::new()];
     PLANS[usize::from(factory)].get_or_init(|| {
         let exe = c"/proc/self/exe".to_owned();
@@ -43,6 +43,37 @@ pub(super) fn helper_plan(factory: bool) -> &'static ExecPlan {
         }
         ExecPlan::from_parts(exe, argv, envp, None, None)
     })
+}
+
+/// Why [`reexec`] failed.
+pub(super) enum ReexecError {
+    /// `/dev/null` (the helper's output) could not be opened.
+    Null(io::Error),
+    /// The spawn itself failed.
+    Spawn(crate::sys::linux::spawn::SpawnFailure),
+}
+
+/// Starts the host's binary again as a helper (with `factory`, as the
+/// helper factory): `sock` as its standard input, `/dev/null` as its
+/// output. Returns its pid and a pidfd on it.
+pub(super) fn reexec(factory: bool, sock: &OwnedFd) -> Result<(u32, OwnedFd), ReexecError> {
+    use std::os::fd::AsRawFd;
+    let null = rustix::fs::open(
+        "/dev/null",
+        rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(|e| ReexecError::Null(e.into()))?;
+    let setup = crate::sys::linux::spawn::Setup {
+        plan: helper_plan(factory),
+        cgroup: -1,
+        pgroup: crate::sys::linux::spawn::PgMode::Inherit,
+        stdio: [sock.as_raw_fd(), null.as_raw_fd(), null.as_raw_fd()],
+        uid: None,
+        gid: None,
+        pdeathsig: false,
+    };
+    crate::sys::linux::spawn::spawn(&setup).map_err(ReexecError::Spawn)
 }
 
 /// A close-on-exec Unix socket pair of `kind` (`SOCK_STREAM`,

@@ -15,7 +15,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::exec::{helper_plan, socketpair};
+use super::exec::{ReexecError, reexec, socketpair};
 use super::forge::{Attrs, RELEASE};
 use crate::sys::reaper;
 
@@ -107,26 +107,14 @@ fn send(sock: &OwnedFd, data: &[u8], fds: &[std::os::fd::RawFd]) -> io::Result<(
 /// one end of a sequenced-packet socket pair on fd 0. Not waited for: the
 /// first request queues on the socket until it runs.
 fn start() -> io::Result<Conn> {
+    use crate::sys::linux::spawn::SpawnFailure;
     let (mine, theirs) = socketpair(libc::SOCK_SEQPACKET)?;
-    let null = rustix::fs::open(
-        "/dev/null",
-        rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC,
-        rustix::fs::Mode::empty(),
-    )?;
-    let setup = crate::sys::linux::spawn::Setup {
-        plan: helper_plan(true),
-        cgroup: -1,
-        pgroup: crate::sys::linux::spawn::PgMode::Inherit,
-        stdio: [theirs.as_raw_fd(), null.as_raw_fd(), null.as_raw_fd()],
-        uid: None,
-        gid: None,
-        pdeathsig: false,
-    };
-    match crate::sys::linux::spawn::spawn(&setup) {
+    match reexec(true, &theirs) {
         Ok((_, pidfd)) => Ok(Conn { pidfd, sock: mine }),
-        Err(crate::sys::linux::spawn::SpawnFailure::Parent(e))
-        | Err(crate::sys::linux::spawn::SpawnFailure::Child(_, e))
-        | Err(crate::sys::linux::spawn::SpawnFailure::CloneRefused(e)) => Err(e),
+        Err(ReexecError::Null(e))
+        | Err(ReexecError::Spawn(
+            SpawnFailure::Parent(e) | SpawnFailure::Child(_, e) | SpawnFailure::CloneRefused(e),
+        )) => Err(e),
     }
 }
 

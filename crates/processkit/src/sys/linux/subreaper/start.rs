@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use super::child::{Chan, RemoteChild};
-use super::exec::{helper_plan, socketpair};
+use super::exec::{ReexecError, reexec, socketpair};
 use super::handle::Helper;
 use super::{factory, wire};
 use crate::sys::error::Error;
@@ -146,35 +146,20 @@ fn direct_helper(
         .map_err(|e| io_err("creating the subreaper helper's socket", e))?;
 
     // The helper: the host's own binary again, the socket as its stdin.
-    let null = rustix::fs::open(
-        "/dev/null",
-        rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC,
-        rustix::fs::Mode::empty(),
-    )
-    .map_err(|e| io_err("opening /dev/null", e.into()))?;
-    let setup = crate::sys::linux::spawn::Setup {
-        plan: helper_plan(false),
-        cgroup: -1,
-        pgroup: crate::sys::linux::spawn::PgMode::Inherit,
-        stdio: [theirs.as_raw_fd(), null.as_raw_fd(), null.as_raw_fd()],
-        uid: None,
-        gid: None,
-        pdeathsig: false,
-    };
-    let (helper_pid, helper_fd) = match crate::sys::linux::spawn::spawn(&setup) {
+    use crate::sys::linux::spawn::SpawnFailure;
+    let (helper_pid, helper_fd) = match reexec(false, &theirs) {
         Ok(r) => r,
+        Err(ReexecError::Null(e)) => return Err(io_err("opening /dev/null", e)),
         // No process could be created (the process limit, no memory): a
         // spawn error of this child, not an I/O error.
-        Err(crate::sys::linux::spawn::SpawnFailure::Parent(e)) => {
+        Err(ReexecError::Spawn(SpawnFailure::Parent(e))) => {
             return Err(crate::sys::unix::failure::creation_failure(name, e));
         }
-        Err(crate::sys::linux::spawn::SpawnFailure::Child(_, e))
-        | Err(crate::sys::linux::spawn::SpawnFailure::CloneRefused(e)) => {
+        Err(ReexecError::Spawn(SpawnFailure::Child(_, e) | SpawnFailure::CloneRefused(e))) => {
             return Err(io_err("starting the subreaper helper", e));
         }
     };
     drop(theirs);
-    drop(null);
     let helper = Helper {
         pid: helper_pid,
         pidfd: Some(helper_fd),
