@@ -7,57 +7,18 @@
 //! one per process, and the hosts change process-wide state).
 #![cfg(target_os = "linux")]
 
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+mod common;
 
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::{alive, children, is_factory, wait_until};
 use processkit::{Command, Mechanism, ProcessGroup, ProcessGroupOptions};
 
 const ROLE: &str = "PK_FACTORY_TEST_ROLE";
 const DIR: &str = "PK_FACTORY_TEST_DIR";
 /// The factory's process name.
 const FACTORY_COMM: &[u8] = b"processkit-fact";
-
-fn children(pid: u32) -> Vec<u32> {
-    let mut out = Vec::new();
-    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
-        for t in tasks.flatten() {
-            if let Ok(text) = std::fs::read_to_string(t.path().join("children")) {
-                out.extend(
-                    text.split_whitespace()
-                        .filter_map(|p| p.parse::<u32>().ok()),
-                );
-            }
-        }
-    }
-    out
-}
-
-fn is_factory(pid: u32) -> bool {
-    std::fs::read(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim_ascii_end() == FACTORY_COMM)
-}
-
-/// Running (not zombie, not gone).
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
-        s.rfind(')')
-            .and_then(|i| s[i + 2..].chars().next())
-            .is_some_and(|st| st != 'Z' && st != 'X')
-    })
-}
-
-fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    loop {
-        if f() {
-            return true;
-        }
-        if Instant::now() > end {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 fn read_pid(file: &Path) -> u32 {
     let mut got = None;
     assert!(

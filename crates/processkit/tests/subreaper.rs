@@ -13,7 +13,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{alive, assert_all_gone, read_pids};
+use common::{alive, assert_all_gone, children, is_factory, read_pids};
 use processkit::{Command, Error, Mechanism, ProcessGroup, ProcessGroupOptions, RunningProcess};
 
 /// One test at a time: several of them look at process-wide state.
@@ -94,46 +94,23 @@ fn escapees(file: &Path, shell: u32) -> Vec<u32> {
 /// The host's children that are zombies right now.
 fn my_zombies() -> Vec<u32> {
     let me = std::process::id();
-    children_of_me(me)
+    children(me)
         .into_iter()
         .filter(|p| !alive(*p) && std::path::Path::new(&format!("/proc/{p}")).exists())
         .collect()
 }
 
-fn children_of_me(me: u32) -> Vec<u32> {
-    let mut out = Vec::new();
-    for task in std::fs::read_dir(format!("/proc/{me}/task"))
-        .unwrap()
-        .flatten()
-    {
-        if let Ok(text) = std::fs::read_to_string(task.path().join("children")) {
-            out.extend(
-                text.split_whitespace()
-                    .filter_map(|p| p.parse::<u32>().ok()),
-            );
-        }
-    }
-    out
-}
-
-/// Whether `pid` is this process's helper factory (it lives as long as the
-/// process; the helpers it forks are its children).
-fn is_factory(pid: u32) -> bool {
-    std::fs::read(format!("/proc/{pid}/comm"))
-        .is_ok_and(|c| c.trim_ascii_end() == b"processkit-fact")
-}
-
 /// Live helper processes started for this process: its own children, and
 /// the children of its helper factory.
 fn my_helpers() -> Vec<u32> {
-    let mut candidates = children_of_me(std::process::id());
+    let mut candidates = children(std::process::id());
     let factories: Vec<u32> = candidates
         .iter()
         .copied()
         .filter(|p| is_factory(*p))
         .collect();
     for f in factories {
-        candidates.extend(children_of_me(f));
+        candidates.extend(children(f));
     }
     candidates
         .into_iter()
